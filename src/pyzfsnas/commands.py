@@ -1,0 +1,365 @@
+"""Pure argv builders for ``zfs`` and ``zpool``, validating every name and property before anything runs.
+
+Nothing here performs I/O. Each builder returns a list of strings for
+:meth:`~pyzfsnas.executors.base.Executor.run` — never a shell string — or raises :class:`InvalidName` /
+:class:`InvalidProperty` / :class:`UnsupportedOperation`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from pyzfsnas.errors import InvalidName, InvalidProperty
+from pyzfsnas.flavour import Flavour
+from pyzfsnas.properties import validate_property_name, validate_property_value
+
+__all__ = [
+    "MAX_NAME_LEN",
+    "validate_dataset_name",
+    "validate_name",
+    "validate_pool_name",
+    "validate_snapshot_name",
+    "zfs_clone",
+    "zfs_create",
+    "zfs_destroy",
+    "zfs_get",
+    "zfs_hold",
+    "zfs_inherit",
+    "zfs_mount",
+    "zfs_promote",
+    "zfs_receive",
+    "zfs_release",
+    "zfs_rename",
+    "zfs_rollback",
+    "zfs_send",
+    "zfs_set",
+    "zfs_snapshot",
+    "zfs_unmount",
+    "zpool_get",
+    "zpool_list",
+]
+
+#: Longest dataset or snapshot name ZFS accepts (ZFS_MAX_DATASET_NAME_LEN - 1).
+MAX_NAME_LEN = 255
+_COMPONENT = re.compile(r"^[A-Za-z0-9_.: \-]+$")
+_BAD_CHAR = re.compile(r"[^A-Za-z0-9_.: \-]")
+_RESERVED_POOL_PREFIXES = ("mirror", "raidz", "draid", "spare")
+_RESERVED_POOLS = ("log", "cache", "special", "dedup")
+
+
+def _check_component(name: str, component: str, what: str) -> None:
+    if not component:
+        raise InvalidName(f"invalid {what} name {name!r}: empty component")
+    bad = _BAD_CHAR.search(component)
+    if bad:
+        raise InvalidName(f"invalid {what} name {name!r}: invalid character {bad.group()!r}")
+    if component in (".", ".."):
+        raise InvalidName(f"invalid {what} name {name!r}: component {component!r} is not allowed")
+
+
+def _check_text(name: object, what: str) -> str:
+    if not isinstance(name, str):
+        raise InvalidName(f"{what} name must be str, got {type(name).__name__}")
+    if not name:
+        raise InvalidName(f"empty {what} name")
+    if len(name) > MAX_NAME_LEN:
+        raise InvalidName(f"invalid {what} name {name[:40]!r}...: longer than {MAX_NAME_LEN} characters")
+    return name
+
+
+def validate_pool_name(name: str) -> str:
+    """Check a pool name: starts with a letter, allowed characters only, not a reserved word."""
+    _check_text(name, "pool")
+    if not name[0].isascii() or not name[0].isalpha():
+        raise InvalidName(f"invalid pool name {name!r}: must begin with a letter")
+    _check_component(name, name, "pool")
+    if name in _RESERVED_POOLS or name.startswith(_RESERVED_POOL_PREFIXES):
+        raise InvalidName(f"invalid pool name {name!r}: name is reserved")
+    return name
+
+
+def validate_dataset_name(name: str) -> str:
+    """Check a filesystem or volume name: ``pool[/child...]``, no ``@``, no empty components."""
+    _check_text(name, "dataset")
+    if "@" in name or "#" in name:
+        raise InvalidName(f"invalid dataset name {name!r}: '@' and '#' are for snapshots and bookmarks")
+    if name.startswith("/"):
+        raise InvalidName(f"invalid dataset name {name!r}: leading slash")
+    if name.endswith("/"):
+        raise InvalidName(f"invalid dataset name {name!r}: trailing slash")
+    pool, *rest = name.split("/")
+    try:
+        validate_pool_name(pool)
+    except InvalidName as exc:
+        raise InvalidName(f"invalid dataset name {name!r}: {exc}") from None
+    for component in rest:
+        _check_component(name, component, "dataset")
+    return name
+
+
+def validate_snapshot_name(name: str) -> str:
+    """Check ``dataset@snapname``: exactly one ``@``, valid dataset, non-empty valid snapshot part."""
+    _check_text(name, "snapshot")
+    if name.count("@") != 1:
+        raise InvalidName(f"invalid snapshot name {name!r}: need exactly one '@'")
+    dataset, snap = name.split("@")
+    validate_dataset_name(dataset)
+    if "/" in snap:
+        raise InvalidName(f"invalid snapshot name {name!r}: '/' after '@'")
+    _check_component(name, snap, "snapshot")
+    return name
+
+
+def validate_name(name: str) -> str:
+    """Check a dataset or snapshot name (a snapshot when it contains ``@``)."""
+    if isinstance(name, str) and "@" in name:
+        return validate_snapshot_name(name)
+    return validate_dataset_name(name)
+
+
+def _options(flag: str, properties: Mapping[str, object] | None, flavour: Flavour | None) -> list[str]:
+    argv: list[str] = []
+    for key, value in (properties or {}).items():
+        canon, text = validate_property_value(key, value, flavour=flavour.name if flavour else None)
+        argv += [flag, f"{canon}={text}"]
+    return argv
+
+
+def zfs_get(
+    properties: Sequence[str] | str,
+    names: Iterable[str] = (),
+    *,
+    flavour: Flavour | None = None,
+    recursive: bool = False,
+    depth: int | None = None,
+    types: Sequence[str] = (),
+) -> list[str]:
+    """``zfs get -H -p -o name,property,value,source PROPS [NAMES]``.
+
+    ``types`` filters by type where the host supports ``-t`` (callers filter the result otherwise).
+    """
+    if isinstance(properties, str):
+        properties = [properties]
+    if list(properties) == ["all"]:
+        props = ["all"]
+    else:
+        fl = flavour.name if flavour else None
+        props = [validate_property_name(p, flavour=fl) for p in properties]
+        if not props:
+            raise InvalidProperty("no property named")
+    argv = ["zfs", "get", "-H", "-p", "-o", "name,property,value,source"]
+    if recursive:
+        argv.append("-r")
+    if depth is not None:
+        if depth < 0:
+            raise ValueError("depth must be >= 0")
+        argv += ["-d", str(depth)]
+    if types and (flavour is None or flavour.get_types):
+        bad = set(types) - {"filesystem", "volume", "snapshot", "bookmark", "all"}
+        if bad:
+            raise ValueError(f"unknown dataset types {sorted(bad)}")
+        argv += ["-t", ",".join(types)]
+    argv.append(",".join(props))
+    argv += [validate_name(n) for n in names]
+    return argv
+
+
+def zpool_list(pools: Iterable[str] = (), *, flavour: Flavour, columns: Sequence[str]) -> list[str]:
+    """``zpool list -H [-p] -o COLUMNS [POOLS]`` (``-p`` only where the host has it)."""
+    argv = ["zpool", "list", "-H"]
+    if flavour.parsable_list:
+        argv.append("-p")
+    return [*argv, "-o", ",".join(columns), *(validate_pool_name(p) for p in pools)]
+
+
+def zpool_get(pool: str, properties: Sequence[str] = ("all",), *, flavour: Flavour) -> list[str]:
+    """``zpool get -H -p -o name,property,value,source PROPS POOL`` (a header table on zfs-fuse)."""
+    props = ",".join(validate_property_name(p) if p != "all" else p for p in properties)
+    if flavour.zpool_get_scripted:
+        return ["zpool", "get", "-H", "-p", "-o", "name,property,value,source", props, validate_pool_name(pool)]
+    return ["zpool", "get", props, validate_pool_name(pool)]
+
+
+def zfs_create(
+    name: str,
+    properties: Mapping[str, object] | None = None,
+    *,
+    parents: bool = False,
+    volsize: int | None = None,
+    flavour: Flavour | None = None,
+) -> list[str]:
+    """``zfs create [-p] [-o k=v]... [-V size] NAME``."""
+    argv = ["zfs", "create"]
+    if parents:
+        argv.append("-p")
+    argv += _options("-o", properties, flavour)
+    if volsize is not None:
+        if flavour is not None:
+            flavour.require("volumes", "creating a volume")
+        if isinstance(volsize, bool) or not isinstance(volsize, int) or volsize <= 0:
+            raise InvalidProperty(f"volsize must be a positive int of bytes, got {volsize!r}")
+        argv += ["-V", str(volsize)]
+    return [*argv, validate_dataset_name(name)]
+
+
+def zfs_destroy(
+    name: str,
+    *,
+    recursive: bool = False,
+    recursive_dependents: bool = False,
+    force: bool = False,
+    defer: bool = False,
+) -> list[str]:
+    """``zfs destroy [-r] [-R] [-f] [-d] NAME`` — recursion only when asked for."""
+    validate_name(name)
+    if defer and "@" not in name:
+        raise InvalidName(f"deferred destroy applies to snapshots only, not {name!r}")
+    argv = ["zfs", "destroy"]
+    argv += ["-r"] if recursive else []
+    argv += ["-R"] if recursive_dependents else []
+    argv += ["-f"] if force else []
+    argv += ["-d"] if defer else []
+    return [*argv, name]
+
+
+def zfs_snapshot(
+    name: str, *, recursive: bool = False, properties: Mapping[str, object] | None = None,
+    flavour: Flavour | None = None,
+) -> list[str]:
+    """``zfs snapshot [-r] [-o k=v]... DATASET@SNAP``."""
+    argv = ["zfs", "snapshot", *(["-r"] if recursive else []), *_options("-o", properties, flavour)]
+    return [*argv, validate_snapshot_name(name)]
+
+
+def zfs_clone(
+    snapshot: str, target: str, properties: Mapping[str, object] | None = None, *, parents: bool = False,
+    flavour: Flavour | None = None,
+) -> list[str]:
+    """``zfs clone [-p] [-o k=v]... SNAPSHOT TARGET``."""
+    argv = ["zfs", "clone", *(["-p"] if parents else []), *_options("-o", properties, flavour)]
+    return [*argv, validate_snapshot_name(snapshot), validate_dataset_name(target)]
+
+
+def zfs_promote(name: str) -> list[str]:
+    """``zfs promote CLONE``."""
+    return ["zfs", "promote", validate_dataset_name(name)]
+
+
+def zfs_rename(old: str, new: str, *, parents: bool = False, recursive: bool = False) -> list[str]:
+    """``zfs rename [-p] [-r] OLD NEW``; ``recursive`` renames a snapshot in all descendants."""
+    validate_name(old)
+    validate_name(new)
+    if ("@" in old) != ("@" in new):
+        raise InvalidName(f"cannot rename {old!r} to {new!r}: both must be snapshots or both datasets")
+    if "@" in old and old.split("@")[0] != new.split("@")[0]:
+        raise InvalidName(f"cannot rename snapshot {old!r} to another dataset ({new!r})")
+    if recursive and "@" not in old:
+        raise InvalidName("recursive rename applies to snapshots only")
+    if parents and "@" in old:
+        raise InvalidName("parents=True applies to datasets only")
+    argv = ["zfs", "rename", *(["-p"] if parents else []), *(["-r"] if recursive else [])]
+    return [*argv, old, new]
+
+
+def zfs_rollback(snapshot: str, *, destroy_newer: bool = False) -> list[str]:
+    """``zfs rollback [-r] SNAPSHOT``; ``destroy_newer`` destroys later snapshots (``-r``)."""
+    return ["zfs", "rollback", *(["-r"] if destroy_newer else []), validate_snapshot_name(snapshot)]
+
+
+def zfs_set(name: str, properties: Mapping[str, object], *, flavour: Flavour | None = None) -> list[list[str]]:
+    """``zfs set k=v [k=v...] NAME`` — one command where the host sets several at once, else one per property."""
+    validate_name(name)
+    if not properties:
+        raise InvalidProperty("no property to set")
+    pairs = [
+        "=".join(validate_property_value(k, v, flavour=flavour.name if flavour else None))
+        for k, v in properties.items()
+    ]
+    if flavour is None or flavour.multi_set:
+        return [["zfs", "set", *pairs, name]]
+    return [["zfs", "set", pair, name] for pair in pairs]
+
+
+def zfs_inherit(name: str, prop: str, *, recursive: bool = False, flavour: Flavour | None = None) -> list[str]:
+    """``zfs inherit [-r] PROP NAME``."""
+    canon = validate_property_name(prop, flavour=flavour.name if flavour else None, settable=True)
+    return ["zfs", "inherit", *(["-r"] if recursive else []), canon, validate_name(name)]
+
+
+def _tag(tag: str) -> str:
+    if not isinstance(tag, str) or not tag or tag.startswith("-") or any(c in tag for c in "\n\0\t"):
+        raise InvalidName(f"invalid hold tag {tag!r}")
+    return tag
+
+
+def zfs_hold(snapshot: str, tag: str, *, recursive: bool = False) -> list[str]:
+    """``zfs hold [-r] TAG SNAPSHOT``."""
+    return ["zfs", "hold", *(["-r"] if recursive else []), _tag(tag), validate_snapshot_name(snapshot)]
+
+
+def zfs_release(snapshot: str, tag: str, *, recursive: bool = False) -> list[str]:
+    """``zfs release [-r] TAG SNAPSHOT``."""
+    return ["zfs", "release", *(["-r"] if recursive else []), _tag(tag), validate_snapshot_name(snapshot)]
+
+
+def zfs_mount(name: str) -> list[str]:
+    """``zfs mount NAME``."""
+    return ["zfs", "mount", validate_dataset_name(name)]
+
+
+def zfs_unmount(name: str, *, force: bool = False) -> list[str]:
+    """``zfs umount [-f] NAME``."""
+    return ["zfs", "umount", *(["-f"] if force else []), validate_dataset_name(name)]
+
+
+def zfs_send(
+    snapshot: str,
+    *,
+    incremental_from: str | None = None,
+    intermediates: bool = False,
+    replicate: bool = False,
+    properties: bool = False,
+) -> list[str]:
+    """``zfs send [-R] [-p] [-i|-I FROM] SNAPSHOT``.
+
+    ``incremental_from`` may be a full snapshot name or ``@snap`` of the same dataset; ``intermediates`` sends
+    every snapshot in between (``-I``).
+    """
+    validate_snapshot_name(snapshot)
+    argv = ["zfs", "send", *(["-R"] if replicate else []), *(["-p"] if properties else [])]
+    if incremental_from is not None:
+        base = incremental_from
+        full = snapshot.split("@")[0] + base if base.startswith("@") else base
+        validate_snapshot_name(full)
+        argv += ["-I" if intermediates else "-i", base]
+    elif intermediates:
+        raise InvalidName("intermediates=True needs incremental_from")
+    return [*argv, snapshot]
+
+
+def zfs_receive(
+    target: str,
+    *,
+    force: bool = False,
+    unmounted: bool = False,
+    discard_first: bool = False,
+    properties: Mapping[str, object] | None = None,
+    resumable: bool = False,
+    flavour: Flavour | None = None,
+) -> list[str]:
+    """``zfs receive [-F] [-u] [-d] [-s] [-o k=v]... TARGET``; ``-o``/``-s`` only where the host has them."""
+    validate_name(target)
+    argv = ["zfs", "receive"]
+    argv += ["-F"] if force else []
+    argv += ["-u"] if unmounted else []
+    argv += ["-d"] if discard_first else []
+    if resumable:
+        if flavour is not None:
+            flavour.require("resumable_receive", "resumable receive (-s)")
+        argv.append("-s")
+    if properties:
+        if flavour is not None:
+            flavour.require("receive_properties", "setting properties on receive (-o)")
+        argv += _options("-o", properties, flavour)
+    return [*argv, target]

@@ -1,0 +1,176 @@
+"""The one exception hierarchy of pyzfsnas, and the single place where tool stderr becomes a typed error.
+
+Every error the library raises on purpose derives from :class:`ZFSError`. Validation errors
+(:class:`InvalidName`, :class:`InvalidProperty`, ...) are raised *before* anything runs; errors derived from
+:class:`CommandFailed` carry the argv, exit status and stderr of the command that failed on the host.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+__all__ = [
+    "CommandFailed",
+    "CommandTimeout",
+    "ConnectionFailed",
+    "DatasetBusy",
+    "DatasetExists",
+    "DatasetHasChildren",
+    "DatasetHasDependents",
+    "DatasetNotFound",
+    "HostKeyError",
+    "InvalidName",
+    "InvalidProperty",
+    "ParseError",
+    "PermissionDenied",
+    "PoolNotFound",
+    "PropertyRejected",
+    "SizeBelowUsage",
+    "ToolNotFound",
+    "UnsupportedOperation",
+    "ZFSError",
+    "error_from_result",
+]
+
+
+class ZFSError(Exception):
+    """Base class of every error pyzfsnas raises on purpose."""
+
+
+class InvalidName(ZFSError, ValueError):
+    """A pool, dataset or snapshot name breaks the ZFS naming rules; nothing was run."""
+
+
+class InvalidProperty(ZFSError, ValueError):
+    """A property name or value is unknown or malformed; nothing was run."""
+
+
+class UnsupportedOperation(ZFSError):
+    """The host's ZFS flavour cannot do what was asked (for example ``receive -s`` on zfs-fuse)."""
+
+
+class ParseError(ZFSError):
+    """Tool output could not be parsed. ``lineno`` is 1-based; ``line`` is the offending text."""
+
+    def __init__(self, message: str, *, line: str | None = None, lineno: int | None = None) -> None:
+        self.line = line
+        self.lineno = lineno
+        where = f" (line {lineno}: {line!r})" if lineno is not None else ""
+        super().__init__(f"{message}{where}")
+
+
+class ConnectionFailed(ZFSError):
+    """The executor could not reach its host (SSH connect, auth or transport failure)."""
+
+
+class HostKeyError(ConnectionFailed):
+    """The SSH host key is unknown (and unknown keys are not accepted) or has changed."""
+
+
+class CommandTimeout(ZFSError):
+    """A command did not finish within its timeout; it was killed."""
+
+    def __init__(self, argv: Sequence[str], timeout: float) -> None:
+        self.argv = tuple(argv)
+        self.timeout = timeout
+        super().__init__(f"command timed out after {timeout:g}s: {' '.join(self.argv)}")
+
+
+class CommandFailed(ZFSError):
+    """A command ran and exited non-zero. Subclasses name the common causes."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        returncode: int,
+        stderr: str,
+        stdout: str = "",
+        message: str | None = None,
+    ) -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+        self.stdout = stdout
+        first = stderr.strip().splitlines()[0] if stderr.strip() else (stdout.strip().splitlines() or [""])[0]
+        text = message or first or f"exit status {returncode}"
+        super().__init__(f"{text} [{' '.join(self.argv)} -> exit {returncode}]")
+
+
+class ToolNotFound(CommandFailed):
+    """The program (``zfs``, ``zpool``, ``exportfs``...) is not installed on the host, or its daemon is down."""
+
+
+class PermissionDenied(CommandFailed):
+    """The host refused the command for lack of privileges."""
+
+
+class DatasetNotFound(CommandFailed):
+    """The named dataset or snapshot does not exist."""
+
+
+class PoolNotFound(DatasetNotFound):
+    """The named pool does not exist."""
+
+
+class DatasetExists(CommandFailed):
+    """A dataset or snapshot of that name already exists."""
+
+
+class DatasetBusy(CommandFailed):
+    """The dataset is busy: mounted and in use, held, or otherwise locked."""
+
+
+class DatasetHasChildren(CommandFailed):
+    """Destroy refused: the dataset has children or snapshots (``recursive=True`` would destroy them)."""
+
+
+class DatasetHasDependents(CommandFailed):
+    """Destroy refused: clones depend on the snapshot (``recursive_dependents=True`` would destroy them)."""
+
+
+class PropertyRejected(CommandFailed, InvalidProperty):
+    """The host rejected a property name or value."""
+
+
+class SizeBelowUsage(PropertyRejected):
+    """A quota or size below the space already used was refused; no data was touched."""
+
+
+# Ordered: the first pattern that matches stderr decides the class.
+_PATTERNS: tuple[tuple[re.Pattern[str], type[CommandFailed]], ...] = tuple(
+    (re.compile(p, re.IGNORECASE | re.MULTILINE), cls)
+    for p, cls in (
+        (r"no such file or directory|command not found|connect: connection refused|"
+         r"make sure that the zfs-fuse daemon is running", ToolNotFound),
+        (r"permission denied|insufficient privileges|must be root", PermissionDenied),
+        (r"no such pool|cannot open '[^'/@]*': no such pool", PoolNotFound),
+        (r"size is less than current used or reserved space|"
+         r"volume size cannot be less than|cannot shrink", SizeBelowUsage),
+        (r"dependent clones", DatasetHasDependents),
+        (r"has children|use '-r' to destroy", DatasetHasChildren),
+        (r"dataset does not exist|could not find any snapshots|no such snapshot|"
+         r"does not exist$", DatasetNotFound),
+        (r"already exists", DatasetExists),
+        (r"dataset is busy|target is busy|pool is busy|is busy$|device busy", DatasetBusy),
+        (r"invalid property|bad numeric value|must be one of|must be an absolute path|"
+         r"must be power of 2|is readonly|bad property list|property .* not supported|"
+         r"invalid value|permission denied on property", PropertyRejected),
+    )
+)
+
+
+def error_from_result(
+    argv: Sequence[str], returncode: int, stderr: str, stdout: str = ""
+) -> CommandFailed:
+    """Map a failed command to the most specific :class:`CommandFailed` subclass.
+
+    This is the only place in pyzfsnas that interprets tool error text.
+    """
+    text = stderr or stdout
+    for pattern, cls in _PATTERNS:
+        if pattern.search(text):
+            return cls(argv, returncode, stderr, stdout)
+    if returncode == 127:
+        return ToolNotFound(argv, returncode, stderr, stdout)
+    return CommandFailed(argv, returncode, stderr, stdout)

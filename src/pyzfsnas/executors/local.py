@@ -1,0 +1,187 @@
+"""Run commands on this machine with :mod:`subprocess`: never a shell, always ``LC_ALL=C``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO
+
+from pyzfsnas.errors import CommandTimeout, ConnectionFailed
+from pyzfsnas.executors.base import CHUNK_SIZE, Result, Stdin, check_argv, log_result
+
+__all__ = ["LocalExecutor"]
+
+
+def _feed(pipe: IO[bytes], data: Stdin) -> None:
+    """Write ``data`` (bytes, str or an iterable of chunks) to ``pipe`` and close it; a closed reader ends it."""
+    try:
+        if isinstance(data, str):
+            pipe.write(data.encode())
+        elif isinstance(data, bytes):
+            pipe.write(data)
+        elif data is not None:
+            for chunk in data:
+                pipe.write(chunk)
+    except (BrokenPipeError, ValueError):
+        pass
+    finally:
+        try:
+            pipe.close()
+        except (BrokenPipeError, OSError):
+            pass
+
+
+def _drain(pipe: IO[bytes], into: list[bytes]) -> None:
+    while chunk := pipe.read(CHUNK_SIZE):
+        into.append(chunk)
+    pipe.close()
+
+
+class _LocalStream:
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
+        self.result: Result | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        assert self._proc.stdout is not None
+        while chunk := self._proc.stdout.read(CHUNK_SIZE):
+            yield chunk
+
+
+class LocalExecutor:
+    """Executor for the local host.
+
+    ``prefix`` is prepended to every argv, for example ``("sudo", "-n")``. ``timeout`` is the default per
+    command, in seconds (``None``: no limit). The environment is inherited with ``LC_ALL=C`` forced so
+    that tool messages are the ones :mod:`pyzfsnas.errors` understands.
+    """
+
+    def __init__(self, *, prefix: Sequence[str] = (), timeout: float | None = 600.0) -> None:
+        self.prefix = tuple(prefix)
+        self.timeout = timeout
+        self._env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+
+    def __repr__(self) -> str:
+        return f"LocalExecutor(prefix={self.prefix!r}, timeout={self.timeout!r})"
+
+    def _popen(self, argv: tuple[str, ...], stdin: Stdin) -> subprocess.Popen[bytes]:
+        full = [*self.prefix, *argv]
+        try:
+            return subprocess.Popen(
+                full,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self._env,
+                shell=False,
+            )
+        except FileNotFoundError:
+            # The program itself is missing: report it like a shell would (exit 127), typed by the caller.
+            raise
+        except OSError as exc:  # pragma: no cover - fork failures are environmental
+            raise ConnectionFailed(f"cannot start {full[0]!r}: {exc}") from exc
+
+    def run(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Result:
+        """Run ``argv`` and wait for it; see :class:`~pyzfsnas.executors.base.Executor`."""
+        args = check_argv(argv)
+        limit = timeout if timeout is not None else self.timeout
+        start = time.monotonic()
+        try:
+            proc = self._popen(args, stdin)
+        except FileNotFoundError as exc:
+            result = Result(args, 127, "", f"{args[0]}: command not found ({exc.strerror})",
+                            time.monotonic() - start)
+            log_result(result)
+            return result
+        out: list[bytes] = []
+        err: list[bytes] = []
+        threads = [
+            threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
+            threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True),
+        ]
+        if stdin is not None:
+            threads.append(threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True))
+        for t in threads:
+            t.start()
+        try:
+            proc.wait(limit)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise CommandTimeout(args, limit or 0.0) from None
+        finally:
+            for t in threads:
+                t.join(5)
+        result = Result(
+            args,
+            proc.returncode,
+            b"".join(out).decode("utf-8", "replace"),
+            b"".join(err).decode("utf-8", "replace"),
+            time.monotonic() - start,
+        )
+        log_result(result)
+        return result
+
+    @contextmanager
+    def stream(
+        self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
+    ) -> Iterator[_LocalStream]:
+        """Run ``argv`` and yield its stdout in chunks (bounded memory); see the protocol."""
+        args = check_argv(argv)
+        limit = timeout if timeout is not None else self.timeout
+        start = time.monotonic()
+        proc = self._popen(args, stdin)
+        err: list[bytes] = []
+        threads = [threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)]
+        if stdin is not None:
+            threads.append(threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True))
+        for t in threads:
+            t.start()
+        timed_out = threading.Event()
+
+        def _kill() -> None:
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(limit, _kill) if limit else None
+        if timer:
+            timer.daemon = True
+            timer.start()
+        handle = _LocalStream(proc)
+        try:
+            yield handle
+        finally:
+            if timer:
+                timer.cancel()
+            if proc.poll() is None and proc.stdout is not None:
+                # The consumer stopped early: drain nothing more, stop the producer.
+                proc.stdout.close()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            proc.wait()
+            for t in threads:
+                t.join(5)
+            if proc.stdout is not None and not proc.stdout.closed:
+                proc.stdout.close()
+            handle.result = Result(
+                args, proc.returncode, "", b"".join(err).decode("utf-8", "replace"), time.monotonic() - start
+            )
+            log_result(handle.result)
+        if timed_out.is_set():
+            raise CommandTimeout(args, limit or 0.0)
+
+    def close(self) -> None:
+        """Nothing to release for local processes."""
+
+    @staticmethod
+    def which(program: str) -> str | None:
+        """Path of ``program`` on this machine's PATH, or None."""
+        return shutil.which(program)
+

@@ -1,0 +1,229 @@
+"""Pure parsers from the machine-readable output of ``zfs``/``zpool`` to models.
+
+Each parser makes one pass over its input and raises :class:`~pyzfsnas.errors.ParseError` naming the line on
+malformed text; no other exception escapes. Values are kept raw and typed lazily (see
+:class:`~pyzfsnas.properties.PropertyMap`), which keeps parsing within a small factor of ``str.split``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from pyzfsnas.errors import ParseError
+from pyzfsnas.models import Dataset, Snapshot, Zpool
+from pyzfsnas.properties import PropertyMap, Source, parse_value
+
+__all__ = [
+    "GET_COLUMNS",
+    "RawProperties",
+    "build_objects",
+    "parse_zfs_get",
+    "parse_zfs_list",
+    "parse_zpool_get",
+    "parse_zpool_get_table",
+    "parse_zpool_list",
+]
+
+#: Default column set of ``zfs get -H -p``.
+GET_COLUMNS = ("name", "property", "value", "source")
+_KNOWN_GET_COLUMNS = frozenset(("name", "property", "value", "received", "source"))
+
+#: Properties of each object, in output order: ``{name: {property: (raw value, raw source)}}``.
+RawProperties = dict[str, dict[str, tuple[str, str]]]
+
+
+def _lines(text: str) -> Iterable[tuple[int, str]]:
+    for i, line in enumerate(text.split("\n"), 1):
+        if line:
+            yield i, line.rstrip("\r")
+
+
+def parse_zfs_get(text: str, columns: Sequence[str] = GET_COLUMNS) -> RawProperties:
+    """Parse ``zfs get -H -p [-o COLUMNS]`` output into raw properties per object, in output order.
+
+    ``columns`` must include ``name`` and ``property`` (the output cannot be grouped otherwise). A value may
+    itself contain tabs: every column but the value is tab-free, so the value is what lies between them.
+    """
+    cols = tuple(columns)
+    unknown = set(cols) - _KNOWN_GET_COLUMNS
+    if unknown or "name" not in cols or "property" not in cols:
+        raise ParseError(f"cannot group zfs get output with columns {cols!r}")
+    ncols = len(cols)
+    result: RawProperties = {}
+    if cols == GET_COLUMNS:
+        # Fast path for the default column set: one split per line, no per-line column lookup.
+        for lineno, line in _lines(text):
+            parts = line.split("\t")
+            if len(parts) == 4:
+                name, prop, value, source = parts
+            elif len(parts) > 4:
+                name, prop, source = parts[0], parts[1], parts[-1]
+                value = "\t".join(parts[2:-1])
+            else:
+                raise ParseError(f"expected 4 tab-separated columns, got {len(parts)}", line=line, lineno=lineno)
+            if not name or not prop:
+                raise ParseError("empty name or property", line=line, lineno=lineno)
+            props = result.get(name)
+            if props is None:
+                props = result[name] = {}
+            props[prop] = (value, source)
+        return result
+    i_name, i_prop = cols.index("name"), cols.index("property")
+    i_value = cols.index("value") if "value" in cols else None
+    i_source = cols.index("source") if "source" in cols else None
+    for lineno, line in _lines(text):
+        parts = line.split("\t")
+        if len(parts) != ncols:
+            if i_value is None or len(parts) < ncols:
+                raise ParseError(f"expected {ncols} tab-separated columns, got {len(parts)}",
+                                 line=line, lineno=lineno)
+            extra = len(parts) - ncols
+            parts = [*parts[:i_value], "\t".join(parts[i_value : i_value + extra + 1]),
+                     *parts[i_value + extra + 1 :]]
+        name, prop = parts[i_name], parts[i_prop]
+        if not name or not prop:
+            raise ParseError("empty name or property", line=line, lineno=lineno)
+        value = parts[i_value] if i_value is not None else "-"
+        source = parts[i_source] if i_source is not None else "-"
+        result.setdefault(name, {})[prop] = (value, source)
+    return result
+
+
+def parse_zfs_list(text: str, columns: Sequence[str]) -> RawProperties:
+    """Parse ``zfs list -H [-p] -o COLUMNS`` output; ``name`` must be one of the columns.
+
+    Sources are unknown to ``zfs list`` and recorded as ``-``.
+    """
+    cols = tuple(columns)
+    if "name" not in cols:
+        raise ParseError(f"zfs list columns {cols!r} lack 'name'")
+    i_name = cols.index("name")
+    others = [(i, c) for i, c in enumerate(cols) if c != "name"]
+    result: RawProperties = {}
+    for lineno, line in _lines(text):
+        parts = line.split("\t")
+        if len(parts) != len(cols):
+            raise ParseError(f"expected {len(cols)} tab-separated columns, got {len(parts)}",
+                             line=line, lineno=lineno)
+        name = parts[i_name]
+        if not name:
+            raise ParseError("empty name", line=line, lineno=lineno)
+        result[name] = {c: (parts[i], "-") for i, c in others}
+    return result
+
+
+def build_objects(raw: RawProperties) -> list[Dataset | Snapshot]:
+    """Turn raw properties into models: ``@`` in the name makes a :class:`Snapshot`, else a :class:`Dataset`.
+
+    The dataset type comes from the ``type`` property when it was read (``filesystem`` otherwise).
+    Bookmarks (``#``) are skipped: pyzfsnas does not model them.
+    """
+    out: list[Dataset | Snapshot] = []
+    for name, props in raw.items():
+        if "#" in name:
+            continue
+        pmap = PropertyMap(props)
+        if "@" in name:
+            out.append(Snapshot(name, pmap))
+        else:
+            kind = props.get("type", ("filesystem", "-"))[0]
+            out.append(Dataset(name, pmap, "volume" if kind == "volume" else "filesystem"))
+    return out
+
+
+def check_typed(raw: RawProperties) -> None:
+    """Type every value once, raising :class:`ParseError` for text that does not fit its property's kind.
+
+    Lazy typing defers errors to first access; callers that want parse-time validation call this.
+    """
+    for name, props in raw.items():
+        for prop, (value, source) in props.items():
+            try:
+                parse_value(prop, value)
+                Source.parse(source)
+            except (ValueError, KeyError, OverflowError) as exc:
+                raise ParseError(f"{name}: bad {prop} value {value!r} or source {source!r}: {exc}") from None
+
+
+POOL_LIST_COLUMNS = ("name", "size", "allocated", "free", "capacity", "dedupratio", "health", "altroot")
+
+
+def parse_zpool_list(text: str, columns: Sequence[str] = POOL_LIST_COLUMNS, *, exact: bool = True) -> list[Zpool]:
+    """Parse ``zpool list -H [-p] -o COLUMNS`` output into :class:`Zpool` objects.
+
+    zfs-fuse cannot print exact sizes (no ``-p``): pass ``exact=False`` and human sizes (``250M``) are
+    converted and flagged.
+    """
+    cols = tuple(columns)
+    if "name" not in cols:
+        raise ParseError(f"zpool list columns {cols!r} lack 'name'")
+    pools: list[Zpool] = []
+    for lineno, line in _lines(text):
+        parts = line.split("\t")
+        if len(parts) != len(cols):
+            raise ParseError(f"expected {len(cols)} tab-separated columns, got {len(parts)}",
+                             line=line, lineno=lineno)
+        row = dict(zip(cols, parts, strict=True))
+        pmap = PropertyMap({c: (v, "-") for c, v in row.items() if c != "name"})
+        try:
+            typed = {c: pmap[c].value for c in pmap}
+        except (ValueError, OverflowError) as exc:
+            raise ParseError(f"bad value: {exc}", line=line, lineno=lineno) from None
+        pools.append(
+            Zpool(
+                name=row["name"],
+                size=_as_int(typed.get("size")),
+                allocated=_as_int(typed.get("allocated")),
+                free=_as_int(typed.get("free")),
+                capacity=_as_int(typed.get("capacity")),
+                health=_as_str(typed.get("health")),
+                dedupratio=_as_float(typed.get("dedupratio")),
+                altroot=_as_str(typed.get("altroot")),
+                fragmentation=_as_int(typed.get("fragmentation")),
+                exact=exact,
+                properties=pmap,
+            )
+        )
+    return pools
+
+
+def _as_int(v: object) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _as_str(v: object) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def _as_float(v: object) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def parse_zpool_get(text: str, columns: Sequence[str] = GET_COLUMNS) -> RawProperties:
+    """Parse ``zpool get -H -p [-o COLUMNS]`` output (OpenZFS); same layout as ``zfs get``."""
+    return parse_zfs_get(text, columns)
+
+
+def parse_zpool_get_table(text: str) -> RawProperties:
+    """Parse the header-and-spaces table of ``zpool get all POOL`` (zfs-fuse has no ``-H``/``-p``).
+
+    Columns are found from the header's positions; values never contain spaces in pool properties.
+    """
+    result: RawProperties = {}
+    lines = list(_lines(text))
+    if not lines:
+        return result
+    header_no, header = lines[0]
+    if header.split() != ["NAME", "PROPERTY", "VALUE", "SOURCE"]:
+        raise ParseError("expected header NAME PROPERTY VALUE SOURCE", line=header, lineno=header_no)
+    for lineno, line in lines[1:]:
+        parts = line.split()
+        if len(parts) < 4:
+            raise ParseError("expected 4 columns", line=line, lineno=lineno)
+        name, prop, value = parts[0], parts[1], parts[2]
+        source = " ".join(parts[3:])
+        if len(parts) > 4 and not source.startswith("inherited from"):
+            value = " ".join(parts[2:-1])
+            source = parts[-1]
+        result.setdefault(name, {})[prop] = (value, source)
+    return result

@@ -1,0 +1,393 @@
+"""What pyzfsnas knows about ZFS properties: their kinds, how raw text becomes a typed value, and validation.
+
+Values are typed by kind: sizes are ``int`` bytes, on/off and yes/no are ``bool``, ratios (``1.00x``) are
+``float``, ``creation`` is an aware :class:`~datetime.datetime`, ``-`` is ``None``. Unknown native properties
+and user properties (``module:name``) are kept as text.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+
+import attrs
+
+from pyzfsnas.errors import InvalidProperty, ParseError
+
+__all__ = [
+    "NATIVE",
+    "Kind",
+    "Property",
+    "PropertyMap",
+    "PropertySpec",
+    "PropertyValue",
+    "Source",
+    "SourceKind",
+    "format_value",
+    "is_user_property",
+    "parse_size",
+    "parse_value",
+    "validate_property_name",
+    "validate_property_value",
+]
+
+PropertyValue = int | float | bool | str | datetime | None
+
+
+class Kind(enum.Enum):
+    """How a property's raw text is typed."""
+
+    SIZE = "size"  # bytes, int
+    LIMIT = "limit"  # bytes, int; 0 or "none" means no limit -> None
+    ONOFF = "onoff"  # on/off -> bool
+    YESNO = "yesno"  # yes/no -> bool
+    RATIO = "ratio"  # 1.00x -> float
+    INT = "int"
+    TIME = "time"  # epoch seconds -> aware datetime
+    TEXT = "text"  # kept as text (enums, paths, share options)
+
+
+@attrs.frozen
+class PropertySpec:
+    """One native property: its kind, whether it can be set, and the values accepted when it is an enum."""
+
+    name: str
+    kind: Kind
+    readonly: bool = False
+    choices: tuple[str, ...] = ()
+    #: Flavours that have it; empty means every flavour.
+    flavours: tuple[str, ...] = ()
+
+
+def _specs() -> dict[str, PropertySpec]:
+    ro_sizes = ("used", "available", "referenced", "usedbysnapshots", "usedbydataset", "usedbychildren",
+                "usedbyrefreservation", "logicalused", "logicalreferenced", "written")
+    table: list[PropertySpec] = [PropertySpec(n, Kind.SIZE, readonly=True) for n in ro_sizes]
+    openzfs_only = ("logicalused", "logicalreferenced", "written")
+    table = [attrs.evolve(s, flavours=("openzfs",)) if s.name in openzfs_only else s for s in table]
+    onoff = ("atime", "devices", "exec", "setuid", "readonly", "zoned", "xattr", "vscan", "nbmand",
+             "utf8only", "overlay", "relatime")
+    table += [PropertySpec(n, Kind.ONOFF, readonly=n == "utf8only") for n in onoff]
+    table += [
+        PropertySpec("type", Kind.TEXT, readonly=True),
+        PropertySpec("creation", Kind.TIME, readonly=True),
+        PropertySpec("compressratio", Kind.RATIO, readonly=True),
+        PropertySpec("refcompressratio", Kind.RATIO, readonly=True, flavours=("openzfs",)),
+        PropertySpec("mounted", Kind.YESNO, readonly=True),
+        PropertySpec("defer_destroy", Kind.ONOFF, readonly=True),
+        PropertySpec("origin", Kind.TEXT, readonly=True),
+        PropertySpec("clones", Kind.TEXT, readonly=True, flavours=("openzfs",)),
+        PropertySpec("userrefs", Kind.INT, readonly=True),
+        PropertySpec("version", Kind.INT),
+        PropertySpec("guid", Kind.INT, readonly=True),
+        PropertySpec("createtxg", Kind.INT, readonly=True, flavours=("openzfs",)),
+        PropertySpec("receive_resume_token", Kind.TEXT, readonly=True, flavours=("openzfs",)),
+        PropertySpec("quota", Kind.LIMIT),
+        PropertySpec("refquota", Kind.LIMIT),
+        PropertySpec("reservation", Kind.LIMIT),
+        PropertySpec("refreservation", Kind.LIMIT),
+        PropertySpec("volsize", Kind.SIZE),
+        PropertySpec("volblocksize", Kind.SIZE),
+        PropertySpec("recordsize", Kind.SIZE),
+        PropertySpec("copies", Kind.INT, choices=("1", "2", "3")),
+        PropertySpec("mountpoint", Kind.TEXT),
+        PropertySpec("sharenfs", Kind.TEXT),
+        PropertySpec("sharesmb", Kind.TEXT),
+        PropertySpec("canmount", Kind.TEXT, choices=("on", "off", "noauto")),
+        PropertySpec("checksum", Kind.TEXT),
+        PropertySpec("compression", Kind.TEXT),
+        PropertySpec("dedup", Kind.TEXT),
+        PropertySpec("snapdir", Kind.TEXT, choices=("hidden", "visible")),
+        PropertySpec("aclmode", Kind.TEXT),
+        PropertySpec("aclinherit", Kind.TEXT),
+        PropertySpec("acltype", Kind.TEXT, flavours=("openzfs",)),
+        PropertySpec("normalization", Kind.TEXT),
+        PropertySpec("casesensitivity", Kind.TEXT),
+        PropertySpec("primarycache", Kind.TEXT, choices=("all", "none", "metadata")),
+        PropertySpec("secondarycache", Kind.TEXT, choices=("all", "none", "metadata")),
+        PropertySpec("logbias", Kind.TEXT, choices=("latency", "throughput")),
+        PropertySpec("mlslabel", Kind.TEXT),
+        PropertySpec("sync", Kind.TEXT, choices=("standard", "always", "disabled"), flavours=("openzfs",)),
+        PropertySpec("dnodesize", Kind.TEXT, flavours=("openzfs",)),
+        PropertySpec("volmode", Kind.TEXT, flavours=("openzfs",)),
+        PropertySpec("xattr", Kind.TEXT),
+        PropertySpec("encryption", Kind.TEXT, flavours=("openzfs",)),
+        PropertySpec("keystatus", Kind.TEXT, readonly=True, flavours=("openzfs",)),
+        PropertySpec("encryptionroot", Kind.TEXT, readonly=True, flavours=("openzfs",)),
+        PropertySpec("special_small_blocks", Kind.SIZE, flavours=("openzfs",)),
+        PropertySpec("redundant_metadata", Kind.TEXT, flavours=("openzfs",)),
+        PropertySpec("snapshot_limit", Kind.TEXT, flavours=("openzfs",)),
+        PropertySpec("filesystem_limit", Kind.TEXT, flavours=("openzfs",)),
+        PropertySpec("snapshot_count", Kind.TEXT, readonly=True, flavours=("openzfs",)),
+        PropertySpec("filesystem_count", Kind.TEXT, readonly=True, flavours=("openzfs",)),
+        # pool properties (zpool get / list)
+        PropertySpec("size", Kind.SIZE, readonly=True),
+        PropertySpec("allocated", Kind.SIZE, readonly=True),
+        PropertySpec("free", Kind.SIZE, readonly=True),
+        PropertySpec("freeing", Kind.SIZE, readonly=True),
+        PropertySpec("capacity", Kind.INT, readonly=True),
+        PropertySpec("fragmentation", Kind.INT, readonly=True),
+        PropertySpec("dedupratio", Kind.RATIO, readonly=True),
+        PropertySpec("health", Kind.TEXT, readonly=True),
+        PropertySpec("altroot", Kind.TEXT),
+        PropertySpec("ashift", Kind.INT),
+        PropertySpec("autoexpand", Kind.ONOFF),
+        PropertySpec("autoreplace", Kind.ONOFF),
+        PropertySpec("delegation", Kind.ONOFF),
+        PropertySpec("listsnapshots", Kind.ONOFF),
+    ]
+    return {s.name: s for s in table}
+
+
+#: Native properties pyzfsnas types and validates. A native name not listed here is still read (as text).
+NATIVE: Mapping[str, PropertySpec] = _specs()
+
+_ALIASES = {"avail": "available", "refer": "referenced", "compress": "compression", "reserv": "reservation",
+            "refreserv": "refreservation", "recsize": "recordsize", "ratio": "compressratio", "lused": "logicalused",
+            "lrefer": "logicalreferenced", "alloc": "allocated", "cap": "capacity", "dedup_ratio": "dedupratio"}
+
+_USER_PROP = re.compile(r"^[a-z0-9_.\-]+:[a-z0-9_.:\-]*$")
+_NATIVE_NAME = re.compile(r"^[a-z][a-z0-9_@]*$")
+_HUMAN = re.compile(r"^(\d+(?:\.\d+)?)([BKMGTPE]?)$")
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50, "E": 1 << 60}
+
+
+def canonical_name(name: str) -> str:
+    """The full property name for an abbreviation ZFS accepts (``avail`` -> ``available``)."""
+    return _ALIASES.get(name, name)
+
+
+def is_user_property(name: str) -> bool:
+    """True for a user property name (``module:name``)."""
+    return ":" in name
+
+
+def parse_size(raw: str) -> int:
+    """Bytes from ``-p`` text (``1048576``) or, for tools that only print human sizes, ``250M`` / ``1.5G``.
+
+    Human sizes are rounded to the byte; they are approximations by nature (zfs-fuse's ``zpool list``).
+    """
+    if raw.isdigit():
+        return int(raw)
+    m = _HUMAN.match(raw.upper())
+    if not m:
+        raise ValueError(f"not a size: {raw!r}")
+    return round(float(m.group(1)) * _UNITS[m.group(2)])
+
+
+class SourceKind(enum.Enum):
+    """Where a property value came from, as the SOURCE column of ``zfs get`` says."""
+
+    LOCAL = "local"
+    DEFAULT = "default"
+    INHERITED = "inherited"
+    TEMPORARY = "temporary"
+    RECEIVED = "received"
+    NONE = "-"
+
+
+@attrs.frozen
+class Source:
+    """The source of a property value; ``inherited_from`` names the ancestor for inherited values."""
+
+    kind: SourceKind
+    inherited_from: str | None = None
+
+    @classmethod
+    def parse(cls, raw: str) -> Source:
+        """Parse the SOURCE column; unknown text raises ``ValueError``."""
+        if raw.startswith("inherited from "):
+            return cls(SourceKind.INHERITED, raw[15:])
+        try:
+            return _SOURCES[raw]
+        except KeyError:
+            raise ValueError(f"unknown property source {raw!r}") from None
+
+    def __str__(self) -> str:
+        if self.kind is SourceKind.INHERITED:
+            return f"inherited from {self.inherited_from}"
+        return str(self.kind.value)
+
+
+_SOURCES = {k.value: Source(k) for k in SourceKind if k is not SourceKind.INHERITED}
+_SOURCES["none"] = Source(SourceKind.NONE)
+
+
+def parse_value(name: str, raw: str) -> PropertyValue:
+    """Type the raw text of property ``name``. Raises ``ValueError`` when the text does not fit the kind."""
+    if raw == "-":
+        return None
+    spec = NATIVE.get(name)
+    if spec is None:
+        return raw
+    kind = spec.kind
+    if kind is Kind.TEXT:
+        return raw
+    if kind is Kind.SIZE:
+        return parse_size(raw)
+    if kind is Kind.LIMIT:
+        if raw == "none":
+            return None
+        size = parse_size(raw)
+        return size or None
+    if kind is Kind.ONOFF or kind is Kind.YESNO:
+        if raw in ("on", "yes"):
+            return True
+        if raw in ("off", "no"):
+            return False
+        # Some on/off properties accept more words (xattr=sa); keep them as text rather than lose them.
+        return raw
+    if kind is Kind.RATIO:
+        return float(raw[:-1] if raw.endswith("x") else raw)
+    if kind is Kind.INT:
+        return int(raw[:-1] if raw.endswith("%") else raw)
+    if kind is Kind.TIME:
+        return datetime.fromtimestamp(int(raw), tz=timezone.utc)
+    raise AssertionError(kind)  # pragma: no cover
+
+
+@attrs.frozen
+class Property:
+    """One property of a dataset, snapshot or pool: typed ``value``, ``raw`` text, and ``source``."""
+
+    name: str
+    value: PropertyValue
+    raw: str
+    source: Source
+
+    @classmethod
+    def from_raw(cls, name: str, raw: str, source: str = "-") -> Property:
+        """Build from ``zfs get`` text; raises ``ValueError`` if the value or source does not parse."""
+        return cls(name, parse_value(name, raw), raw, Source.parse(source))
+
+
+class PropertyMap(Mapping[str, Property]):
+    """A read-only mapping of property name to :class:`Property`, typed lazily on first access.
+
+    Parsers store raw ``(value, source)`` text here, so reading 10,000 datasets costs one split per line and
+    only the properties a caller looks at are ever converted.
+    """
+
+    __slots__ = ("_cache", "_raw")
+
+    def __init__(self, raw: Mapping[str, tuple[str, str]] | None = None) -> None:
+        self._raw: dict[str, tuple[str, str]] = dict(raw) if raw else {}
+        self._cache: dict[str, Property] = {}
+
+    def __getitem__(self, name: str) -> Property:
+        prop = self._cache.get(name)
+        if prop is None:
+            value, source = self._raw[name]
+            try:
+                prop = Property.from_raw(name, value, source)
+            except (ValueError, KeyError, OverflowError) as exc:
+                raise ParseError(f"property {name}: cannot type {value!r} (source {source!r}): {exc}") from None
+            self._cache[name] = prop
+        return prop
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __repr__(self) -> str:
+        return f"PropertyMap({ {k: v[0] for k, v in self._raw.items()} !r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PropertyMap):
+            return self._raw == other._raw
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def raw(self, name: str) -> str | None:
+        """The raw text of ``name``, or None if it was not read."""
+        item = self._raw.get(name)
+        return item[0] if item else None
+
+    def value(self, name: str) -> PropertyValue:
+        """The typed value of ``name``, or None if it was not read or is ``-``."""
+        return self[name].value if name in self._raw else None
+
+
+def validate_property_name(name: str, *, flavour: str | None = None, settable: bool = False) -> str:
+    """Check a property name before it reaches argv; return its canonical form.
+
+    Native names must be known (for ``flavour`` when given); user properties must look like
+    ``module:name`` in lowercase. With ``settable``, read-only properties are refused too.
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidProperty(f"empty property name {name!r}")
+    if "\n" in name or "\0" in name or "=" in name or "," in name:
+        raise InvalidProperty(f"invalid character in property name {name!r}")
+    if is_user_property(name):
+        if not _USER_PROP.match(name) or name.startswith(":") or len(name) > 256:
+            raise InvalidProperty(
+                f"invalid user property name {name!r}: expected lowercase 'module:name' (a-z 0-9 _ - . :)"
+            )
+        return name
+    canon = canonical_name(name)
+    spec = NATIVE.get(canon)
+    if spec is None:
+        if _NATIVE_NAME.match(canon) and canon.startswith(("userquota@", "groupquota@", "userused@", "feature@")):
+            return canon
+        raise InvalidProperty(f"unknown property {name!r}")
+    if flavour is not None and spec.flavours and flavour not in spec.flavours:
+        raise InvalidProperty(f"property {name!r} is not supported on {flavour}")
+    if settable and spec.readonly:
+        raise InvalidProperty(f"property {name!r} is read-only")
+    return canon
+
+
+_ONOFF_IN = {True: "on", False: "off", "on": "on", "off": "off"}
+
+
+def format_value(name: str, value: object) -> str:
+    """Text for ``zfs set name=<text>`` from a Python value; strict per kind (sizes must be ``int`` bytes)."""
+    spec = NATIVE.get(canonical_name(name))
+    kind = spec.kind if spec else Kind.TEXT
+    if isinstance(value, bool) and kind in (Kind.ONOFF, Kind.YESNO):
+        return "on" if value else "off"
+    if kind in (Kind.SIZE, Kind.LIMIT):
+        if value is None and kind is Kind.LIMIT:
+            return "none"
+        if kind is Kind.LIMIT and value == "none":
+            return "none"
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidProperty(f"{name} must be a non-negative int of bytes, got {value!r}")
+        return str(value)
+    if kind is Kind.INT and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if not isinstance(value, str):
+        raise InvalidProperty(f"{name}: unsupported value type {type(value).__name__}")
+    return value
+
+
+def validate_property_value(name: str, value: object, *, flavour: str | None = None) -> tuple[str, str]:
+    """Validate ``name=value`` for ``zfs set`` / ``-o``; return ``(canonical name, text)`` or raise."""
+    canon = validate_property_name(name, flavour=flavour, settable=True)
+    text = format_value(canon, value)
+    if "\n" in text or "\0" in text or "\r" in text:
+        raise InvalidProperty(f"{canon}: newline or NUL in value {text!r}")
+    if len(text) > 8191:
+        raise InvalidProperty(f"{canon}: value longer than 8191 characters")
+    spec = NATIVE.get(canon)
+    if spec is not None:
+        if spec.kind is Kind.ONOFF and text not in _ONOFF_IN and canon != "xattr":
+            raise InvalidProperty(f"{canon} must be on or off, got {text!r}")
+        if spec.choices and text not in spec.choices:
+            raise InvalidProperty(f"{canon} must be one of {', '.join(spec.choices)}; got {text!r}")
+        if canon == "mountpoint" and not (text.startswith("/") or text in ("none", "legacy")):
+            raise InvalidProperty(f"mountpoint must be an absolute path, 'none' or 'legacy'; got {text!r}")
+        if canon == "compression":
+            allowed = {"on", "off", "lzjb", "gzip", "zle", *(f"gzip-{i}" for i in range(1, 10))}
+            if flavour != "zfs-fuse":
+                allowed |= {"lz4", "zstd", "zstd-fast", *(f"zstd-{i}" for i in range(1, 20))}
+            if text not in allowed:
+                raise InvalidProperty(f"compression {text!r} is not supported on {flavour or 'this host'}")
+    return canon, text

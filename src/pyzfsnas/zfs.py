@@ -1,0 +1,382 @@
+"""The public facade: :class:`ZFS` — everything a caller does with the pools, datasets and snapshots of a host.
+
+``ZFS(executor)`` turns method calls into validated argv (:mod:`pyzfsnas.commands`), runs them through the
+executor, and parses the output (:mod:`pyzfsnas.parsers`). Reads fetch whole trees in one command. The host's
+flavour (OpenZFS or zfs-fuse) is detected once, on first need, and picks command forms the host supports; the
+zfs-fuse "dataset is busy" bug on rename and destroy is worked around here so callers never see it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from pyzfsnas import commands as cmd
+from pyzfsnas.errors import (
+    DatasetBusy,
+    DatasetNotFound,
+    InvalidName,
+    ParseError,
+)
+from pyzfsnas.executors.base import Executor, OutputStream, Result
+from pyzfsnas.flavour import Flavour, flavour_from_version
+from pyzfsnas.models import Dataset, Snapshot, Zpool
+from pyzfsnas.parsers import (
+    POOL_LIST_COLUMNS,
+    RawProperties,
+    build_objects,
+    parse_zfs_get,
+    parse_zpool_get,
+    parse_zpool_get_table,
+    parse_zpool_list,
+)
+from pyzfsnas.properties import PropertyMap
+
+__all__ = ["DATASET_PROPERTIES", "SNAPSHOT_PROPERTIES", "ZFS"]
+
+log = logging.getLogger("pyzfsnas")
+
+#: Properties read for each dataset by :meth:`ZFS.datasets` unless others are asked for.
+DATASET_PROPERTIES = (
+    "type", "creation", "used", "available", "referenced", "quota", "refquota", "reservation",
+    "refreservation", "volsize", "mountpoint", "mounted", "origin", "compression", "compressratio", "dedup",
+    "readonly", "canmount", "sharenfs",
+)
+#: Properties read for each snapshot by :meth:`ZFS.snapshots`.
+SNAPSHOT_PROPERTIES = ("type", "creation", "used", "referenced", "userrefs", "defer_destroy")
+
+
+class ZFS:
+    """Manage the ZFS pools, datasets and snapshots of one host.
+
+    ``executor`` runs the commands (default: a :class:`~pyzfsnas.executors.local.LocalExecutor`).
+    ``flavour`` skips detection when the caller knows the host. Thread-safe as far as the executor is.
+    """
+
+    def __init__(self, executor: Executor | None = None, *, flavour: Flavour | None = None) -> None:
+        if executor is None:
+            from pyzfsnas.executors.local import LocalExecutor
+
+            executor = LocalExecutor()
+        self.executor: Executor = executor
+        self._flavour = flavour
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ZFS({self.executor!r})"
+
+    # -- plumbing -----------------------------------------------------------------------------------------
+
+    @property
+    def flavour(self) -> Flavour:
+        """The host's ZFS flavour, detected with ``zfs version`` on first use and then cached."""
+        if self._flavour is None:
+            with self._lock:
+                if self._flavour is None:
+                    self._flavour = flavour_from_version(self.executor.run(["zfs", "version"]))
+                    log.debug("host %r runs %s %s", self.executor, self._flavour.name, self._flavour.version)
+        return self._flavour
+
+    def run(self, argv: Sequence[str], *, stdin: Any = None, timeout: float | None = None) -> Result:
+        """Run one argv through the executor and raise the typed error if it fails."""
+        return self.executor.run(argv, stdin=stdin, timeout=timeout).check()
+
+    def _get(self, argv: list[str]) -> RawProperties:
+        return parse_zfs_get(self.run(argv).stdout)
+
+    # -- pools --------------------------------------------------------------------------------------------
+
+    def pools(self, names: Iterable[str] = ()) -> list[Zpool]:
+        """All pools (or the named ones), with size, allocation, health — one ``zpool list``."""
+        fl = self.flavour
+        argv = cmd.zpool_list(names, flavour=fl, columns=POOL_LIST_COLUMNS)
+        return parse_zpool_list(self.run(argv).stdout, POOL_LIST_COLUMNS, exact=fl.parsable_list)
+
+    def pool(self, name: str) -> Zpool:
+        """One pool; :class:`~pyzfsnas.errors.PoolNotFound` if absent."""
+        return self.pools([name])[0]
+
+    def pool_properties(self, name: str, properties: Sequence[str] = ("all",)) -> PropertyMap:
+        """Properties of pool ``name`` (``zpool get``)."""
+        fl = self.flavour
+        out = self.run(cmd.zpool_get(name, properties, flavour=fl)).stdout
+        raw = parse_zpool_get(out) if fl.zpool_get_scripted else parse_zpool_get_table(out)
+        return PropertyMap(raw.get(name, {}))
+
+    def create_pool(
+        self,
+        name: str,
+        vdevs: Sequence[str],
+        *,
+        mountpoint: str | None = None,
+        properties: Mapping[str, object] | None = None,
+        fs_properties: Mapping[str, object] | None = None,
+        force: bool = False,
+    ) -> None:
+        """``zpool create [-f] [-m MOUNTPOINT] [-o ...] [-O ...] NAME VDEV...``."""
+        cmd.validate_pool_name(name)
+        if not vdevs or any(not isinstance(v, str) or not v or v.startswith("-") for v in vdevs):
+            raise InvalidName(f"invalid vdev list {vdevs!r}")
+        argv = ["zpool", "create", *(["-f"] if force else [])]
+        if mountpoint is not None:
+            if not (mountpoint.startswith("/") or mountpoint in ("none", "legacy")):
+                raise InvalidName(f"mountpoint must be absolute, 'none' or 'legacy': {mountpoint!r}")
+            argv += ["-m", mountpoint]
+        for key, value in (properties or {}).items():
+            argv += ["-o", f"{key}={value}"]
+        argv += cmd._options("-O", fs_properties, self.flavour)
+        self.run([*argv, name, *vdevs])
+
+    def destroy_pool(self, name: str, *, force: bool = False) -> None:
+        """``zpool destroy [-f] NAME``, retried once when the pool is momentarily busy."""
+        argv = ["zpool", "destroy", *(["-f"] if force else []), cmd.validate_pool_name(name)]
+        try:
+            self.run(argv)
+        except DatasetBusy:
+            self.run(argv)
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    def get(self, name: str, *properties: str) -> PropertyMap:
+        """Properties of one dataset or snapshot (``all`` when none are named), in one command."""
+        props = list(properties) or ["all"]
+        raw = self._get(cmd.zfs_get(props, [name], flavour=self.flavour))
+        if name not in raw:
+            raise ParseError(f"zfs get did not report {name!r}")
+        return PropertyMap(raw[name])
+
+    def get_many(
+        self,
+        names: Iterable[str],
+        properties: Sequence[str],
+        *,
+        recursive: bool = False,
+        depth: int | None = None,
+    ) -> dict[str, PropertyMap]:
+        """Properties of many objects in one ``zfs get``: ``{name: PropertyMap}`` in output order."""
+        raw = self._get(cmd.zfs_get(properties, names, flavour=self.flavour, recursive=recursive, depth=depth))
+        return {name: PropertyMap(props) for name, props in raw.items()}
+
+    def datasets(
+        self,
+        root: str | None = None,
+        *,
+        depth: int | None = None,
+        properties: Sequence[str] = DATASET_PROPERTIES,
+    ) -> list[Dataset]:
+        """Filesystems and volumes under ``root`` (itself included), or on every pool — one command.
+
+        ``depth`` limits recursion (0: ``root`` only). ``properties`` chooses what is read.
+        """
+        props = list(dict.fromkeys(["type", *properties]))
+        argv = cmd.zfs_get(props, [root] if root else [], flavour=self.flavour,
+                           recursive=root is not None and depth is None, depth=depth,
+                           types=("filesystem", "volume"))
+        return [o for o in build_objects(self._get(argv)) if isinstance(o, Dataset)]
+
+    def dataset(self, name: str) -> Dataset:
+        """One filesystem or volume with all its properties; :class:`DatasetNotFound` if absent."""
+        cmd.validate_dataset_name(name)
+        raw = self._get(cmd.zfs_get(["all"], [name], flavour=self.flavour))
+        objs = [o for o in build_objects(raw) if o.name == name]
+        if not objs or not isinstance(objs[0], Dataset):
+            raise ParseError(f"zfs get did not report dataset {name!r}")
+        return objs[0]
+
+    def exists(self, name: str) -> bool:
+        """True when the dataset or snapshot exists."""
+        try:
+            self.get(name, "type")
+        except DatasetNotFound:
+            return False
+        return True
+
+    def snapshots(
+        self,
+        dataset: str | None = None,
+        *,
+        recursive: bool = False,
+        properties: Sequence[str] = SNAPSHOT_PROPERTIES,
+    ) -> list[Snapshot]:
+        """Snapshots of ``dataset`` (of its descendants too with ``recursive``), or of every dataset.
+
+        Ordered by creation (``createtxg`` order as ZFS lists them). One command.
+        """
+        props = list(dict.fromkeys(["type", *properties]))
+        names = [dataset] if dataset else []
+        depth = None if recursive or not dataset else 1
+        argv = cmd.zfs_get(props, names, flavour=self.flavour, recursive=recursive or not dataset,
+                           depth=depth, types=("snapshot",))
+        snaps = [o for o in build_objects(self._get(argv)) if isinstance(o, Snapshot)]
+        if dataset and not recursive:
+            snaps = [s for s in snaps if s.dataset == dataset]
+        return snaps
+
+    # -- creating and destroying --------------------------------------------------------------------------
+
+    def create_dataset(
+        self,
+        name: str,
+        properties: Mapping[str, object] | None = None,
+        *,
+        parents: bool = False,
+        volsize: int | None = None,
+    ) -> None:
+        """Create a filesystem (or a volume of ``volsize`` bytes) with ``properties`` set at creation."""
+        self.run(cmd.zfs_create(name, properties, parents=parents, volsize=volsize, flavour=self.flavour))
+
+    def destroy(
+        self,
+        name: str,
+        *,
+        recursive: bool = False,
+        recursive_dependents: bool = False,
+        force: bool = False,
+        defer: bool = False,
+    ) -> None:
+        """Destroy exactly ``name``. Children, snapshots and clones are destroyed only when asked.
+
+        Without ``recursive`` a dataset with children or snapshots raises
+        :class:`~pyzfsnas.errors.DatasetHasChildren`; a snapshot with clones raises
+        :class:`~pyzfsnas.errors.DatasetHasDependents` unless ``recursive_dependents``.
+        """
+        argv = cmd.zfs_destroy(name, recursive=recursive, recursive_dependents=recursive_dependents,
+                               force=force, defer=defer)
+        try:
+            self.run(argv)
+        except DatasetBusy:
+            # zfs-fuse: the first destroy of a freshly mounted dataset fails but unmounts it; retry once.
+            if not self.flavour.busy_bug or "@" in name:
+                raise
+            log.debug("zfs-fuse busy bug on destroy of %s: retrying once", name)
+            self.run(argv)
+
+    def snapshot(
+        self, name: str, *, recursive: bool = False, properties: Mapping[str, object] | None = None
+    ) -> None:
+        """Create snapshot ``dataset@snap`` (of all descendants too with ``recursive``)."""
+        self.run(cmd.zfs_snapshot(name, recursive=recursive, properties=properties, flavour=self.flavour))
+
+    def clone(
+        self,
+        snapshot: str,
+        target: str,
+        properties: Mapping[str, object] | None = None,
+        *,
+        parents: bool = False,
+    ) -> None:
+        """Create filesystem ``target`` as a clone of ``snapshot``."""
+        self.run(cmd.zfs_clone(snapshot, target, properties, parents=parents, flavour=self.flavour))
+
+    def promote(self, clone: str) -> None:
+        """Make ``clone`` independent of its origin (the origin's dataset becomes the clone)."""
+        self.run(cmd.zfs_promote(clone))
+
+    def rename(self, old: str, new: str, *, parents: bool = False, recursive: bool = False) -> None:
+        """Rename a dataset or snapshot (``recursive``: the snapshot in every descendant too).
+
+        On zfs-fuse a mounted filesystem cannot be renamed ("dataset is busy"); pyzfsnas then unmounts the
+        mounted filesystems of the tree, renames, and mounts them again under their new names.
+        """
+        argv = cmd.zfs_rename(old, new, parents=parents, recursive=recursive)
+        try:
+            self.run(argv)
+            return
+        except DatasetBusy:
+            if not self.flavour.busy_bug or "@" in old:
+                raise
+        log.debug("zfs-fuse busy bug on rename of %s: unmount, rename, mount", old)
+        tree = self.get_many([old], ["mounted"], recursive=True)
+        mounted = [n for n, p in tree.items() if "@" not in n and p.value("mounted") is True]
+        for name in sorted(mounted, key=lambda n: n.count("/"), reverse=True):
+            self.run(cmd.zfs_unmount(name))
+        self.run(argv)
+        for name in sorted(mounted, key=lambda n: n.count("/")):
+            self.run(cmd.zfs_mount(new + name[len(old):]))
+
+    def rollback(self, snapshot: str, *, destroy_newer: bool = False) -> None:
+        """Roll the dataset back to ``snapshot``; later snapshots block it unless ``destroy_newer``."""
+        self.run(cmd.zfs_rollback(snapshot, destroy_newer=destroy_newer))
+
+    # -- properties ---------------------------------------------------------------------------------------
+
+    def set(self, name: str, properties: Mapping[str, object] | None = None, /, **kwargs: object) -> None:
+        """Set properties: ``zfs.set("tank/a", quota=2**30, compression="lz4")``.
+
+        Sizes are ``int`` bytes; ``None`` clears a quota or reservation; booleans become on/off.
+        Everything is validated before the first command runs.
+        """
+        props = {**(properties or {}), **kwargs}
+        for argv in cmd.zfs_set(name, props, flavour=self.flavour):
+            self.run(argv)
+
+    def inherit(self, name: str, prop: str, *, recursive: bool = False) -> None:
+        """Clear a local value so ``prop`` is inherited again (``zfs inherit``)."""
+        self.run(cmd.zfs_inherit(name, prop, recursive=recursive, flavour=self.flavour))
+
+    # -- holds, mounts ------------------------------------------------------------------------------------
+
+    def hold(self, snapshot: str, tag: str, *, recursive: bool = False) -> None:
+        """Place hold ``tag`` on a snapshot: it cannot be destroyed until released."""
+        self.run(cmd.zfs_hold(snapshot, tag, recursive=recursive))
+
+    def release(self, snapshot: str, tag: str, *, recursive: bool = False) -> None:
+        """Release hold ``tag``."""
+        self.run(cmd.zfs_release(snapshot, tag, recursive=recursive))
+
+    def holds(self, snapshot: str) -> list[str]:
+        """Tags of the holds on ``snapshot`` (OpenZFS; zfs-fuse cannot list holds, only count them)."""
+        self.flavour.require("holds", "listing holds")
+        out = self.run(["zfs", "holds", "-H", cmd.validate_snapshot_name(snapshot)]).stdout
+        return [line.split("\t")[1] for line in out.splitlines() if line.count("\t") >= 2]
+
+    def mount(self, name: str) -> None:
+        """Mount filesystem ``name``."""
+        self.run(cmd.zfs_mount(name))
+
+    def unmount(self, name: str, *, force: bool = False) -> None:
+        """Unmount filesystem ``name``."""
+        self.run(cmd.zfs_unmount(name, force=force))
+
+    # -- send / receive -----------------------------------------------------------------------------------
+
+    @contextmanager
+    def send(
+        self,
+        snapshot: str,
+        *,
+        incremental_from: str | None = None,
+        intermediates: bool = False,
+        replicate: bool = False,
+        properties: bool = False,
+    ) -> Iterator[OutputStream]:
+        """Stream ``zfs send`` output in chunks; a failed send raises when the block exits.
+
+        >>> with zfs.send("tank/a@s1") as stream:   # doctest: +SKIP
+        ...     other.receive("backup/a", stream)
+        """
+        argv = cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
+                            replicate=replicate, properties=properties)
+        with self.executor.stream(argv) as out:
+            yield out
+        if out.result is not None:
+            out.result.check()
+
+    def receive(
+        self,
+        target: str,
+        stream: Iterable[bytes] | bytes,
+        *,
+        force: bool = False,
+        unmounted: bool = False,
+        discard_first: bool = False,
+        properties: Mapping[str, object] | None = None,
+        resumable: bool = False,
+    ) -> Result:
+        """Feed a send stream (bytes or chunks) into ``zfs receive TARGET``."""
+        argv = cmd.zfs_receive(target, force=force, unmounted=unmounted, discard_first=discard_first,
+                               properties=properties, resumable=resumable, flavour=self.flavour)
+        return self.run(argv, stdin=stream)
