@@ -151,7 +151,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], type[CommandFailed]], ...] = tuple(
         (r"has children|use '-r' to destroy", DatasetHasChildren),
         (r"dataset does not exist|could not find any snapshots|no such snapshot|"
          r"does not exist$", DatasetNotFound),
-        (r"already exists", DatasetExists),
+        (r"already exists|destination '[^']*' exists", DatasetExists),
         (r"dataset is busy|target is busy|pool is busy|is busy$|device busy", DatasetBusy),
         (r"invalid property|bad numeric value|must be one of|must be an absolute path|"
          r"must be power of 2|is readonly|bad property list|property .* not supported|"
