@@ -23,6 +23,7 @@ __all__ = [
     "InvalidName",
     "InvalidProperty",
     "ParseError",
+    "PathNotFound",
     "PermissionDenied",
     "PoolNotFound",
     "PropertyRejected",
@@ -101,6 +102,10 @@ class ToolNotFound(CommandFailed):
     """The program (``zfs``, ``zpool``, ``exportfs``...) is not installed on the host, or its daemon is down."""
 
 
+class PathNotFound(CommandFailed):
+    """A filesystem path named in the command does not exist (for example an export's directory)."""
+
+
 class PermissionDenied(CommandFailed):
     """The host refused the command for lack of privileges."""
 
@@ -141,9 +146,10 @@ class SizeBelowUsage(PropertyRejected):
 _PATTERNS: tuple[tuple[re.Pattern[str], type[CommandFailed]], ...] = tuple(
     (re.compile(p, re.IGNORECASE | re.MULTILINE), cls)
     for p, cls in (
-        (r"no such file or directory|command not found|connect: connection refused|"
+        (r"command not found|connect: connection refused|"
          r"make sure that the zfs-fuse daemon is running", ToolNotFound),
         (r"permission denied|insufficient privileges|must be root", PermissionDenied),
+        (r"failed to stat|no such file or directory", PathNotFound),
         (r"no such pool|cannot open '[^'/@]*': no such pool", PoolNotFound),
         (r"size is less than current used or reserved space|"
          r"volume size cannot be less than|cannot shrink", SizeBelowUsage),

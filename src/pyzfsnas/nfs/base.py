@@ -1,0 +1,57 @@
+"""The NFS backend protocol: how a share's access rules are written to and read back from one host.
+
+Every backend follows the same contract, so the Manila glue (and tests) can treat them alike:
+
+* ``apply(dataset, rules)`` makes the rules in force exactly ``rules`` (bulk, idempotent), writing the whole
+  set in one command where the backend allows; ``read_only=True`` turns every rule into ``ro`` (read-only
+  replicas);
+* ``add``/``remove`` change one rule; a rule names a network, so ``add`` replaces the level of a rule already
+  in force for the same network and ``remove`` drops the rule for that network whatever its level; removing
+  a rule that is not in force is not an error;
+* ``rules(dataset)`` reads what is in force back from the host (never from a cache);
+* ``clear(dataset)`` removes every export of the dataset;
+* rule changes touch only the dataset named. Duplicate networks in one set: ``rw`` wins
+  (:func:`~pyzfsnas.nfs.rules.normalize_rules`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
+
+from pyzfsnas.nfs.rules import AccessRule
+
+__all__ = ["NFSBackend"]
+
+
+@runtime_checkable
+class NFSBackend(Protocol):
+    """Writes and reads the NFS access rules of datasets on one host."""
+
+    #: Short backend name (``kernel``, ``zfs-fuse``, ``exportfs``, ``ganesha``).
+    name: str
+
+    @property
+    def supports_ipv6(self) -> bool:
+        """Whether IPv6 rules can be expressed; when False an IPv6 rule raises before anything runs."""
+        ...
+
+    def apply(self, dataset: str, rules: Iterable[AccessRule], *, read_only: bool = False) -> None:
+        """Make exactly ``rules`` the rules in force on ``dataset`` (empty: not exported)."""
+        ...
+
+    def add(self, dataset: str, rule: AccessRule) -> None:
+        """Put ``rule`` in force, replacing the level of a rule for the same network."""
+        ...
+
+    def remove(self, dataset: str, rule: AccessRule) -> None:
+        """Remove the rule for ``rule.access_to``; a no-op when there is none."""
+        ...
+
+    def rules(self, dataset: str) -> list[AccessRule]:
+        """The rules in force, read back from the host, sorted."""
+        ...
+
+    def clear(self, dataset: str) -> None:
+        """Remove every export of ``dataset``."""
+        ...

@@ -1,0 +1,146 @@
+"""Replication: send a snapshot from one host's ZFS into another's, whatever their executors.
+
+:func:`transfer` streams ``zfs send`` on the source through this process into ``zfs receive`` on the
+destination, a chunk at a time (bounded memory), reporting progress. :func:`transfer_direct` instead has the
+source host pipe straight into the destination over its own ``ssh`` — one shell pipeline on the source, built
+with the audited quoting of :func:`~pyzfsnas.executors.quoting.quote_argv`, so the data does not cross this
+process at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+
+import attrs
+
+from pyzfsnas import commands as cmd
+from pyzfsnas.errors import InvalidName
+from pyzfsnas.executors.base import Result
+from pyzfsnas.executors.quoting import quote_argv
+from pyzfsnas.zfs import ZFS
+
+__all__ = ["SSHTarget", "TransferResult", "direct_pipeline", "transfer", "transfer_direct"]
+
+log = logging.getLogger("pyzfsnas")
+
+#: Called with the number of bytes transferred so far.
+Progress = Callable[[int], None]
+
+
+@attrs.frozen
+class TransferResult:
+    """What a transfer moved: the snapshot, the target, the byte count, and the receive command's result."""
+
+    snapshot: str
+    target: str
+    nbytes: int
+    receive: Result
+
+
+def _counting(chunks: Iterable[bytes], progress: Progress | None, total: list[int]) -> Iterator[bytes]:
+    for chunk in chunks:
+        total[0] += len(chunk)
+        if progress is not None:
+            progress(total[0])
+        yield chunk
+
+
+def transfer(
+    source: ZFS,
+    snapshot: str,
+    destination: ZFS,
+    target: str,
+    *,
+    incremental_from: str | None = None,
+    intermediates: bool = False,
+    replicate: bool = False,
+    send_properties: bool = False,
+    force: bool = False,
+    unmounted: bool = False,
+    properties: Mapping[str, object] | None = None,
+    resumable: bool = False,
+    progress: Progress | None = None,
+) -> TransferResult:
+    """Send ``snapshot`` from ``source`` and receive it as ``target`` on ``destination``.
+
+    Full by default; incremental from ``incremental_from`` (a snapshot name, or ``@snap`` of the same
+    dataset). Receive options map to ``zfs receive``: ``force`` (``-F``: roll the target back to its most
+    recent snapshot first), ``unmounted`` (``-u``), ``properties`` (``-o``, OpenZFS only), ``resumable``
+    (``-s``, OpenZFS only; zfs-fuse raises :class:`~pyzfsnas.errors.UnsupportedOperation` before anything
+    runs). Both commands' failures raise typed errors; the receive error wins when both fail.
+    """
+    # Validate both ends before starting either command.
+    recv_argv = cmd.zfs_receive(target, force=force, unmounted=unmounted, properties=properties,
+                                resumable=resumable, flavour=destination.flavour)
+    cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
+                 replicate=replicate, properties=send_properties)
+    total = [0]
+    with source.send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
+                     replicate=replicate, properties=send_properties) as stream:
+        result = destination.run(recv_argv, stdin=_counting(stream, progress, total))
+    log.info("replicated %s into %s: %d bytes", snapshot, target, total[0])
+    return TransferResult(snapshot, target, total[0], result)
+
+
+@attrs.frozen
+class SSHTarget:
+    """How the *source* host reaches the destination host with its own ``ssh`` client.
+
+    ``options`` are extra ``ssh -o`` settings (for example ``("StrictHostKeyChecking=yes",)``); the source's
+    ssh configuration and keys are used, and ``BatchMode=yes`` is always set so it never prompts.
+    """
+
+    host: str
+    user: str | None = None
+    port: int = 22
+    identity_file: str | None = None
+    options: tuple[str, ...] = ()
+
+    def argv(self) -> list[str]:
+        """The ``ssh`` argv prefix (everything before the remote command)."""
+        for text in (self.host, self.user or "", self.identity_file or "", *self.options):
+            if text.startswith("-") or any(c in text for c in "\n\0 "):
+                raise InvalidName(f"invalid ssh target field {text!r}")
+        if not self.host:
+            raise InvalidName("empty ssh host")
+        argv = ["ssh", "-o", "BatchMode=yes", "-p", str(int(self.port))]
+        if self.identity_file:
+            argv += ["-i", self.identity_file]
+        for opt in self.options:
+            argv += ["-o", opt]
+        return [*argv, f"{self.user}@{self.host}" if self.user else self.host]
+
+
+def direct_pipeline(send_argv: Sequence[str], target: SSHTarget, recv_argv: Sequence[str]) -> list[str]:
+    """``sh -c 'SEND | ssh … RECV'``: the argv a source host runs to pipe straight to the destination.
+
+    The receive command crosses two shells (the source's ``sh -c`` and the destination's login shell), so
+    it is quoted twice: once into the remote command line, and that line once more as ssh's argument.
+    The pipeline's status is the receive's, which is enough: ``zfs receive`` fails on a missing, empty or
+    truncated stream, so a failed send always fails the receive too, and both stderrs are kept.
+    """
+    remote = quote_argv(recv_argv)
+    return ["sh", "-c", f"{quote_argv(send_argv)} | {quote_argv([*target.argv(), remote])}"]
+
+
+def transfer_direct(
+    source: ZFS,
+    snapshot: str,
+    destination: ZFS,
+    target: str,
+    via: SSHTarget,
+    *,
+    incremental_from: str | None = None,
+    force: bool = False,
+    unmounted: bool = False,
+    properties: Mapping[str, object] | None = None,
+) -> Result:
+    """Have the source host pipe ``zfs send`` into ``ssh VIA zfs receive`` itself (no data through us).
+
+    ``destination`` is only used to pick the receive options its flavour supports and to validate them.
+    """
+    send_argv = cmd.zfs_send(snapshot, incremental_from=incremental_from)
+    recv_argv = cmd.zfs_receive(target, force=force, unmounted=unmounted, properties=properties,
+                                flavour=destination.flavour)
+    return source.run(direct_pipeline(send_argv, via, recv_argv))
