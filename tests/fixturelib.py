@@ -10,7 +10,8 @@ import attrs
 
 FIXTURES = Path(__file__).parent / "fixtures"
 _LAYOUT = re.compile(
-    r"^\$ (?P<cmd>[^\n]*)\n--- stdout ---\n(?P<stdout>.*?)--- stderr ---\n(?P<stderr>.*?)--- exit code: (?P<rc>-?\d+) ---",
+    r"^\$ (?P<cmd>[^\n]*)\n--- stdout ---\n(?P<stdout>.*?)--- stderr ---\n(?P<stderr>.*?)"
+    r"--- exit code: (?P<rc>-?\d+) ---",
     re.S,
 )
 

@@ -7,6 +7,7 @@ fake tells the truth. Each test gets a fresh, empty dataset ``host.root`` under 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import subprocess
@@ -51,10 +52,8 @@ class HostUnderTest:
         subprocess.run(["zfs", "inherit", "com.pyzfsnas:txg", dataset], check=True, capture_output=True)
 
     def cleanup(self) -> None:
-        try:
+        with contextlib.suppress(DatasetNotFound):
             self.zfs.destroy(self.root, recursive=True, recursive_dependents=True)
-        except DatasetNotFound:
-            pass
 
 
 def _fake(flavour: str) -> HostUnderTest:

@@ -252,7 +252,7 @@ def zfs_rename(old: str, new: str, *, parents: bool = False, recursive: bool = F
     validate_name(new)
     if ("@" in old) != ("@" in new):
         raise InvalidName(f"cannot rename {old!r} to {new!r}: both must be snapshots or both datasets")
-    if "@" in old and old.split("@")[0] != new.split("@")[0]:
+    if "@" in old and old.split("@", maxsplit=1)[0] != new.split("@", maxsplit=1)[0]:
         raise InvalidName(f"cannot rename snapshot {old!r} to another dataset ({new!r})")
     if recursive and "@" not in old:
         raise InvalidName("recursive rename applies to snapshots only")
@@ -330,7 +330,7 @@ def zfs_send(
     argv = ["zfs", "send", *(["-R"] if replicate else []), *(["-p"] if properties else [])]
     if incremental_from is not None:
         base = incremental_from
-        full = snapshot.split("@")[0] + base if base.startswith("@") else base
+        full = snapshot.split("@", maxsplit=1)[0] + base if base.startswith("@") else base
         validate_snapshot_name(full)
         argv += ["-I" if intermediates else "-i", base]
     elif intermediates:

@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
+from tests.hosts import HostUnderTest
 
 from pyzfsnas import ZFS
 from pyzfsnas.errors import (
@@ -23,7 +24,6 @@ from pyzfsnas.errors import (
 from pyzfsnas.executors.base import Executor, OutputStream, Result
 from pyzfsnas.models import Dataset, Snapshot
 from pyzfsnas.properties import SourceKind
-from tests.hosts import HostUnderTest
 
 MiB = 1 << 20
 

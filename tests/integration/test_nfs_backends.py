@@ -95,7 +95,7 @@ _count = iter(range(1, 10_000))
 
 def _fake(flavour: str) -> tuple[ZFS, Recorder, str]:
     try:
-        from pyzfsnas.executors.fake import FakeExecutor, FakeHost  # noqa: PLC0415 - may not exist yet
+        from pyzfsnas.executors.fake import FakeExecutor, FakeHost
     except ImportError as exc:
         pytest.skip(f"fake host not available yet: {exc}")
     fake = FakeHost(flavour=flavour)  # type: ignore[arg-type]

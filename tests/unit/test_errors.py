@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from tests.fixturelib import load
 
 from pyzfsnas import errors as e
 from pyzfsnas.executors.base import Result
 from pyzfsnas.flavour import flavour_from_version
-from tests.fixturelib import load
 
 CASES = [
     ("zfs-fuse/err_create_exists.txt", e.DatasetExists),

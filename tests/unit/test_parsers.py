@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from tests.fixturelib import FIXTURES, load
 
 from pyzfsnas.errors import ParseError
 from pyzfsnas.models import Dataset, Snapshot
@@ -18,7 +19,6 @@ from pyzfsnas.parsers import (
     parse_zpool_list,
 )
 from pyzfsnas.properties import SourceKind
-from tests.fixturelib import FIXTURES, load
 
 
 def test_zfs_get_all_zfs_fuse_types_every_value() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -30,10 +31,8 @@ def _feed(pipe: IO[bytes], data: Stdin) -> None:
     except (BrokenPipeError, ValueError):
         pass
     finally:
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             pipe.close()
-        except (BrokenPipeError, OSError):
-            pass
 
 
 def _drain(pipe: IO[bytes], into: list[bytes]) -> None:
