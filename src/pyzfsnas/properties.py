@@ -354,7 +354,7 @@ def format_value(name: str, value: object) -> str:
     if kind in (Kind.SIZE, Kind.LIMIT):
         if value is None and kind is Kind.LIMIT:
             return "none"
-        if kind is Kind.LIMIT and value == "none":
+        if kind is Kind.LIMIT and value in ("none", 0) and not isinstance(value, bool):
             return "none"
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InvalidProperty(f"{name} must be a non-negative int of bytes, got {value!r}")

@@ -94,10 +94,8 @@ _count = iter(range(1, 10_000))
 
 
 def _fake(flavour: str) -> tuple[ZFS, Recorder, str]:
-    try:
-        from pyzfsnas.executors.fake import FakeExecutor, FakeHost
-    except ImportError as exc:
-        pytest.skip(f"fake host not available yet: {exc}")
+    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+
     fake = FakeHost(flavour=flavour)  # type: ignore[arg-type]
     fake.create_pool("tank", mountpoint="/srv/tank")
     rec = Recorder(FakeExecutor(fake))

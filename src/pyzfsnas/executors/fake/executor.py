@@ -1,0 +1,183 @@
+""":class:`FakeExecutor`: the Executor protocol over a :class:`FakeHost`, with a transcript of every command."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+
+from pyzfsnas.errors import CommandTimeout
+from pyzfsnas.executors.base import Result, Stdin, check_argv, log_result
+from pyzfsnas.executors.fake.exportfs_cli import run_exportfs
+from pyzfsnas.executors.fake.host import FakeHost
+from pyzfsnas.executors.fake.network import FakeNetwork, split_ssh
+from pyzfsnas.executors.fake.output import Out
+from pyzfsnas.executors.fake.zfs_cli import run_zfs
+from pyzfsnas.executors.fake.zpool_cli import run_zpool
+
+__all__ = ["FakeExecutor", "execute"]
+
+#: the duration recorded for every fake command (no sleeping: the fake is timing-free)
+FAKE_DURATION = 0.001
+
+
+def _chunks(stdin: Stdin) -> Iterable[bytes]:
+    if stdin is None:
+        return ()
+    if isinstance(stdin, str):
+        return (stdin.encode(),)
+    if isinstance(stdin, bytes | bytearray | memoryview):
+        return (bytes(stdin),)
+    return stdin
+
+
+def _text(stdout: str | Iterable[bytes]) -> str:
+    if isinstance(stdout, str):
+        return stdout
+    return b"".join(stdout).decode("latin-1")
+
+
+def _as_chunks(stdout: str | Iterable[bytes]) -> Iterable[bytes]:
+    return (stdout.encode(),) if isinstance(stdout, str) else stdout
+
+
+def execute(host: FakeHost, argv: Sequence[str], stdin: Iterable[bytes], network: FakeNetwork | None,
+            timeout: float | None = None) -> Out:
+    """Run one argv on ``host`` (taking its lock for host programs); ``ssh``/``sh -c`` recurse."""
+    prog = os.path.basename(argv[0])
+    args = list(argv[1:])
+    if prog == "ssh":
+        parsed = split_ssh(args)
+        if parsed is None:
+            return Out(255, "", "usage: ssh [-46AaCfGgKkMNnqsTtVvXxYy] destination [command [argument ...]]\n")
+        dest, remote = parsed
+        target = network.get(dest) if network is not None else None
+        if target is None:
+            return Out(255, "", f"ssh: Could not resolve hostname {dest}: Name or service not known\n")
+        if not remote:
+            return Out(1, "", "Pseudo-terminal will not be allocated because stdin is not a terminal.\n")
+        return execute(target, remote, stdin, network, timeout)
+    if prog in ("sh", "bash") and len(args) >= 2 and args[0] == "-c":
+        return _pipeline(host, args[1], stdin, network, timeout)
+    handler = {"zfs": run_zfs, "zpool": run_zpool}.get(prog)
+    with host.lock:
+        fault = host.next_fault()
+        if fault is not None:
+            kind, rc, err = fault
+            if kind == "hang":
+                raise CommandTimeout(argv, timeout if timeout is not None else 0.0)
+            return Out(rc, "", err if err.endswith("\n") or not err else err + "\n")
+        if handler is not None:
+            return handler(host, args, stdin)
+        if prog == "exportfs":
+            return run_exportfs(host, args)
+        if prog == "true":
+            return Out()
+        if prog == "cat" and not args:
+            return Out(0, list(stdin))
+    return Out(127, "", f"sh: 1: {prog}: not found\n" if False else f"{prog}: command not found\n")
+
+
+def _pipeline(host: FakeHost, script: str, stdin: Iterable[bytes], network: FakeNetwork | None,
+              timeout: float | None) -> Out:
+    lexer = shlex.shlex(script, posix=True, punctuation_chars="|")
+    lexer.whitespace_split = True
+    words = list(lexer)
+    stages: list[list[str]] = [[]]
+    for w in words:
+        if w == "|":
+            stages.append([])
+        else:
+            stages[-1].append(w)
+    if any(not s for s in stages):
+        return Out(2, "", "sh: 1: Syntax error: \"|\" unexpected\n")
+    data: Iterable[bytes] = stdin
+    stderr = ""
+    out = Out()
+    for stage in stages:
+        out = execute(host, stage, data, network, timeout)
+        stderr += out.stderr
+        data = _as_chunks(out.stdout)
+    return Out(out.returncode, out.stdout, stderr)
+
+
+class _FakeStream:
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+        self._result: Result | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            if chunk:
+                yield chunk
+
+    @property
+    def result(self) -> Result | None:
+        return self._result
+
+
+class FakeExecutor:
+    """Runs argv on a :class:`FakeHost` (a new openzfs host when none is given); records a transcript.
+
+    ``network`` lets ``ssh HOST ...`` reach other fake hosts; the executor's own host is added to it.
+    """
+
+    def __init__(self, host: FakeHost | None = None, *, network: FakeNetwork | None = None) -> None:
+        self.host = host if host is not None else FakeHost()
+        self.network = network
+        if network is not None and self.host.name not in network:
+            network.add(self.host)
+        self.transcript: list[Result] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"FakeExecutor({self.host.name!r}, {self.host.flavour})"
+
+    @property
+    def commands(self) -> list[tuple[str, ...]]:
+        """The argv of every command run so far."""
+        with self._lock:
+            return [r.argv for r in self.transcript]
+
+    def reset_transcript(self) -> None:
+        """Forget the recorded commands."""
+        with self._lock:
+            self.transcript.clear()
+
+    def _record(self, result: Result) -> Result:
+        with self._lock:
+            self.transcript.append(result)
+        log_result(result, where=f"fake:{self.host.name}")
+        return result
+
+    def run(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Result:
+        """Run ``argv`` on the fake host; non-zero exits are returned, a hang raises ``CommandTimeout``."""
+        args = check_argv(argv)
+        try:
+            out = execute(self.host, args, _chunks(stdin), self.network, timeout)
+        except CommandTimeout:
+            self._record(Result(args, -9, "", "", FAKE_DURATION))
+            raise
+        return self._record(Result(args, out.returncode, _text(out.stdout), out.stderr, FAKE_DURATION))
+
+    @contextlib.contextmanager
+    def stream(
+        self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
+    ) -> Iterator[_FakeStream]:
+        """Run ``argv`` and yield its stdout in chunks (``zfs send`` payload is generated lazily)."""
+        args = check_argv(argv)
+        try:
+            out = execute(self.host, args, _chunks(stdin), self.network, timeout)
+        except CommandTimeout:
+            self._record(Result(args, -9, "", "", FAKE_DURATION))
+            raise
+        handle = _FakeStream(_as_chunks(out.stdout))
+        try:
+            yield handle
+        finally:
+            handle._result = self._record(Result(args, out.returncode, "", out.stderr, FAKE_DURATION))
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,285 @@
+"""The native ZFS properties the fake knows, per flavour: order in ``zfs get all``, defaults, what is editable.
+
+One table, read by the host (sources and inheritance), the ``zfs get`` printer and the ``zfs set`` validator.
+Values are kept in their ``-p`` (parsable) text; :func:`human` turns them into what ``zfs get`` prints without
+``-p``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from pyzfsnas.executors.fake.formatting import SizeError, format_date, nicenum, parse_size
+
+__all__ = ["PROPS", "Prop", "all_order", "human", "lookup", "validate"]
+
+ONOFF = ("on", "off")
+
+
+class Prop(NamedTuple):
+    """One native property: kind is ``size``, ``number``, ``index``, ``string`` or ``date``."""
+
+    name: str
+    kind: str
+    readonly: bool
+    inherit: bool
+    default: str
+    values: tuple[str, ...] = ()
+    setonce: bool = False
+    #: value shown when the property does not apply or is unset (``-`` or ``none``)
+    openzfs_only: bool = False
+
+
+def _p(  # noqa: PLR0917 - a compact table row
+    name: str, kind: str, ro: bool, inh: bool, default: str, values: tuple[str, ...] = (), **kw: bool
+) -> Prop:
+    return Prop(name, kind, ro, inh, default, values, **kw)
+
+
+_GZIP = tuple(f"gzip-{i}" for i in range(1, 10))
+_ZSTD = (
+    "zstd",
+    *(f"zstd-{i}" for i in range(1, 20)),
+    "zstd-fast",
+    *(f"zstd-fast-{i}" for i in [*range(1, 11), 20, 30, 40, 50, 60, 70, 80, 90, 100, 500, 1000]),
+)
+FUSE_COMPRESSION = ("on", "off", "lzjb", "gzip", *_GZIP, "zle")
+OPENZFS_COMPRESSION = ("on", "off", "lzjb", "gzip", *_GZIP, "zle", "lz4", *_ZSTD)
+COMPRESSION_TEXT = {
+    "zfs-fuse": "on | off | lzjb | gzip | gzip-[1-9] | zle",
+    "openzfs": "on | off | lzjb | gzip | gzip-[1-9] | zle | lz4 | zstd | zstd-[1-19] | zstd-fast | "
+    "zstd-fast-[1-10,20,30,40,50,60,70,80,90,100,500,1000]",
+}
+
+_ALL = [
+    _p("type", "string", True, False, ""),
+    _p("creation", "date", True, False, ""),
+    _p("used", "size", True, False, ""),
+    _p("available", "size", True, False, ""),
+    _p("referenced", "size", True, False, ""),
+    _p("compressratio", "string", True, False, "1.00x"),
+    _p("mounted", "string", True, False, ""),
+    _p("origin", "string", True, False, ""),
+    _p("quota", "size", False, False, "0"),
+    _p("reservation", "size", False, False, "0"),
+    _p("volsize", "size", False, False, "0"),
+    _p("volblocksize", "size", True, False, "16384", setonce=True),
+    _p("recordsize", "size", False, True, "131072"),
+    _p("mountpoint", "string", False, True, ""),
+    _p("sharenfs", "string", False, True, "off"),
+    _p("checksum", "index", False, True, "on", ("on", "off", "fletcher2", "fletcher4", "sha256")),
+    _p("compression", "index", False, True, "off", FUSE_COMPRESSION),
+    _p("atime", "index", False, True, "on", ONOFF),
+    _p("devices", "index", False, True, "on", ONOFF),
+    _p("exec", "index", False, True, "on", ONOFF),
+    _p("setuid", "index", False, True, "on", ONOFF),
+    _p("readonly", "index", False, True, "off", ONOFF),
+    _p("zoned", "index", False, True, "off", ONOFF),
+    _p("snapdir", "index", False, True, "hidden", ("hidden", "visible")),
+    _p("aclmode", "index", False, True, "groupmask", ("discard", "groupmask", "passthrough", "restricted")),
+    _p("aclinherit", "index", False, True, "restricted",
+       ("discard", "noallow", "restricted", "passthrough", "passthrough-x")),
+    _p("createtxg", "number", True, False, "", openzfs_only=True),
+    _p("canmount", "index", False, False, "on", ("on", "off", "noauto")),
+    _p("xattr", "index", False, True, "on", ("on", "off", "sa", "dir")),
+    _p("copies", "index", False, True, "1", ("1", "2", "3")),
+    _p("version", "number", False, False, "4"),
+    _p("utf8only", "index", True, True, "off", ONOFF, setonce=True),
+    _p("normalization", "index", True, True, "none", ("none", "formC", "formD", "formKC", "formKD"), setonce=True),
+    _p("casesensitivity", "index", True, True, "sensitive", ("sensitive", "insensitive", "mixed"), setonce=True),
+    _p("vscan", "index", False, True, "off", ONOFF),
+    _p("nbmand", "index", False, True, "off", ONOFF),
+    _p("sharesmb", "string", False, True, "off"),
+    _p("refquota", "size", False, False, "0"),
+    _p("refreservation", "size", False, False, "0"),
+    _p("guid", "number", True, False, "", openzfs_only=True),
+    _p("primarycache", "index", False, True, "all", ("all", "none", "metadata")),
+    _p("secondarycache", "index", False, True, "all", ("all", "none", "metadata")),
+    _p("usedbysnapshots", "size", True, False, ""),
+    _p("usedbydataset", "size", True, False, ""),
+    _p("usedbychildren", "size", True, False, ""),
+    _p("usedbyrefreservation", "size", True, False, ""),
+    _p("logbias", "index", False, True, "latency", ("latency", "throughput")),
+    _p("objsetid", "number", True, False, "", openzfs_only=True),
+    _p("dedup", "index", False, True, "off", ("on", "off", "verify", "sha256", "sha256,verify")),
+    _p("mlslabel", "string", False, True, "none"),
+    _p("sync", "index", False, True, "standard", ("standard", "always", "disabled"), openzfs_only=True),
+    _p("dnodesize", "index", False, True, "legacy", ("legacy", "auto", "1k", "2k", "4k", "8k", "16k"),
+       openzfs_only=True),
+    _p("refcompressratio", "string", True, False, "1.00x", openzfs_only=True),
+    _p("written", "size", True, False, "", openzfs_only=True),
+    _p("clones", "string", True, False, "", openzfs_only=True),
+    _p("logicalused", "size", True, False, "", openzfs_only=True),
+    _p("logicalreferenced", "size", True, False, "", openzfs_only=True),
+    _p("volmode", "index", False, True, "default", ("default", "full", "geom", "dev", "none"), openzfs_only=True),
+    _p("filesystem_limit", "limit", False, False, "none", openzfs_only=True),
+    _p("snapshot_limit", "limit", False, False, "none", openzfs_only=True),
+    _p("filesystem_count", "limit", True, False, "none", openzfs_only=True),
+    _p("snapshot_count", "limit", True, False, "none", openzfs_only=True),
+    _p("snapdev", "index", False, True, "hidden", ("hidden", "visible"), openzfs_only=True),
+    _p("acltype", "index", False, True, "off", ("off", "noacl", "nfsv4", "posix", "posixacl"), openzfs_only=True),
+    _p("context", "string", False, False, "none", openzfs_only=True),
+    _p("fscontext", "string", False, False, "none", openzfs_only=True),
+    _p("defcontext", "string", False, False, "none", openzfs_only=True),
+    _p("rootcontext", "string", False, False, "none", openzfs_only=True),
+    _p("relatime", "index", False, True, "off", ONOFF, openzfs_only=True),
+    _p("redundant_metadata", "index", False, True, "all", ("all", "most", "some", "none"), openzfs_only=True),
+    _p("overlay", "index", False, True, "on", ONOFF, openzfs_only=True),
+    _p("encryption", "index", True, False, "off", openzfs_only=True),
+    _p("keylocation", "string", True, False, "none", openzfs_only=True),
+    _p("keyformat", "index", True, False, "none", openzfs_only=True),
+    _p("pbkdf2iters", "number", True, False, "0", openzfs_only=True),
+    _p("encryptionroot", "string", True, False, "", openzfs_only=True),
+    _p("keystatus", "string", True, False, "", openzfs_only=True),
+    _p("special_small_blocks", "size", False, True, "0", openzfs_only=True),
+    _p("defer_destroy", "index", True, False, "off"),
+    _p("userrefs", "number", True, False, ""),
+    _p("receive_resume_token", "string", True, False, "", openzfs_only=True),
+]
+
+PROPS: dict[str, Prop] = {p.name: p for p in _ALL}
+_ALIASES = {"avail": "available", "refer": "referenced", "compress": "compression", "reserv": "reservation",
+            "recsize": "recordsize", "refreserv": "refreservation", "volblock": "volblocksize",
+            "ratio": "compressratio", "refratio": "refcompressratio", "lused": "logicalused",
+            "lrefer": "logicalreferenced", "usedsnap": "usedbysnapshots", "usedds": "usedbydataset",
+            "usedchild": "usedbychildren", "usedrefreserv": "usedbyrefreservation", "dnsize": "dnodesize",
+            "shareiscsi": "shareiscsi"}
+_FUSE_OVERRIDES = {"aclmode": "groupmask"}
+_OPENZFS_DEFAULTS = {"aclmode": "discard", "version": "5", "compression": "off"}
+
+_FUSE_FS = [
+    "type", "creation", "used", "available", "referenced", "compressratio", "mounted", "origin", "quota",
+    "reservation", "recordsize", "mountpoint", "sharenfs", "checksum", "compression", "atime", "devices",
+    "exec", "setuid", "readonly", "zoned", "snapdir", "aclmode", "aclinherit", "canmount", "xattr",
+    "copies", "version", "utf8only", "normalization", "casesensitivity", "vscan", "nbmand", "sharesmb",
+    "refquota", "refreservation", "primarycache", "secondarycache", "usedbysnapshots", "usedbydataset",
+    "usedbychildren", "usedbyrefreservation", "logbias", "dedup", "mlslabel",
+]
+_FUSE_SNAP = [
+    "type", "creation", "used", "referenced", "compressratio", "devices", "exec", "setuid", "xattr",
+    "version", "utf8only", "normalization", "casesensitivity", "nbmand", "primarycache", "secondarycache",
+    "defer_destroy", "userrefs", "mlslabel",
+]
+_OZ_FS = [
+    "type", "creation", "used", "available", "referenced", "compressratio", "mounted", "origin", "quota",
+    "reservation", "recordsize", "mountpoint", "sharenfs", "checksum", "compression", "atime", "devices",
+    "exec", "setuid", "readonly", "zoned", "snapdir", "aclmode", "aclinherit", "createtxg", "canmount",
+    "xattr", "copies", "version", "utf8only", "normalization", "casesensitivity", "vscan", "nbmand",
+    "sharesmb", "refquota", "refreservation", "guid", "primarycache", "secondarycache", "usedbysnapshots",
+    "usedbydataset", "usedbychildren", "usedbyrefreservation", "logbias", "objsetid", "dedup", "mlslabel",
+    "sync", "dnodesize", "refcompressratio", "written", "logicalused", "logicalreferenced", "volmode",
+    "filesystem_limit", "snapshot_limit", "filesystem_count", "snapshot_count", "snapdev", "acltype",
+    "context", "fscontext", "defcontext", "rootcontext", "relatime", "redundant_metadata", "overlay",
+    "encryption", "keylocation", "keyformat", "pbkdf2iters", "encryptionroot", "keystatus",
+    "special_small_blocks", "receive_resume_token",
+]
+_OZ_VOL = [
+    "type", "creation", "used", "available", "referenced", "compressratio", "origin", "reservation",
+    "volsize", "volblocksize", "checksum", "compression", "readonly", "createtxg", "copies",
+    "refreservation", "guid", "primarycache", "secondarycache", "usedbysnapshots", "usedbydataset",
+    "usedbychildren", "usedbyrefreservation", "logbias", "objsetid", "dedup", "mlslabel", "sync",
+    "refcompressratio", "written", "logicalused", "logicalreferenced", "volmode", "snapshot_limit",
+    "snapshot_count", "snapdev", "context", "fscontext", "defcontext", "rootcontext", "redundant_metadata",
+    "encryption", "keylocation", "keyformat", "pbkdf2iters", "encryptionroot", "keystatus",
+    "receive_resume_token",
+]
+_OZ_SNAP = [
+    "type", "creation", "used", "referenced", "compressratio", "devices", "exec", "setuid", "createtxg",
+    "xattr", "version", "utf8only", "normalization", "casesensitivity", "nbmand", "guid", "primarycache",
+    "secondarycache", "defer_destroy", "userrefs", "objsetid", "mlslabel", "refcompressratio", "written",
+    "clones", "logicalreferenced", "acltype", "context", "fscontext", "defcontext", "rootcontext",
+    "encryption", "encryptionroot", "keystatus",
+]
+#: properties that only exist for some dataset types (checked by ``zfs get NAME`` of another type: ``-``)
+FS_ONLY = {"mounted", "quota", "recordsize", "mountpoint", "sharenfs", "atime", "devices", "exec", "setuid",
+           "zoned", "snapdir", "aclmode", "aclinherit", "canmount", "xattr", "version", "utf8only",
+           "normalization", "casesensitivity", "vscan", "nbmand", "sharesmb", "refquota", "filesystem_limit",
+           "filesystem_count", "acltype", "relatime", "overlay", "dnodesize", "special_small_blocks"}
+
+
+def lookup(name: str, flavour: str) -> Prop | None:
+    """The native property called ``name`` (or an alias) on ``flavour``; None when unknown there."""
+    prop = PROPS.get(_ALIASES.get(name, name))
+    if prop is None or (prop.openzfs_only and flavour != "openzfs"):
+        return None
+    if flavour == "openzfs" and prop.name == "compression":
+        return prop._replace(values=OPENZFS_COMPRESSION)
+    if flavour == "openzfs" and prop.name in _OPENZFS_DEFAULTS:
+        return prop._replace(default=_OPENZFS_DEFAULTS[prop.name])
+    if flavour == "openzfs" and prop.name == "checksum":
+        return prop._replace(values=(*prop.values, "noparity", "sha512", "skein", "edonr", "blake3"))
+    if flavour != "openzfs" and prop.name == "mlslabel":
+        return prop._replace(default="off")
+    if flavour != "openzfs" and prop.name in ("xattr", "aclmode"):
+        return prop._replace(values=prop.values[:2] if prop.name == "xattr" else prop.values[:3])
+    return prop
+
+
+def all_order(flavour: str, kind: str) -> list[str]:
+    """Properties printed by ``zfs get all`` for a dataset ``kind``, in the real order."""
+    if flavour == "openzfs":
+        return list({"filesystem": _OZ_FS, "volume": _OZ_VOL, "snapshot": _OZ_SNAP}[kind])
+    return list(_FUSE_SNAP if kind == "snapshot" else _FUSE_FS)
+
+
+def applies(prop: str, kind: str, flavour: str) -> bool:
+    """Whether native ``prop`` exists for a dataset of ``kind`` on ``flavour`` (else ``zfs get`` prints ``-``)."""
+    return prop in all_order(flavour, kind) or prop in ("origin", "receive_resume_token")
+
+
+def human(prop: str, value: str, flavour: str) -> str:
+    """The ``zfs get`` (no ``-p``) text of a parsable value."""
+    p = PROPS.get(prop)
+    if p is None or value in ("-", ""):
+        return value
+    if p.kind == "size" and value.isdigit():
+        n = int(value)
+        if n == 0 and prop in ("quota", "reservation", "refquota", "refreservation"):
+            return "none"
+        return nicenum(n, bytes_suffix=flavour == "openzfs")
+    if p.kind == "date" and value.isdigit():
+        return format_date(int(value))
+    return value
+
+
+def validate(prop: Prop, value: str, flavour: str) -> str:
+    """Check a value for ``zfs set``/``create -o``; return its parsable form or raise ``ValueError(message)``."""
+    name = prop.name
+    if prop.kind == "index":
+        if value not in prop.values:
+            text = COMPRESSION_TEXT[flavour] if name == "compression" else " | ".join(prop.values)
+            raise ValueError(f"'{name}' must be one of '{text}'")
+        return value
+    if prop.kind == "limit":
+        if value == "none":
+            return value
+        if not value.isdigit():
+            raise ValueError(f"bad numeric value '{value}'")
+        return value
+    if prop.kind == "size":
+        if name in ("quota", "refquota", "reservation", "refreservation") and value == "none":
+            return "0"
+        try:
+            n = parse_size(value)
+        except SizeError as err:
+            raise ValueError(str(err)) from None
+        if name in ("quota", "refquota") and n == 0:
+            raise ValueError("use 'none' to disable quota/refquota")
+        if name in ("recordsize", "volblocksize"):
+            top = 131072 if flavour != "openzfs" else 1048576
+            if n < 512 or n > top or n & (n - 1):
+                raise ValueError(
+                    f"'{name}' must be power of 2 from 512 to 128k" if flavour != "openzfs"
+                    else f"'{name}' must be power of 2 from 512B to 1M"
+                )
+        return str(n)
+    if name == "mountpoint":
+        if value not in ("none", "legacy") and not value.startswith("/"):
+            raise ValueError("'mountpoint' must be an absolute path, 'none', or 'legacy'")
+        return value.rstrip("/") or "/"
+    if name == "version":
+        top = 4 if flavour != "openzfs" else 5
+        if value != "current" and not (value.isdigit() and 1 <= int(value) <= top):
+            raise ValueError("invalid version")
+        return str(top) if value == "current" else value
+    return value

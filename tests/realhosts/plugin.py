@@ -1,0 +1,110 @@
+"""pytest plugin: session fixtures for real components, plus a timing summary at the end of the run.
+
+Load it from ``tests/conftest.py`` with ``pytest_plugins = ["tests.realhosts.plugin"]``. Fixtures:
+
+``zfsfuse``        a :class:`~tests.realhosts.zfsfuse.ZfsFuseHost` (daemon reused or started; ``create_pool``)
+``zfsfuse_pools``  two pools made with it, ``.tank`` and ``.backup`` (:class:`ZfsFusePools`)
+``sshd_server``    the running :class:`~tests.realhosts.sshd.SshdServer` (``.log()`` helps debug logins)
+``sshd``           its :class:`~tests.realhosts.sshd.SshdInfo` (port, keys, known_hosts files, users)
+``exportfs_host``  a per-test :class:`~tests.realhosts.nfs.ExportfsHost` whose exports are removed afterwards
+
+A component that cannot be provided skips the test, or fails it when ``CI=true``. A test using one of these
+fixtures is given the matching marker (``zfsfuse``, ``sshd``, ``exportfs``) so ``-m "not zfsfuse"`` works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.realhosts import nfs
+from tests.realhosts import sshd as sshd_mod
+from tests.realhosts import zfsfuse as zfsfuse_mod
+from tests.realhosts.common import ComponentUnavailable, require, timings
+
+_FIXTURE_MARKERS = {
+    "zfsfuse": "zfsfuse",
+    "zfsfuse_pools": "zfsfuse",
+    "sshd": "sshd",
+    "sshd_server": "sshd",
+    "exportfs_host": "exportfs",
+}
+
+
+@dataclass(frozen=True)
+class ZfsFusePools:
+    """The two session pools: ``tank`` (the main one) and ``backup`` (a ``zfs receive`` target)."""
+
+    tank: zfsfuse_mod.PoolInfo
+    backup: zfsfuse_mod.PoolInfo
+
+
+@pytest.fixture(scope="session")
+def zfsfuse() -> Iterator[zfsfuse_mod.ZfsFuseHost]:
+    """A zfs-fuse daemon for the session (reused if one answers); its pools are destroyed at the end."""
+    try:
+        host = zfsfuse_mod.start_host()
+    except ComponentUnavailable as exc:
+        require(exc.component, exc.reason)
+    try:
+        yield host
+    finally:
+        host.close()
+
+
+@pytest.fixture(scope="session")
+def zfsfuse_pools(zfsfuse: zfsfuse_mod.ZfsFuseHost) -> ZfsFusePools:
+    """Two fresh 256M pools shared by the session's tests (each test cleans up the datasets it makes)."""
+    return ZfsFusePools(tank=zfsfuse.create_pool("tank"), backup=zfsfuse.create_pool("backup"))
+
+
+@pytest.fixture(scope="session")
+def sshd_server() -> Iterator[sshd_mod.SshdServer]:
+    """An sshd on 127.0.0.1 with generated keys, running for the whole session."""
+    try:
+        server = sshd_mod.start_server()
+    except ComponentUnavailable as exc:
+        require(exc.component, exc.reason)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def sshd(sshd_server: sshd_mod.SshdServer) -> sshd_mod.SshdInfo:
+    """Connection facts for the session sshd (see :class:`~tests.realhosts.sshd.SshdInfo`)."""
+    return sshd_server.info
+
+
+@pytest.fixture
+def exportfs_host() -> Iterator[nfs.ExportfsHost]:
+    """A scratch directory to export from; every export under it is removed when the test ends."""
+    try:
+        host = nfs.start_host()
+    except ComponentUnavailable as exc:
+        require(exc.component, exc.reason)
+    try:
+        yield host
+    finally:
+        host.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the real components its fixtures need."""
+    for item in items:
+        for name in getattr(item, "fixturenames", ()):
+            marker = _FIXTURE_MARKERS.get(name)
+            if marker and item.get_closest_marker(marker) is None:
+                item.add_marker(marker)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print how long real-component operations took (daemon start, pool create/destroy, ...)."""
+    lines = timings.report_lines()
+    if lines:
+        terminalreporter.section("real components: timings")
+        for line in lines:
+            terminalreporter.write_line(line)
