@@ -180,8 +180,14 @@ def test_clone_dependents_and_promote(host: HostUnderTest) -> None:
     host.zfs.create_dataset(src)
     host.write(src, 2 * MiB)
     host.zfs.snapshot(f"{src}@base")
+    # Data shared by the head and its snapshot is charged to the dataset, not to the snapshot.
+    origin = host.zfs.dataset(src)
+    assert origin.used is not None and origin.used >= 2 * MiB
+    assert origin.properties["usedbysnapshots"].value == 0
+    assert host.zfs.snapshots(src)[0].used == 0
     host.zfs.clone(f"{src}@base", clone, {"com.example:role": "copy"})
     c = host.zfs.dataset(clone)
+    assert c.used is not None and c.used < MiB  # a fresh clone owns none of its origin's data
     assert c.origin == f"{src}@base"
     assert c.referenced is not None and c.referenced >= 2 * MiB
     with pytest.raises(DatasetHasDependents):

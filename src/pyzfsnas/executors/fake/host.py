@@ -367,10 +367,9 @@ class FakeHost:
         return self._memo((ds.name, "referenced"), lambda: self._size(ds.data))
 
     def usedbydataset(self, ds: Dataset) -> int:
-        """Live data no snapshot and no origin shares."""
+        """Live data of the head, shared with its own snapshots or not; data shared with an origin is the origin's."""
         def calc() -> int:
-            pinned: set[int] = set().union(*(s.data for s in self.snapshots_of(ds.name)))
-            return self._size(ds.data - pinned - self._foreign(ds))
+            return self._size(ds.data - self._foreign(ds))
         return self._memo((ds.name, "usedbydataset"), calc)
 
     def usedbysnapshots(self, ds: Dataset) -> int:
