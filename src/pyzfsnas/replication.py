@@ -10,17 +10,18 @@ process at all.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import attrs
 
 from pyzfsnas import commands as cmd
-from pyzfsnas.errors import InvalidName
+from pyzfsnas.errors import CommandFailed, InvalidName, ZFSError
 from pyzfsnas.executors.base import Result
 from pyzfsnas.executors.quoting import quote_argv
 from pyzfsnas.zfs import ZFS
 
-__all__ = ["SSHTarget", "TransferResult", "direct_pipeline", "transfer", "transfer_direct"]
+__all__ = ["SSHTarget", "TransferCancelled", "TransferResult", "direct_pipeline", "transfer", "transfer_direct"]
 
 log = logging.getLogger("pyzfsnas")
 
@@ -38,12 +39,8 @@ class TransferResult:
     receive: Result
 
 
-def _counting(chunks: Iterable[bytes], progress: Progress | None, total: list[int]) -> Iterator[bytes]:
-    for chunk in chunks:
-        total[0] += len(chunk)
-        if progress is not None:
-            progress(total[0])
-        yield chunk
+class TransferCancelled(ZFSError):
+    """The transfer was cancelled; the receiving side discarded the partial stream."""
 
 
 def transfer(
@@ -61,26 +58,59 @@ def transfer(
     properties: Mapping[str, object] | None = None,
     resumable: bool = False,
     progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> TransferResult:
     """Send ``snapshot`` from ``source`` and receive it as ``target`` on ``destination``.
 
     Full by default; incremental from ``incremental_from`` (a snapshot name, or ``@snap`` of the same
-    dataset). Receive options map to ``zfs receive``: ``force`` (``-F``: roll the target back to its most
-    recent snapshot first), ``unmounted`` (``-u``), ``properties`` (``-o``, OpenZFS only), ``resumable``
-    (``-s``, OpenZFS only; zfs-fuse raises :class:`~pyzfsnas.errors.UnsupportedOperation` before anything
-    runs). Both commands' failures raise typed errors; the receive error wins when both fail.
+    dataset), with every snapshot in between when ``intermediates`` (``-I``). Receive options map to
+    ``zfs receive``: ``force`` (``-F``: roll the target back to its most recent snapshot first),
+    ``unmounted`` (``-u``), ``properties`` (``-o``, OpenZFS only), ``resumable`` (``-s``, OpenZFS only);
+    on zfs-fuse those two raise :class:`~pyzfsnas.errors.UnsupportedOperation` before anything runs.
+    ``progress`` is called with the total bytes sent so far after each chunk. Setting ``cancel`` stops
+    the stream between chunks; the receive then fails and :class:`TransferCancelled` is raised. A failed
+    send is reported in preference to the receive error it causes.
     """
     # Validate both ends before starting either command.
     recv_argv = cmd.zfs_receive(target, force=force, unmounted=unmounted, properties=properties,
                                 resumable=resumable, flavour=destination.flavour)
     cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
                  replicate=replicate, properties=send_properties)
-    total = [0]
-    with source.send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
-                     replicate=replicate, properties=send_properties) as stream:
-        result = destination.run(recv_argv, stdin=_counting(stream, progress, total))
-    log.info("replicated %s into %s: %d bytes", snapshot, target, total[0])
-    return TransferResult(snapshot, target, total[0], result)
+    total = 0
+    received: Result | None = None
+    receive_error: CommandFailed | None = None
+
+    def chunks(stream: Iterable[bytes]) -> Iterator[bytes]:
+        nonlocal total
+        for chunk in stream:
+            if cancel is not None and cancel.is_set():
+                return
+            total += len(chunk)
+            if progress is not None:
+                progress(total)
+            yield chunk
+
+    def cancelled() -> bool:
+        return cancel is not None and cancel.is_set()
+
+    try:
+        with source.send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
+                         replicate=replicate, properties=send_properties) as stream:
+            try:
+                received = destination.run(recv_argv, stdin=chunks(stream))
+            except CommandFailed as exc:
+                receive_error = exc
+    except CommandFailed:
+        if cancelled():
+            raise TransferCancelled(f"transfer of {snapshot} to {target} was cancelled") from None
+        raise
+    if cancelled():
+        raise TransferCancelled(f"transfer of {snapshot} to {target} was cancelled")
+    if receive_error is not None:
+        raise receive_error
+    assert received is not None
+    log.info("replicated %s into %s: %d bytes", snapshot, target, total)
+    return TransferResult(snapshot, target, total, received)
 
 
 @attrs.frozen
