@@ -10,7 +10,8 @@ import pytest
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pyzfsnas", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "pyzfsnas", *args],
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_demo_runs_the_whole_lifecycle_and_prints_commands() -> None:
