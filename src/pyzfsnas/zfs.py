@@ -27,7 +27,6 @@ from pyzfsnas.flavour import Flavour, flavour_from_version
 from pyzfsnas.models import Dataset, Snapshot, Zpool
 from pyzfsnas.parsers import (
     POOL_LIST_COLUMNS,
-    RawProperties,
     build_objects,
     parse_zfs_get,
     parse_zpool_get,
@@ -87,7 +86,7 @@ class ZFS:
         """Run one argv through the executor and raise the typed error if it fails."""
         return self.executor.run(argv, stdin=stdin, timeout=timeout).check()
 
-    def _get(self, argv: list[str]) -> RawProperties:
+    def _get(self, argv: list[str]) -> dict[str, PropertyMap]:
         return parse_zfs_get(self.run(argv).stdout)
 
     # -- pools --------------------------------------------------------------------------------------------
@@ -107,7 +106,7 @@ class ZFS:
         fl = self.flavour
         out = self.run(cmd.zpool_get(name, properties, flavour=fl)).stdout
         raw = parse_zpool_get(out) if fl.zpool_get_scripted else parse_zpool_get_table(out)
-        return PropertyMap(raw.get(name, {}))
+        return raw.get(name, PropertyMap())
 
     def create_pool(
         self,
@@ -149,7 +148,7 @@ class ZFS:
         raw = self._get(cmd.zfs_get(props, [name], flavour=self.flavour))
         if name not in raw:
             raise ParseError(f"zfs get did not report {name!r}")
-        return PropertyMap(raw[name])
+        return raw[name]
 
     def get_many(
         self,
@@ -160,8 +159,7 @@ class ZFS:
         depth: int | None = None,
     ) -> dict[str, PropertyMap]:
         """Properties of many objects in one ``zfs get``: ``{name: PropertyMap}`` in output order."""
-        raw = self._get(cmd.zfs_get(properties, names, flavour=self.flavour, recursive=recursive, depth=depth))
-        return {name: PropertyMap(props) for name, props in raw.items()}
+        return self._get(cmd.zfs_get(properties, names, flavour=self.flavour, recursive=recursive, depth=depth))
 
     def datasets(
         self,

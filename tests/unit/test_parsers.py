@@ -78,18 +78,24 @@ def test_zfs_get_subset_of_columns_recursive() -> None:
 def test_zfs_get_reordered_columns() -> None:
     text = "local\tquota\ttank/a\t1024\n"
     raw = parse_zfs_get(text, ("source", "property", "name", "value"))
-    assert raw == {"tank/a": {"quota": ("1024", "local")}}
+    assert list(raw) == ["tank/a"]
+    assert raw["tank/a"]["quota"].value == 1024
+    assert str(raw["tank/a"]["quota"].source) == "local"
 
 
 def test_user_property_value_with_tabs_and_spaces_survives() -> None:
-    raw = parse_zfs_get("tank/a\tcom.example:note\ta\tb c\tlocal\n")
-    assert raw["tank/a"]["com.example:note"] == ("a\tb c", "local")
+    raw = parse_zfs_get("tank/a\tcom.example:note\ta\tb c\tlocal\ntank/a\tquota\t0\tdefault\n")
+    note = raw["tank/a"]["com.example:note"]
+    assert (note.raw, str(note.source)) == ("a\tb c", "local")
+    assert raw["tank/a"]["quota"].value is None
 
 
 def test_user_properties_from_fixture() -> None:
     raw = parse_zfs_get(load("zfs-fuse/zfs_get_userprop.txt").stdout)
-    assert raw["tank"]["myorg:owner"] == ("-", "-")
-    assert raw["tank/ds"]["myorg:owner"] == ("alice", "local")
+    assert raw["tank"]["myorg:owner"].value is None
+    assert raw["tank"]["myorg:owner"].source.kind is SourceKind.NONE
+    assert raw["tank/ds"]["myorg:owner"].raw == "alice"
+    assert raw["tank/ds"]["myorg:owner"].source.kind is SourceKind.LOCAL
 
 
 def test_openzfs_2_2_get_all_keeps_unknown_and_user_properties() -> None:
@@ -151,26 +157,28 @@ def test_zpool_list_parsable_openzfs() -> None:
 def test_zpool_get_table_of_zfs_fuse() -> None:
     raw = parse_zpool_get_table(load("zfs-fuse/zpool_get_all.txt").stdout)
     props = raw["tank"]
-    assert props["guid"] == ("10577665061469939084", "default")
-    assert props["size"] == ("250M", "-")
-    assert props["altroot"] == ("-", "default")
+    assert props["guid"].value == 10577665061469939084
+    assert props["guid"].source.kind is SourceKind.DEFAULT
+    assert props["size"].value == 250 * 2**20 and props["size"].raw == "250M"
+    assert props["altroot"].value is None
 
 
 def test_zpool_get_scripted_openzfs() -> None:
     raw = parse_zpool_get(load("openzfs-2.2/zpool_get_Hp_o.txt").stdout)
-    assert raw["tank"]["feature@lz4_compress"] == ("active", "local")
-    assert raw["tank"]["fragmentation"] == ("3", "-")
+    assert raw["tank"]["feature@lz4_compress"].raw == "active"
+    assert raw["tank"]["fragmentation"].value == 3
 
 
 @pytest.mark.parametrize(
     "text",
-    ["tank\tused\n", "tank\n", "\tused\t1\t-\n", "tank\t\t1\t-\n"],
+    ["tank\tused\n", "tank\n", "\tused\t1\t-\n", "tank\t\t1\t-\n", "tank\tused\t1\t-\ntank\t\t1\t-\n"],
 )
 def test_malformed_zfs_get_raises_parse_error_with_line(text: str) -> None:
     with pytest.raises(ParseError) as info:
         parse_zfs_get(text)
-    assert info.value.lineno == 1
-    assert info.value.line == text.rstrip("\n")
+    bad = text.rstrip("\n").split("\n")[-1]
+    assert info.value.lineno == text.count("\n")
+    assert info.value.line == bad
 
 
 def test_bad_value_surfaces_as_parse_error_on_access() -> None:
