@@ -5,6 +5,7 @@
 * :class:`NFSBackend` — the protocol: ``apply`` / ``add`` / ``remove`` / ``rules`` / ``clear``.
 * :class:`KernelNFS` (OpenZFS ``sharenfs``), :class:`FuseNFS` (zfs-fuse ``sharenfs`` + ``exportfs``),
   :class:`ExportfsNFS` (``exportfs`` alone, for any path); :func:`detect` picks kernel or fuse for a host.
+* :class:`GaneshaNFS` — nfs-ganesha ``EXPORT`` blocks in a file the library owns, reloaded with SIGHUP.
 * :func:`parse_exportfs_v` — ``exportfs -v`` text into :class:`Export` entries.
 """
 
@@ -18,6 +19,7 @@ from pyzfsnas.nfs.exportfs import (
     parse_exportfs_v,
 )
 from pyzfsnas.nfs.fuse import FuseNFS, format_sharenfs_fuse, parse_sharenfs_fuse
+from pyzfsnas.nfs.ganesha import GaneshaExport, GaneshaNFS
 from pyzfsnas.nfs.kernel import KernelNFS, format_sharenfs_kernel, parse_sharenfs_kernel
 from pyzfsnas.nfs.rules import AccessLevel, AccessRule, InvalidAccessRule, normalize_rules
 
@@ -27,6 +29,8 @@ __all__ = [
     "Export",
     "ExportfsNFS",
     "FuseNFS",
+    "GaneshaExport",
+    "GaneshaNFS",
     "InvalidAccessRule",
     "KernelNFS",
     "NFSBackend",

@@ -1,0 +1,440 @@
+"""GaneshaNFS: the managed config file (format, strict parser) and the backend's commands, without ganesha.
+
+The in-memory fake host (``pyzfsnas.executors.fake``) runs ``zfs``/``zpool``/``exportfs`` but not ``cat FILE``,
+``sh -c SCRIPT`` or ``kill``, so :class:`FileHost` below stands in for those three on a dict of files and
+delegates everything else (``zfs get mountpoint`` for dataset names) to a ``FakeExecutor``. The real write
+script is also run once through a real ``sh`` on a temporary directory.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyzfsnas.errors import CommandFailed, InvalidName, ParseError, UnsupportedOperation
+from pyzfsnas.executors.base import Result
+from pyzfsnas.executors.local import LocalExecutor
+from pyzfsnas.nfs import AccessRule, GaneshaNFS, InvalidAccessRule, NFSBackend, normalize_rules
+from pyzfsnas.nfs import ganesha as g
+from pyzfsnas.nfs.ganesha import GaneshaExport, format_exports, include_directive, parse_exports
+
+HAVE_FAKE = importlib.util.find_spec("pyzfsnas.executors.fake") is not None
+
+FIXTURES = Path("/work/shared/fixtures/zfs-fuse")
+CONF = "/etc/ganesha/pyzfsnas.conf"
+PIDFILE = "/run/ganesha.pid"
+
+
+def R(text: str, level: str = "rw") -> AccessRule:
+    return AccessRule.parse(text, level)
+
+
+class FileHost:
+    """An Executor for ``cat -- FILE``, GaneshaNFS's write script and ``kill -HUP PID`` on a dict of files.
+
+    Anything else goes to ``inner`` (a FakeExecutor) when given. ``writes`` and ``signals`` record what the
+    backend changed, ``commands`` every argv.
+    """
+
+    def __init__(self, inner: Any = None, files: dict[str, str] | None = None) -> None:
+        self.inner = inner
+        self.files: dict[str, str] = dict(files or {})
+        self.commands: list[tuple[str, ...]] = []
+        self.writes: list[str] = []
+        self.signals: list[tuple[str, int]] = []
+
+    def run(self, argv: Sequence[str], *, stdin: Any = None, timeout: float | None = None) -> Result:
+        argv = tuple(argv)
+        self.commands.append(argv)
+        if argv[:2] == ("cat", "--") and len(argv) == 3:
+            if argv[2] in self.files:
+                return Result(argv, 0, self.files[argv[2]])
+            return Result(argv, 1, "", f"cat: {argv[2]}: No such file or directory\n")
+        if argv[:3] == ("sh", "-c", g._WRITE_SCRIPT) and len(argv) == 6:
+            tmp, path = argv[4], argv[5]
+            assert os.path.dirname(tmp) == os.path.dirname(path) and tmp != path
+            assert isinstance(stdin, str)
+            self.files[path] = stdin
+            self.writes.append(path)
+            return Result(argv, 0)
+        if argv[:2] == ("kill", "-HUP") and len(argv) == 3:
+            self.signals.append(("HUP", int(argv[2])))
+            return Result(argv, 0)
+        if self.inner is not None:
+            result: Result = self.inner.run(argv, stdin=stdin, timeout=timeout)
+            return result
+        return Result(argv, 127, "", f"{argv[0]}: command not found\n")
+
+    def stream(self, argv: Sequence[str], *, stdin: Any = None, timeout: float | None = None) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def host() -> FileHost:
+    return FileHost(files={PIDFILE: "4242\n"})
+
+
+@pytest.fixture
+def nfs(host: FileHost) -> GaneshaNFS:
+    return GaneshaNFS(host, config_path=CONF, pidfile=PIDFILE)
+
+
+# --- format / parse -----------------------------------------------------------------------------------------
+
+GOLDEN = g.HEADER + """EXPORT {
+    Export_Id = 1000;
+    Path = "/tank/a";
+    Pseudo = "/tank/a";
+    Protocols = 3, 4;
+    Transports = TCP;
+    Access_Type = None;
+    Squash = No_Root_Squash;
+    SecType = sys;
+    FSAL {
+        Name = VFS;
+    }
+    CLIENT {
+        Clients = 10.0.0.0/24, 127.0.0.1, 2001:db8::/64;
+        Access_Type = RW;
+    }
+    CLIENT {
+        Clients = 192.0.2.7, ::1;
+        Access_Type = RO;
+    }
+}
+"""
+
+
+def test_format_golden_text() -> None:
+    rules = [R("::1", "ro"), R("127.0.0.1"), R("2001:db8::/64"), R("192.0.2.7", "ro"), R("10.0.0.0/24")]
+    assert format_exports([GaneshaExport(1000, "/tank/a", "/tank/a", tuple(rules))]) == GOLDEN
+
+
+def test_round_trip_mixes() -> None:
+    exports = [
+        GaneshaExport(1001, "/tank/b", "/tank/b", (R("::1", "ro"),)),
+        GaneshaExport(1000, "/tank/a", "/tank/a", (R("10.0.0.0/8"), R("fe80::/64"), R("192.0.2.1", "ro"))),
+        GaneshaExport(7, "/tank/with space", "/p", (R("0.0.0.0/0", "ro"), R("::/0"))),
+    ]
+    back = parse_exports(format_exports(exports))
+    assert back == sorted(exports, key=lambda e: e.export_id)
+    assert back[1].rules == (R("10.0.0.0/8"), R("192.0.2.1", "ro"), R("fe80::/64"))
+
+
+def test_format_drops_exports_without_rules() -> None:
+    assert format_exports([GaneshaExport(1, "/a", "/a")]) == g.HEADER
+    assert parse_exports(g.HEADER) == []
+    assert parse_exports("") == []
+
+
+def test_format_refuses_duplicates() -> None:
+    with pytest.raises(ValueError, match="export_id"):
+        format_exports([GaneshaExport(1, "/a", "/a", (R("::1"),)), GaneshaExport(1, "/b", "/b", (R("::1"),))])
+    with pytest.raises(ValueError, match="path"):
+        format_exports([GaneshaExport(1, "/a", "/a", (R("::1"),)), GaneshaExport(2, "/a", "/b", (R("::1"),))])
+
+
+def test_parse_free_whitespace_comments_and_case() -> None:
+    text = """
+    # a comment
+    export{export_id=12;path=/srv/x;PSEUDO="/x";protocols=3,4;transports=tcp;access_type=none;
+      squash=no_root_squash;sectype=SYS;fsal{name=vfs;}  # trailing comment
+      client{clients=127.0.0.1,::1;access_type=ro;}client { Clients = 127.0.0.1; Access_Type = rw; }}
+    """
+    (exp,) = parse_exports(text)
+    assert exp == GaneshaExport(12, "/srv/x", "/x", (R("127.0.0.1"), R("::1", "ro")))  # rw wins
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared fixtures not present")
+def test_real_config_export_blocks_parse_but_the_whole_file_is_foreign() -> None:
+    text = (FIXTURES / "ganesha_conf_example.conf").read_text()
+    with pytest.raises(ParseError, match="only EXPORT blocks") as info:
+        parse_exports(text)
+    assert info.value.lineno == 1 and info.value.line == "NFS_CORE_PARAM {"
+    blocks = re.findall(r"^EXPORT \{.*?^\}", text, flags=re.S | re.M)
+    exports = parse_exports("\n".join(blocks))
+    assert [(e.export_id, e.path, e.pseudo, e.rules) for e in exports] == [
+        (1, "/srv/test/exp/a", "/a", (R("::1"),)),
+        (2, "/srv/test/exp/b", "/b", (R("192.0.2.2", "ro"),)),
+        (4, "/srv/test/mnt/tank/ds", "/zds", (R("127.0.0.1"),)),
+    ]
+
+
+BAD_TEXTS = {
+    "foreign block": "LOG { Default_Log_Level = EVENT; }\n",
+    "unknown key": GOLDEN.replace("SecType = sys;", "SecType = sys;\n    Disable_ACL = true;"),
+    "export access rw": GOLDEN.replace("Access_Type = None;", "Access_Type = RW;"),
+    "root squash": GOLDEN.replace("No_Root_Squash", "Root_Squash"),
+    "protocols 4 only": GOLDEN.replace("Protocols = 3, 4;", "Protocols = 4;"),
+    "missing fsal": GOLDEN.replace("    FSAL {\n        Name = VFS;\n    }\n", ""),
+    "other fsal": GOLDEN.replace("Name = VFS;", "Name = CEPH;"),
+    "missing squash": GOLDEN.replace("    Squash = No_Root_Squash;\n", ""),
+    "missing id": GOLDEN.replace("    Export_Id = 1000;\n", ""),
+    "id zero": GOLDEN.replace("Export_Id = 1000;", "Export_Id = 0;"),
+    "id too big": GOLDEN.replace("Export_Id = 1000;", "Export_Id = 65536;"),
+    "id not int": GOLDEN.replace("Export_Id = 1000;", "Export_Id = x1;"),
+    "hostname client": GOLDEN.replace("192.0.2.7, ::1", "192.0.2.7, nfs.example.com"),
+    "wildcard client": GOLDEN.replace("192.0.2.7, ::1", "*"),
+    "host bits": GOLDEN.replace("10.0.0.0/24", "10.0.0.1/24"),
+    "client access none": GOLDEN.replace("Access_Type = RO;", "Access_Type = None;"),
+    "client extra key": GOLDEN.replace("Access_Type = RO;", "Access_Type = RO;\n        Squash = None;"),
+    "empty list item": GOLDEN.replace("192.0.2.7, ::1", "192.0.2.7,, ::1"),
+    "missing semicolon": GOLDEN.replace("Transports = TCP;", "Transports = TCP"),
+    "unterminated string": GOLDEN.replace('Path = "/tank/a";', 'Path = "/tank/a;'),
+    "unbalanced": GOLDEN[:-2],
+    "relative path": GOLDEN.replace('Path = "/tank/a";', 'Path = "tank/a";'),
+    "duplicate key": GOLDEN.replace("SecType = sys;", "SecType = sys;\n    SecType = sys;"),
+    "duplicate path": GOLDEN + GOLDEN.replace("1000", "1001").replace('Pseudo = "/tank/a"', 'Pseudo = "/b"'),
+    "duplicate id": GOLDEN + GOLDEN.replace('"/tank/a"', '"/tank/b"'),
+    "include": '%include "/etc/ganesha/other.conf"\n',
+    "shell text": GOLDEN.replace("Transports = TCP;", "Transports = $(reboot);"),
+}
+
+
+@pytest.mark.parametrize("text", BAD_TEXTS.values(), ids=BAD_TEXTS.keys())
+def test_parse_refuses_what_it_does_not_write(text: str) -> None:
+    with pytest.raises(ParseError):
+        parse_exports(text)
+
+
+def test_parse_error_names_the_line() -> None:
+    with pytest.raises(ParseError) as info:
+        parse_exports(BAD_TEXTS["root squash"])
+    assert info.value.line == "    Squash = Root_Squash;"
+    assert info.value.lineno == 9
+
+
+@pytest.mark.parametrize("path", ["relative", "/", '/a"b', "/a\\b", "/a\nb", "/a\tb", "/a\0b"])
+def test_bad_paths(path: str) -> None:
+    with pytest.raises(InvalidName):
+        g.validate_ganesha_path(path)
+
+
+def test_include_directive() -> None:
+    assert include_directive("/etc/ganesha/pyzfsnas.conf") == '%include "/etc/ganesha/pyzfsnas.conf"'
+    with pytest.raises(InvalidName):
+        include_directive("/etc/ganesha/with space.conf")
+
+
+# --- the backend --------------------------------------------------------------------------------------------
+
+
+def test_protocol_and_flags(nfs: GaneshaNFS) -> None:
+    assert isinstance(nfs, NFSBackend)
+    assert nfs.name == "ganesha" and nfs.supports_ipv6 is True
+
+
+def test_apply_writes_block_and_reloads(nfs: GaneshaNFS, host: FileHost) -> None:
+    assert nfs.rules("/tank/a") == []  # no file yet
+    nfs.apply("/tank/a/", [R("::1", "ro"), R("127.0.0.1"), R("2001:db8::/64"), R("192.0.2.7", "ro"),
+                           R("10.0.0.0/24")])
+    assert host.files[CONF] == GOLDEN
+    assert host.signals == [("HUP", 4242)]
+    assert ("cat", "--", PIDFILE) in host.commands
+    assert nfs.rules("/tank/a") == [R("10.0.0.0/24"), R("127.0.0.1"), R("192.0.2.7", "ro"), R("::1", "ro"),
+                                    R("2001:db8::/64")]
+
+
+def test_apply_same_set_writes_nothing(nfs: GaneshaNFS, host: FileHost) -> None:
+    nfs.apply("/tank/a", [R("127.0.0.1"), R("::1", "ro")])
+    nfs.apply("/tank/a", [R("::1", "ro"), R("127.0.0.1"), R("127.0.0.1/32", "ro")])  # same after normalising
+    assert len(host.writes) == 1 and len(host.signals) == 1
+
+
+def test_duplicates_rw_wins_and_read_only_forces_ro(nfs: GaneshaNFS) -> None:
+    nfs.apply("/tank/a", [R("10.0.0.5", "ro"), R("10.0.0.5/32", "rw")])
+    assert nfs.rules("/tank/a") == [R("10.0.0.5", "rw")]
+    nfs.apply("/tank/a", [R("10.0.0.5"), R("::1")], read_only=True)
+    assert nfs.rules("/tank/a") == [R("10.0.0.5", "ro"), R("::1", "ro")]
+
+
+def test_add_change_remove(nfs: GaneshaNFS, host: FileHost) -> None:
+    nfs.add("/tank/a", R("127.0.0.1"))
+    nfs.add("/tank/a", R("::1"))
+    nfs.add("/tank/a", R("127.0.0.1", "ro"))  # replaces the level
+    assert nfs.rules("/tank/a") == [R("127.0.0.1", "ro"), R("::1")]
+    writes = len(host.writes)
+    nfs.remove("/tank/a", R("192.0.2.1"))  # never applied: not an error, nothing written
+    nfs.add("/tank/a", R("::1"))  # already in force: nothing written
+    assert len(host.writes) == writes
+    nfs.remove("/tank/a", R("::1", "ro"))  # whatever the level
+    assert nfs.rules("/tank/a") == [R("127.0.0.1", "ro")]
+    nfs.remove("/tank/a", R("127.0.0.1"))  # last rule: the block goes
+    assert nfs.exports() == [] and host.files[CONF] == g.HEADER
+    assert len(host.signals) == len(host.writes) == writes + 2
+
+
+def test_empty_set_and_clear_remove_only_the_named_block(nfs: GaneshaNFS, host: FileHost) -> None:
+    nfs.apply("/tank/a", [R("127.0.0.1")])
+    nfs.apply("/tank/b", [R("::1", "ro")])
+    block_b = re.search(r"EXPORT \{\n    Export_Id = 1001;.*?\n\}\n", host.files[CONF], re.S)
+    assert block_b
+    nfs.apply("/tank/a", [])
+    assert host.files[CONF] == g.HEADER + block_b.group()
+    nfs.clear("/tank/b")
+    assert host.files[CONF] == g.HEADER
+    writes = len(host.writes)
+    nfs.clear("/tank/b")
+    nfs.apply("/tank/never", [])
+    assert len(host.writes) == writes
+
+
+def test_export_ids_are_stable_per_path(nfs: GaneshaNFS) -> None:
+    for path in ("/tank/a", "/tank/b", "/tank/c"):
+        nfs.add(path, R("127.0.0.1"))
+    ids = {e.path: e.export_id for e in nfs.exports()}
+    assert ids == {"/tank/a": 1000, "/tank/b": 1001, "/tank/c": 1002}
+    nfs.add("/tank/b", R("::1", "ro"))
+    nfs.clear("/tank/a")
+    nfs.add("/tank/d", R("127.0.0.1"))
+    nfs.add("/tank/a", R("127.0.0.1"))
+    ids = {e.path: e.export_id for e in nfs.exports()}
+    assert ids == {"/tank/b": 1001, "/tank/c": 1002, "/tank/d": 1003, "/tank/a": 1004}
+
+
+def test_export_id_wraps_to_a_free_id_then_runs_out(host: FileHost) -> None:
+    nfs = GaneshaNFS(host, config_path=CONF, pidfile=PIDFILE, export_id_base=65533)
+    for path in ("/a", "/b", "/c"):
+        nfs.add(path, R("::1"))
+    nfs.clear("/a")
+    nfs.add("/d", R("::1"))
+    assert {e.path: e.export_id for e in nfs.exports()} == {"/b": 65534, "/c": 65535, "/d": 65533}
+    with pytest.raises(UnsupportedOperation, match="Export_Id"):
+        nfs.add("/e", R("::1"))
+
+
+def test_pid_getter_and_no_reload(host: FileHost) -> None:
+    GaneshaNFS(host, config_path=CONF, pidfile=lambda: 77).add("/a", R("::1"))
+    assert host.signals == [("HUP", 77)]
+    GaneshaNFS(host, config_path=CONF, pidfile=None).add("/b", R("::1"))
+    assert host.signals == [("HUP", 77)] and len(host.writes) == 2
+    with pytest.raises(UnsupportedOperation):
+        GaneshaNFS(host, config_path=CONF, pidfile=None).pid()
+
+
+@pytest.mark.parametrize("content", ["", "abc\n", "-1\n", "12 13\n"])
+def test_bad_pidfile_is_a_parse_error(host: FileHost, content: str) -> None:
+    host.files[PIDFILE] = content
+    nfs = GaneshaNFS(host, config_path=CONF, pidfile=PIDFILE)
+    with pytest.raises(ParseError):
+        nfs.add("/a", R("::1"))
+    assert host.signals == []
+
+
+def test_missing_pidfile_raises_after_writing(host: FileHost) -> None:
+    nfs = GaneshaNFS(host, config_path=CONF, pidfile="/run/none.pid")
+    with pytest.raises(CommandFailed):
+        nfs.add("/a", R("::1"))
+    assert nfs.rules("/a") == [R("::1")]  # the file holds the change; the caller can reload later
+
+
+def test_foreign_file_is_never_rewritten(host: FileHost, nfs: GaneshaNFS) -> None:
+    host.files[CONF] = "NFS_CORE_PARAM { NFS_Port = 2049; }\n"
+    with pytest.raises(ParseError):
+        nfs.apply("/a", [R("::1")])
+    with pytest.raises(ParseError):
+        nfs.rules("/a")
+    assert host.writes == [] and host.signals == []
+
+
+def test_validation_happens_before_anything_runs(host: FileHost, nfs: GaneshaNFS) -> None:
+    with pytest.raises(InvalidName):
+        nfs.apply('/a"b', [R("::1")])
+    with pytest.raises(InvalidAccessRule):
+        nfs.apply("/a", ["10.0.0.1"])  # type: ignore[list-item]
+    with pytest.raises(InvalidAccessRule):
+        R("host.example.com")
+    assert host.commands == []
+    with pytest.raises(InvalidName):
+        GaneshaNFS(host, config_path="relative.conf")
+
+
+@pytest.mark.skipif(not HAVE_FAKE, reason="pyzfsnas.executors.fake is not available")
+def test_dataset_name_exports_its_mountpoint() -> None:
+    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+
+    fake_host = FakeHost()
+    fake_host.create_pool("tank")
+    inner = FakeExecutor(fake_host)
+    inner.run(["zfs", "create", "tank/share"]).check()
+    host = FileHost(inner, {PIDFILE: "9\n"})
+    nfs = GaneshaNFS(host, config_path=CONF, pidfile=PIDFILE)
+    nfs.apply("tank/share", [R("192.0.2.0/24"), R("2001:db8::1", "ro")])
+    (exp,) = nfs.exports()
+    assert (exp.path, exp.pseudo) == ("/tank/share", "/tank/share")
+    assert nfs.rules("tank/share") == nfs.rules("/tank/share") == [R("192.0.2.0/24"), R("2001:db8::1", "ro")]
+    inner.run(["zfs", "set", "mountpoint=none", "tank/share"]).check()
+    with pytest.raises(UnsupportedOperation, match="mountpoint"):
+        nfs.rules("tank/share")
+
+
+def test_real_sh_writes_atomically(tmp_path: Path) -> None:
+    conf = tmp_path / "exports.conf"
+    nfs = GaneshaNFS(LocalExecutor(), config_path=str(conf), pidfile=None)
+    nfs.apply("/tank/a", [R("127.0.0.1"), R("::1", "ro")])
+    nfs.add("/tank/b b", [R("10.0.0.0/8")][0])
+    assert sorted(os.listdir(tmp_path)) == ["exports.conf"]  # no temp file left
+    assert stat.S_ISREG(conf.stat().st_mode)
+    assert [(e.path, e.rules) for e in parse_exports(conf.read_text())] == [
+        ("/tank/a", (R("127.0.0.1"), R("::1", "ro"))), ("/tank/b b", (R("10.0.0.0/8"),))
+    ]
+    bad = GaneshaNFS(LocalExecutor(), config_path=str(tmp_path / "missing" / "x.conf"), pidfile=None)
+    with pytest.raises(CommandFailed):
+        bad.apply("/tank/a", [R("::1")])
+    assert sorted(os.listdir(tmp_path)) == ["exports.conf"]
+
+
+# --- what ganesha's lexer can read ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "clients"),
+    [
+        ("10.0.0.5", ["10.0.0.5"]),
+        ("10.0.0.0/8", ["10.0.0.0/8"]),
+        ("0.0.0.0", ["0.0.0.0/32"]),  # bare 0.0.0.0 is "everyone" to ganesha
+        ("0.0.0.0/0", ["0.0.0.0/1", "128.0.0.0/1"]),  # /0 is a syntax error
+        ("::/0", ["::/1", "8000::/1"]),
+        ("::1", ["::1"]),
+        ("::", ["::"]),
+        ("2001:db8::/99", ["2001:db8::/99"]),
+        ("::ffff:7f00:1", ["::ffff:7f00:1"]),
+    ],
+)
+def test_ganesha_client_forms(rule: str, clients: list[str]) -> None:
+    assert g.ganesha_clients(R(rule)) == clients
+
+
+def test_slash_zero_round_trips_through_its_halves() -> None:
+    rules = (R("0.0.0.0/0", "ro"), R("10.0.0.0/8"), R("::/0"))
+    text = format_exports([GaneshaExport(1, "/a", "/a", rules)])
+    assert "Clients = 10.0.0.0/8, ::/1, 8000::/1;" in text
+    assert "Clients = 0.0.0.0/1, 128.0.0.0/1;" in text
+    assert parse_exports(text)[0].rules == normalize_rules(rules)
+    one_half = text.replace("0.0.0.0/1, 128.0.0.0/1", "128.0.0.0/1")
+    assert parse_exports(one_half)[0].rules == normalize_rules([R("128.0.0.0/1", "ro"), R("10.0.0.0/8"), R("::/0")])
+
+
+def test_bare_v4_any_is_refused_when_read() -> None:
+    with pytest.raises(ParseError, match="every client"):
+        parse_exports(GOLDEN.replace("192.0.2.7, ::1", "0.0.0.0"))
+
+
+@pytest.mark.parametrize("net", ["2001:db8::/100", "::/127", "fe80::/112"])
+def test_long_ipv6_prefix_is_unsupported_before_anything_runs(nfs: GaneshaNFS, host: FileHost, net: str) -> None:
+    with pytest.raises(UnsupportedOperation, match="prefix"):
+        nfs.apply("/a", [R("::1"), R(net)])
+    with pytest.raises(UnsupportedOperation):
+        nfs.add("/a", R(net))
+    assert host.commands == []
+    nfs.remove("/a", R(net))  # removing is always possible (and here a no-op)
