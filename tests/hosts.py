@@ -13,10 +13,11 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pyzfsnas import ZFS, LocalExecutor
+from pyzfsnas import ZFS, Executor, LocalExecutor
 from pyzfsnas.errors import DatasetNotFound
 
 _counter = itertools.count(1)
@@ -66,7 +67,20 @@ def _fake(flavour: str) -> HostUnderTest:
     return h
 
 
-HOSTS = ["fake-openzfs", "fake-zfs-fuse", "zfs-fuse"]
+HOSTS = ["fake-openzfs", "fake-zfs-fuse", "zfs-fuse", "zfs-fuse-ssh"]
+
+
+@pytest.fixture(scope="session")
+def ssh_root_executor(sshd: Any) -> Iterator[Executor]:
+    """One SSHExecutor session-wide, logged in as root on the test sshd (zfs needs root)."""
+    from pyzfsnas.executors.ssh import SSHExecutor
+
+    ex = SSHExecutor(sshd.host, port=sshd.port, username=sshd.root_user, key_filename=str(sshd.user_key_path),
+                     known_hosts=str(sshd.known_hosts_path))
+    try:
+        yield ex
+    finally:
+        ex.close()
 
 
 @pytest.fixture(params=HOSTS)
@@ -77,10 +91,17 @@ def host(request: pytest.FixtureRequest) -> Iterator[HostUnderTest]:
         h = _fake("openzfs")
     elif kind == "fake-zfs-fuse":
         h = _fake("zfs-fuse")
-    else:
+    elif kind == "zfs-fuse":
         request.node.add_marker(pytest.mark.zfsfuse)
         pools = request.getfixturevalue("zfsfuse_pools")
         h = HostUnderTest(kind, ZFS(LocalExecutor()), pools.tank.name)
+    else:
+        # The same real zfs-fuse, driven through SSHExecutor and a real sshd on 127.0.0.1.
+        request.node.add_marker(pytest.mark.zfsfuse)
+        request.node.add_marker(pytest.mark.sshd)
+        pools = request.getfixturevalue("zfsfuse_pools")
+        ssh = request.getfixturevalue("ssh_root_executor")
+        h = HostUnderTest(kind, ZFS(ssh), pools.tank.name)
     h.zfs.create_dataset(h.root)
     try:
         yield h

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
+import sys
 import uuid
 from pathlib import Path
+from types import ModuleType
 
 import paramiko
 import pytest
 from tests.realhosts import nfs
+from tests.realhosts import sshd as sshd_mod
 from tests.realhosts import zfsfuse as zf
 from tests.realhosts.common import ComponentUnavailable, pid_alive, require
 from tests.realhosts.plugin import ZfsFusePools
@@ -44,6 +47,57 @@ def test_missing_exportfs_binary_is_reported(monkeypatch: pytest.MonkeyPatch) ->
         nfs.start_host()
 
 
+@pytest.mark.parametrize("module", [zf, nfs, sshd_mod], ids=["zfsfuse", "exportfs", "sshd"])
+def test_non_root_is_reported(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    starter = getattr(module, "start_server", None) or module.start_host
+    with pytest.raises(ComponentUnavailable, match="root"):
+        starter()
+
+
+_INNER_CONFTEST = """
+import tests.realhosts.zfsfuse
+tests.realhosts.zfsfuse.ZFS_FUSE = "/nonexistent/zfs-fuse"
+pytest_plugins = ["tests.realhosts.plugin"]
+"""
+
+
+@pytest.mark.parametrize(("ci", "outcome", "code"), [("", "1 skipped", 0), ("true", "1 error", 1)])
+def test_fixture_skips_or_fails_in_ci(tmp_path: Path, ci: str, outcome: str, code: int) -> None:
+    """End to end: a fixture whose component is absent skips the test, or errors it when CI=true."""
+    (tmp_path / "conftest.py").write_text(_INNER_CONFTEST)
+    (tmp_path / "test_inner.py").write_text("def test_needs_zfs(zfsfuse):\n    pass\n")
+    env = {
+        **os.environ,
+        "CI": ci,
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rsE",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert outcome in proc.stdout
+    assert "zfs-fuse unavailable: /nonexistent/zfs-fuse not installed" in proc.stdout
+
+
 def test_pid_alive_sees_through_dead_processes() -> None:
     proc = subprocess.Popen(["true"])
     proc.wait()
@@ -62,9 +116,7 @@ def test_client_spec_brackets_ipv6() -> None:
 
 
 def _zfs(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [zf.find_tool("zfs"), *args], check=False, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([zf.find_tool("zfs"), *args], check=False, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.zfsfuse
@@ -94,6 +146,16 @@ def test_create_and_destroy_extra_pool(zfsfuse: zf.ZfsFuseHost) -> None:
     zfsfuse.destroy_pool(pool.name)
     assert pool.name not in zf.pool_names()
     assert not pool.vdev.exists()
+
+
+@pytest.mark.zfsfuse
+def test_destroy_pool_tolerates_a_pool_already_gone(zfsfuse: zf.ZfsFuseHost) -> None:
+    pool = zfsfuse.create_pool("gone")
+    subprocess.run([zf.find_tool("zpool"), "destroy", pool.name], check=False, timeout=60)
+    if pool.name in zf.pool_names():  # zfs-fuse may call a fresh pool busy once
+        subprocess.run([zf.find_tool("zpool"), "destroy", pool.name], check=True, timeout=60)
+    zfsfuse.destroy_pool(pool.name)
+    assert pool.name not in zfsfuse.pools
 
 
 @pytest.mark.zfsfuse

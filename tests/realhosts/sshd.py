@@ -39,11 +39,9 @@ class SshdInfo:
 
     ``known_hosts_path`` holds the right ``[127.0.0.1]:PORT`` host key; ``other_known_hosts_path`` holds a
     *different* key for the same host and port, for "host key changed" tests. ``user_key_path`` (ed25519,
-    no passphrase) logs in as ``user`` (shell ``/bin/sh``) and as ``root_user``.
-
-    Logging in as root costs more per command: root's login shell is bash, which sources ``~/.bashrc`` for
-    commands run by sshd (on the development machine that file runs ``pyenv init``, ~140 ms a command).
-    That is fine for correctness tests; measure round trips as ``user``.
+    no passphrase) logs in as ``user`` (shell ``/bin/sh``) and as ``root_user``, a second name for uid 0
+    with shell ``/bin/sh`` (see :func:`ensure_root_sh_user`; plain ``root`` if it could not be made):
+    root's own bash sources ``~/.bashrc`` for each command sshd runs, ~140 ms a command here.
     """
 
     host: str
@@ -82,6 +80,29 @@ def ensure_test_user(name: str = TEST_USER) -> None:
             run(["usermod", "-s", "/bin/sh", name], timeout=30, check=True)
     # With UsePAM no, the "!" that useradd leaves means "locked": no login at all, even by key.
     run(["usermod", "-p", "*", name], timeout=30, check=True)
+
+
+ROOT_SH_USER = "pyzfsnasroot"
+
+
+def ensure_root_sh_user(name: str = ROOT_SH_USER) -> str:
+    """A uid-0 login whose shell is ``/bin/sh``, for tests that drive ``zfs`` over SSH.
+
+    root's own login shell is bash, which sources ``~/.bashrc`` for every command sshd runs (~140 ms each
+    here); a second name for uid 0 with ``/bin/sh`` avoids that without touching root's account. Falls back
+    to ``root`` if the alias cannot be made.
+    """
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        proc = run(["useradd", "-o", "-u", "0", "-g", "0", "-M", "-d", "/root", "-s", "/bin/sh", name], timeout=30)
+        if proc.returncode != 0 and "already exists" not in proc.stderr:
+            return "root"
+    else:
+        if entry.pw_uid != 0 or entry.pw_shell != "/bin/sh":
+            return "root"
+    run(["usermod", "-p", "*", name], timeout=30, check=True)
+    return name
 
 
 def free_port() -> int:
@@ -148,7 +169,7 @@ def _config(workdir: Path, port: int, host_key: Path, authorized: Path, user: st
             "UsePAM no",
             "StrictModes no",
             "PermitRootLogin prohibit-password",
-            f"AllowUsers {user} root",
+            f"AllowUsers {user} root {ROOT_SH_USER}",
             "MaxSessions 100",
             "MaxStartups 100:30:200",  # tests may open many connections at once
             "UseDNS no",
@@ -171,15 +192,16 @@ def start_server(base_dir: str | None = None, user: str = TEST_USER) -> SshdServ
     if os.geteuid() != 0:
         raise ComponentUnavailable(COMPONENT, "running a test sshd needs root (it switches to the test user)")
     ensure_test_user(user)
+    root_user = ensure_root_sh_user()
     workdir = Path(tempfile.mkdtemp(prefix="pzt-sshd-", dir=base_dir))
     try:
-        return _start_in(workdir, user)
+        return _start_in(workdir, user, root_user)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
 
 
-def _start_in(workdir: Path, user: str) -> SshdServer:
+def _start_in(workdir: Path, user: str, root_user: str = "root") -> SshdServer:
     # sshd reads AuthorizedKeysFile as the target user: the directory and the .pub must be world-readable.
     workdir.chmod(0o755)
     host_key = workdir / "ssh_host_ed25519_key"
@@ -222,6 +244,7 @@ def _start_in(workdir: Path, user: str) -> SshdServer:
                     other_known_hosts_path=other_known_hosts,
                     user=user,
                     user_key_path=user_key,
+                    root_user=root_user,
                     config_path=config_path,
                     log_path=log_path,
                 )

@@ -1,0 +1,52 @@
+"""nox sessions for pyzfsnas: tests, typecheck, lint, docs, benchmarks (``nox -s NAME``; ``nox -l`` lists).
+
+Each session has its own virtualenv (reused between runs) with the package installed editable plus the
+extra it needs.
+Tests that need real components (zfs-fuse, sshd, exportfs) need root; pass pytest options after ``--``,
+e.g. ``nox -s tests -- -m "not zfsfuse" -x``.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (the README's command, ``python -m pytest``); extra arguments go to pytest."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the library."""
+    session.install("-e", ".[lint]")
+    session.run("mypy", "--strict", "src")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff on the library, the tests and the benchmarks."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", "src", "tests", "benchmarks")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the HTML documentation, treating warnings as errors."""
+    session.install("-e", ".[docs]")
+    session.run("sphinx-build", "-W", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session(python=PYTHON)
+def benchmarks(session: nox.Session) -> None:
+    """Run benchmarks/run.py (real components: needs root); extra arguments go to the script."""
+    session.install("-e", ".[test]")
+    session.run("python", "benchmarks/run.py", *session.posargs)
