@@ -1,7 +1,7 @@
 """Parsing cost of ``zfs get -H -p all`` output, as a ratio to a bare split loop over the same text.
 
-Targets (issue 7): parse + build models ≤ 3× the bare ``for line in text.splitlines(): line.split('\\t')``
-loop, and 10× the data costs ≤ 11× the time (linear). The text is generated realistically: ~70 properties per
+Targets (issue 7): parse + build models ≤ 3x the bare ``for line in text.splitlines(): line.split('\\t')``
+loop, and 10x the data costs ≤ 11x the time (linear). The text is generated realistically: ~70 properties per
 dataset with mixed sources (default, local, inherited, -), user properties, snapshots among filesystems.
 """
 
@@ -48,7 +48,7 @@ PROPS: list[tuple[str, str, str]] = [
 
 def generate(n_datasets: int, seed: int = 42) -> str:
     """``zfs get -H -p all`` text for ``n_datasets`` datasets (every tenth is a snapshot)."""
-    rng = random.Random(seed)  # noqa: S311 - benchmark data, not security
+    rng = random.Random(seed)
     lines: list[str] = []
     for i in range(n_datasets):
         name = f"tank/share{i // 10}" + (f"@snap{i % 10}" if i % 10 else "")
