@@ -1,0 +1,1 @@
+"""Reliability suite: hostile input, parser fuzzing, injected faults, concurrency and data-safety checks."""
