@@ -21,6 +21,7 @@ from pyzfsnas.errors import (
     DatasetNotFound,
     InvalidName,
     ParseError,
+    ZFSError,
 )
 from pyzfsnas.executors.base import Executor, OutputStream, Result
 from pyzfsnas.flavour import Flavour, flavour_from_version
@@ -246,10 +247,21 @@ class ZFS:
         """
         argv = cmd.zfs_destroy(name, recursive=recursive, recursive_dependents=recursive_dependents,
                                force=force, defer=defer)
-        if self.flavour.busy_bug and "@" not in name:
-            self._run_through_busy_bug(argv)
-        else:
+        if not self.flavour.busy_bug or "@" in name:
             self.run(argv)
+            return
+        try:
+            self.run(argv)
+            return
+        except DatasetBusy:
+            pass
+        # zfs-fuse's spurious busy: that try unmounted (part of) the tree. If the retries fail for good,
+        # mount it again so that a dataset that still exists is still served.
+        try:
+            self._run_through_busy_bug(argv)
+        except ZFSError:
+            self._remount_tree(name)
+            raise
 
     def snapshot(
         self, name: str, *, recursive: bool = False, properties: Mapping[str, object] | None = None
@@ -288,11 +300,30 @@ class ZFS:
         log.debug("zfs-fuse busy bug on rename of %s: unmount, rename, mount", old)
         tree = self.get_many([old], ["mounted"], recursive=True)
         mounted = [n for n, p in tree.items() if "@" not in n and p.value("mounted") is True]
-        for name in sorted(mounted, key=lambda n: n.count("/"), reverse=True):
-            self.run(cmd.zfs_unmount(name))
-        self._run_through_busy_bug(argv)
+        try:
+            for name in sorted(mounted, key=lambda n: n.count("/"), reverse=True):
+                self.run(cmd.zfs_unmount(name))
+            self._run_through_busy_bug(argv)
+        except ZFSError:
+            self._remount_tree(old)
+            raise
         for name in sorted(mounted, key=lambda n: n.count("/")):
             self.run(cmd.zfs_mount(new + name[len(old):]))
+
+    def _remount_tree(self, name: str) -> None:
+        """Best effort: mount every filesystem of ``name``'s tree that should be mounted and is not."""
+        try:
+            tree = self.get_many([name], ["type", "mounted", "canmount", "mountpoint"], recursive=True)
+        except ZFSError:
+            return
+        for fs in sorted(tree, key=lambda n: n.count("/")):
+            p = tree[fs]
+            if (p.raw("type") == "filesystem" and p.value("mounted") is False and p.raw("canmount") == "on"
+                    and (p.raw("mountpoint") or "").startswith("/")):
+                try:
+                    self.run(cmd.zfs_mount(fs))
+                except ZFSError as exc:
+                    log.warning("could not mount %s again: %s", fs, exc)
 
     def _run_through_busy_bug(self, argv: list[str]) -> None:
         """Run a destroy or rename on zfs-fuse, retrying while it reports its spurious "dataset is busy".

@@ -152,10 +152,6 @@ KNOWN_BAD: dict[tuple[str, str], str] = {
         "BUG: create_replica leaks the replication snapshot on the active replica when the transfer fails, and "
         "keeps the received (writable, not yet secured) dataset when _secure_replica fails; the retry then "
         "fails with 'destination exists'") for fl in FLAVOURS},
-    ("delete_share", "zfs-fuse"): (
-        "BUG: ZFS.destroy on zfs-fuse: when the retry after the spurious 'dataset is busy' fails for another "
-        "reason, the share's filesystem is left unmounted (the busy destroy unmounted it), so the share "
-        "still exists but is no longer served"),
 }
 
 

@@ -246,8 +246,11 @@ def test_driver_hostile_share_ids_sizes_and_specs(driver_env: tuple[Any, FakeExe
         with pytest.raises(exception.ManilaException):
             drv.create_share(None, share(backend="x", pool="tank", size=size))
     assert ex.commands == []
-    with pytest.raises(exception.ZFSonLinuxException):  # refused by the host, as one literal -o argument
+    with pytest.raises(exception.InvalidInput):  # a fraction is never truncated: refused before running
         drv.create_share(None, share(backend="x", pool="tank", size=2.5e30))
+    assert ex.commands == []
+    with pytest.raises(exception.ZFSonLinuxException):  # refused by the host, as one literal -o argument
+        drv.create_share(None, share(backend="x", pool="tank", size=2**70))
     ex.reset_transcript()
     for specs in ({"zfsonlinux:compression": f"lz4;touch {CANARY}"}, {"dedupe": f"<is> True; touch {CANARY}"},
                   {"zfsonlinux:compression": "gzip\n-o readonly=off"}, {"dedupe": "$(true)"}):
@@ -257,9 +260,6 @@ def test_driver_hostile_share_ids_sizes_and_specs(driver_env: tuple[Any, FakeExe
         assert ex.commands == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a share size that is not a positive whole number is not refused: "
-                   "int(share['size']) in _share_properties lets ValueError/TypeError escape ('1; rm', None, [1]) "
-                   "and size 0 (or extend/shrink to 0) becomes quota=none, an unlimited share")
 def test_driver_non_numeric_size_is_a_manila_error(request: pytest.FixtureRequest) -> None:
     need_manila()
     from manila import exception
@@ -311,9 +311,6 @@ def test_driver_manage_existing_hostile_export_paths(driver_env: tuple[Any, Fake
             assert all(argv[:2] == ("zfs", "get") for argv in ex.commands), (path, ex.commands)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: manage_existing of an export path naming the pool root "
-                   "('ip:/tank' or 'ip:/tank/') tries 'zfs rename tank tank/manila_share_...' instead of "
-                   "refusing with ManageInvalidShare before any command")
 def test_driver_manage_existing_refuses_the_pool_root(request: pytest.FixtureRequest) -> None:
     need_manila()
     from manila import exception

@@ -92,6 +92,19 @@ def _bytes(props: PropertyMap, name: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _quota_bytes(size_gib: Any) -> int:
+    """A share size in GiB as quota bytes; anything but a whole number >= 1 is ``InvalidInput``.
+
+    Refused: ``0`` (it would mean *no* quota), fractions (never silently truncated), bools, text.
+    """
+    if isinstance(size_gib, bool) or not isinstance(size_gib, int | str):
+        raise exception.InvalidInput(reason=f"share size must be a whole number of GiB, got {size_gib!r}")
+    text = str(size_gib).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise exception.InvalidInput(reason=f"share size must be a whole number of GiB >= 1, got {size_gib!r}")
+    return int(text) * GIB
+
+
 def _no_share_server(share_server: Any) -> None:
     if share_server:
         ident = share_server.get("id", share_server) if hasattr(share_server, "get") else share_server
@@ -463,7 +476,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
                     msg=f"extra spec zfsonlinux:compression={compression!r} is not allowed: compression is "
                         f"{'required' if True in allowed else 'disabled'} on this backend")
             props["compression"] = compression
-        props["quota"] = int(share["size"]) * GIB
+        props["quota"] = _quota_bytes(share["size"])
         props["readonly"] = "on" if readonly else "off"
         props["sharenfs"] = "off"
         return props
@@ -600,7 +613,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         own = self.own
         dataset = self._dataset(share, own)
         with self._locks.hold(self._key(own, dataset)):
-            own.zfs.set(dataset, {"quota": int(new_size) * GIB})
+            own.zfs.set(dataset, {"quota": _quota_bytes(new_size)})
 
     @_zfs_errors
     def shrink_share(self, share: Mapping[str, Any], new_size: int, share_server: Any = None) -> None:
@@ -613,7 +626,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         dataset = self._dataset(share, own)
         with self._locks.hold(self._key(own, dataset)):
             try:
-                own.zfs.set(dataset, {"quota": int(new_size) * GIB})
+                own.zfs.set(dataset, {"quota": _quota_bytes(new_size)})
             except SizeBelowUsage:
                 raise exception.ShareShrinkingPossibleDataLoss(share_id=share["id"]) from None
 
@@ -672,6 +685,10 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
             new = own.layout.dataset(share)
         except ValueError as exc:
             raise exception.ManageInvalidShare(reason=str(exc)) from None
+        roots = set(own.layout.roots.values())
+        if old in roots or not any(old.startswith(f"{root}/") for root in roots):
+            raise exception.ManageInvalidShare(
+                reason=f"{old} is not a dataset below a configured root ({', '.join(sorted(roots))})")
         if old.split("/")[0] != new.split("/")[0]:
             raise exception.ManageInvalidShare(
                 reason=f"dataset {old} is not in the scheduled pool {new.split('/')[0]}")
@@ -890,7 +907,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
     def _secure_replica(self, backend: _Backend, dataset: str, size: int,
                         rules: Sequence[Mapping[str, Any]] | None) -> None:
         """A secondary replica: read-only at the ZFS level *and* read-only exports."""
-        backend.zfs.set(dataset, {"readonly": "on", "quota": int(size) * GIB})
+        backend.zfs.set(dataset, {"readonly": "on", "quota": _quota_bytes(size)})
         if rules is not None:
             good, _ = self._access_rules(rules, backend.nfs)
             backend.nfs.apply(dataset, good, read_only=True)
