@@ -66,7 +66,9 @@ def host_state(host: FakeHost) -> dict[str, Any]:
                        sum(host.chunks.get(c, 0) for c in d.data))
             for n, d in host.datasets.items()
         }
-        exports = sorted((e.path, e.client, tuple(sorted(e.options.items()))) for e in host.exports.entries())
+        # fsid is zfs-fuse's per-dataset number: a dataset made again after a clean-up gets a new one.
+        exports = sorted((e.path, e.client, tuple(sorted((k, v) for k, v in e.options.items() if k != "fsid")))
+                         for e in host.exports.entries())
         zfs_exports = sorted((k, tuple(v)) for k, v in host.zfs_exports.items())
     return {"datasets": datasets, "exports": exports, "zfs_exports": zfs_exports}
 

@@ -143,16 +143,7 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 # Operations where a fault at some N leaves half-made state or blocks the retry (see the report):
-KNOWN_BAD: dict[tuple[str, str], str] = {
-    **{("create_share_from_snapshot", fl): (
-        "BUG: create_share_from_snapshot does not undo a completed receive when a later step fails (destroy of "
-        "the transfer snapshot; on zfs-fuse also the zfs set of the share properties): the new dataset and its "
-        "@snapshot stay behind and every retry fails with 'destination exists'") for fl in FLAVOURS},
-    **{("create_replica", fl): (
-        "BUG: create_replica leaks the replication snapshot on the active replica when the transfer fails, and "
-        "keeps the received (writable, not yet secured) dataset when _secure_replica fails; the retry then "
-        "fails with 'destination exists'") for fl in FLAVOURS},
-}
+KNOWN_BAD: dict[tuple[str, str], str] = {}
 
 
 def _run_case(make_driver: Callable[..., Any], flavour: str, name: str) -> list[str]:

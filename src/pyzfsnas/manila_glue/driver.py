@@ -30,6 +30,7 @@ from oslo_utils import strutils
 from manila import exception
 from pyzfsnas import __version__
 from pyzfsnas.errors import (
+    DatasetExists,
     DatasetNotFound,
     SizeBelowUsage,
     UnsupportedOperation,
@@ -456,6 +457,14 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
 
         return cast(Mapping[str, Any], share_types.get_extra_specs_from_share(share) or {})
 
+    @staticmethod
+    def _discard(backend: _Backend, dataset: str) -> None:
+        """Best effort: destroy ``dataset`` (and its snapshots) that the failing operation itself created."""
+        try:
+            backend.zfs.destroy(dataset, recursive=True)
+        except ZFSError as exc:
+            LOG.warning("could not remove half-made %s: %s", dataset, exc)
+
     def _share_properties(self, share: Mapping[str, Any], *, readonly: bool = False) -> dict[str, object]:
         """Properties of a share's dataset: creation options, extra specs, then what the driver owns."""
         props: dict[str, object] = dict(self._creation_options)
@@ -805,9 +814,14 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         props = self._share_properties(share)
         with self._locks.hold(self._key(src, src_name.partition("@")[0]), self._key(own, dataset)):
             transfer(src.zfs, src_name, own.zfs, dataset, properties=props)
-            if not own.zfs.flavour.receive_properties:
-                own.zfs.set(dataset, props)
-            own.zfs.destroy(f"{dataset}@{src_name.partition('@')[2]}")
+            try:
+                if not own.zfs.flavour.receive_properties:
+                    own.zfs.set(dataset, props)
+                own.zfs.destroy(f"{dataset}@{src_name.partition('@')[2]}")
+            except ZFSError:
+                # Leave nothing half-made: the dataset is the one this call just received.
+                self._discard(own, dataset)
+                raise
         self._ps_update(share["id"], {"entity_type": "share", "dataset_name": dataset,
                                       "pool_name": dataset.split("/")[0]})
         return {"status": constants.STATUS_AVAILABLE, "export_locations": own.export_locations(dataset)}
@@ -945,9 +959,18 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         ro_props = {**self._share_properties({**new_replica, "size": active["size"]}, readonly=True)}
         with self._locks.hold(self._key(src, src_ds), self._key(own, dst_ds)):
             src.zfs.snapshot(f"{src_ds}@{tag}")
-            transfer(src.zfs, f"{src_ds}@{tag}", own.zfs, dst_ds, replicate=True, properties=ro_props)
-            # -R carries the source's readonly=off and sharenfs: make the replica read-only in both layers.
-            self._secure_replica(own, dst_ds, active["size"], access_rules)
+            try:
+                transfer(src.zfs, f"{src_ds}@{tag}", own.zfs, dst_ds, replicate=True, properties=ro_props)
+                # -R carries the source's readonly=off and sharenfs: make the replica read-only in both layers.
+                self._secure_replica(own, dst_ds, active["size"], access_rules)
+            except ZFSError as exc:
+                # Leave nothing half-made: the replica's dataset (unless it was there before this call and
+                # the receive refused it) and the replication snapshot on the active replica.
+                if not isinstance(exc, DatasetExists):
+                    self._discard(own, dst_ds)
+                with contextlib.suppress(ZFSError):
+                    src.zfs.destroy(f"{src_ds}@{tag}")
+                raise
         self._ps_update(new_replica["id"], {
             "entity_type": "replica", "replica_type": "readable", "dataset_name": dst_ds,
             "pool_name": dst_ds.split("/")[0], "repl_snapshot_tag": tag})
