@@ -16,12 +16,14 @@ Every backend follows the same contract, so the Manila glue (and tests) can trea
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
 
+from pyzfsnas.errors import UnsupportedOperation
 from pyzfsnas.nfs.rules import AccessRule
+from pyzfsnas.zfs import ZFS
 
-__all__ = ["NFSBackend"]
+__all__ = ["NFSBackend", "export_path"]
 
 
 @runtime_checkable
@@ -55,3 +57,16 @@ class NFSBackend(Protocol):
     def clear(self, dataset: str) -> None:
         """Remove every export of ``dataset``."""
         ...
+
+
+def export_path(zfs: ZFS, dataset: str, validate: Callable[[str], str]) -> str:
+    """The path a backend exports for ``dataset``: itself when absolute, else the dataset's mountpoint.
+
+    ``validate`` is the backend's own path check (exportfs and ganesha accept different characters).
+    """
+    if dataset.startswith("/"):
+        return validate(dataset)
+    mountpoint = zfs.get(dataset, "mountpoint").raw("mountpoint")
+    if not mountpoint or not mountpoint.startswith("/"):
+        raise UnsupportedOperation(f"dataset {dataset} has no mountpoint ({mountpoint!r}) to export")
+    return validate(mountpoint)

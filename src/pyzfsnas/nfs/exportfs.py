@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from pyzfsnas.errors import InvalidName, ParseError, UnsupportedOperation
+from pyzfsnas.errors import InvalidName, ParseError
 from pyzfsnas.executors.base import Executor, Result
+from pyzfsnas.nfs.base import export_path
 from pyzfsnas.nfs.rules import WORLD, AccessLevel, AccessRule, IPNetwork, normalize_rules
 from pyzfsnas.zfs import ZFS
 
@@ -238,12 +239,7 @@ class ExportfsNFS:
 
     def path(self, dataset: str) -> str:
         """The exported path: ``dataset`` itself when absolute, else the dataset's mountpoint."""
-        if dataset.startswith("/"):
-            return validate_export_path(dataset)
-        mountpoint = self.zfs.get(dataset, "mountpoint").raw("mountpoint")
-        if not mountpoint or not mountpoint.startswith("/"):
-            raise UnsupportedOperation(f"dataset {dataset} has no mountpoint ({mountpoint!r}) to export")
-        return validate_export_path(mountpoint)
+        return export_path(self.zfs, dataset, validate_export_path)
 
     def all_exports(self) -> list[Export]:
         """Every export on the host (``exportfs -v``)."""

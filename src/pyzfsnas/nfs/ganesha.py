@@ -79,6 +79,7 @@ import attrs
 
 from pyzfsnas.errors import InvalidName, ParseError, PathNotFound, UnsupportedOperation
 from pyzfsnas.executors.base import Executor, Result
+from pyzfsnas.nfs.base import export_path
 from pyzfsnas.nfs.exportfs import validate_export_path
 from pyzfsnas.nfs.rules import AccessLevel, AccessRule, InvalidAccessRule, IPNetwork, normalize_rules
 from pyzfsnas.zfs import ZFS
@@ -516,12 +517,7 @@ class GaneshaNFS:
 
     def path(self, dataset: str) -> str:
         """The exported path: ``dataset`` itself when absolute, else the dataset's mountpoint."""
-        if dataset.startswith("/"):
-            return validate_ganesha_path(dataset)
-        mountpoint = self.zfs.get(dataset, "mountpoint").raw("mountpoint")
-        if not mountpoint or not mountpoint.startswith("/"):
-            raise UnsupportedOperation(f"dataset {dataset} has no mountpoint ({mountpoint!r}) to export")
-        return validate_ganesha_path(mountpoint)
+        return export_path(self.zfs, dataset, validate_ganesha_path)
 
     def read_config(self) -> str:
         """The managed file's text (``cat``); empty when the file does not exist yet."""

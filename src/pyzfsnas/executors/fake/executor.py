@@ -152,14 +152,18 @@ class FakeExecutor:
         log_result(result, where=f"fake:{self.host.name}")
         return result
 
-    def run(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Result:
-        """Run ``argv`` on the fake host; non-zero exits are returned, a hang raises ``CommandTimeout``."""
+    def _execute(self, argv: Sequence[str], stdin: Stdin, timeout: float | None) -> tuple[tuple[str, ...], Out]:
+        """Interpret ``argv`` on the host; a hang is recorded (exit -9) and raised as ``CommandTimeout``."""
         args = check_argv(argv)
         try:
-            out = execute(self.host, args, _chunks(stdin), self.network, timeout)
+            return args, execute(self.host, args, _chunks(stdin), self.network, timeout)
         except CommandTimeout:
             self._record(Result(args, -9, "", "", FAKE_DURATION))
             raise
+
+    def run(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Result:
+        """Run ``argv`` on the fake host; non-zero exits are returned, a hang raises ``CommandTimeout``."""
+        args, out = self._execute(argv, stdin, timeout)
         return self._record(Result(args, out.returncode, _text(out.stdout), out.stderr, FAKE_DURATION))
 
     @contextlib.contextmanager
@@ -167,12 +171,7 @@ class FakeExecutor:
         self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
     ) -> Iterator[_FakeStream]:
         """Run ``argv`` and yield its stdout in chunks (``zfs send`` payload is generated lazily)."""
-        args = check_argv(argv)
-        try:
-            out = execute(self.host, args, _chunks(stdin), self.network, timeout)
-        except CommandTimeout:
-            self._record(Result(args, -9, "", "", FAKE_DURATION))
-            raise
+        args, out = self._execute(argv, stdin, timeout)
         handle = _FakeStream(_as_chunks(out.stdout))
         try:
             yield handle

@@ -595,6 +595,16 @@ def cmd_inherit(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
 
 
 # ---------------------------------------------------------------------------------------------- holds
+def _hold_targets(host: FakeHost, name: str, recursive: bool) -> list[Dataset]:
+    """The snapshot ``name`` and, with ``-r``, the same-named snapshots of its dataset's descendants."""
+    targets = [lookup(host, name)]
+    if recursive:
+        fs, _, snap = name.partition("@")
+        targets += [host.datasets[f"{d.name}@{snap}"] for d in host.descendants(fs, snapshots=False)
+                    if f"{d.name}@{snap}" in host.datasets]
+    return targets
+
+
 def cmd_hold(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     options, rest = opts(host, "hold", args, "r")
     if len(rest) < 2:
@@ -603,11 +613,7 @@ def cmd_hold(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     for name in names:
         if "@" not in name:
             raise Fail(f"'{name}' is not a snapshot")
-        targets = [lookup(host, name)]
-        if any(o == "-r" for o, _ in options):
-            fs, _, snap = name.partition("@")
-            targets += [host.datasets[f"{d.name}@{snap}"] for d in host.descendants(fs, snapshots=False)
-                        if f"{d.name}@{snap}" in host.datasets]
+        targets = _hold_targets(host, name, any(o == "-r" for o, _ in options))
         for s in targets:
             if tag in s.holds:
                 raise Fail(f"cannot hold snapshot '{s.name}': tag already exists on this dataset")
@@ -622,11 +628,7 @@ def cmd_release(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
         raise usage(host, "release", "missing tag argument" if not rest else "missing snapshot argument")
     tag, names = rest[0], rest[1:]
     for name in names:
-        targets = [lookup(host, name)]
-        if any(o == "-r" for o, _ in options):
-            fs, _, snap = name.partition("@")
-            targets += [host.datasets[f"{d.name}@{snap}"] for d in host.descendants(fs, snapshots=False)
-                        if f"{d.name}@{snap}" in host.datasets]
+        targets = _hold_targets(host, name, any(o == "-r" for o, _ in options))
         for s in targets:
             if tag not in s.holds:
                 raise Fail(f"cannot release '{tag}' from '{s.name}': no such tag on this dataset")
