@@ -250,14 +250,18 @@ class ZFS:
         if not self.flavour.busy_bug or "@" in name:
             self.run(argv)
             return
+        # zfs-fuse's spurious "dataset is busy": the first try after a mount usually unmounts and the second
+        # succeeds. When it does not, zfs-fuse's idea of what is mounted has drifted: unmount the tree
+        # explicitly and retry with a short backoff. If it still fails for good, mount the tree again so that
+        # a dataset that still exists is still served.
+        for _ in range(2):
+            try:
+                self.run(argv)
+                return
+            except DatasetBusy:
+                log.debug("zfs-fuse busy bug on destroy of %s", name)
         try:
-            self.run(argv)
-            return
-        except DatasetBusy:
-            pass
-        # zfs-fuse's spurious busy: that try unmounted (part of) the tree. If the retries fail for good,
-        # mount it again so that a dataset that still exists is still served.
-        try:
+            self._unmount_tree(name)
             self._run_through_busy_bug(argv)
         except ZFSError:
             self._remount_tree(name)
@@ -309,6 +313,16 @@ class ZFS:
             raise
         for name in sorted(mounted, key=lambda n: n.count("/")):
             self.run(cmd.zfs_mount(new + name[len(old):]))
+
+    def _unmount_tree(self, name: str) -> None:
+        """Best effort: unmount every filesystem of ``name``'s tree, deepest first (zfs-fuse workaround)."""
+        tree = self.get_many([name], ["type", "mounted"], recursive=True)
+        for fs in sorted(tree, key=lambda n: n.count("/"), reverse=True):
+            if tree[fs].raw("type") == "filesystem" and tree[fs].value("mounted") is not False:
+                try:
+                    self.run(cmd.zfs_unmount(fs))
+                except ZFSError as exc:
+                    log.debug("unmount of %s before destroy: %s", fs, exc)
 
     def _remount_tree(self, name: str) -> None:
         """Best effort: mount every filesystem of ``name``'s tree that should be mounted and is not."""
