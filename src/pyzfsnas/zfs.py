@@ -254,13 +254,17 @@ class ZFS:
         # succeeds. When it does not, zfs-fuse's idea of what is mounted has drifted: unmount the tree
         # explicitly and retry with a short backoff. If it still fails for good, mount the tree again so that
         # a dataset that still exists is still served.
-        for _ in range(2):
+        try:
+            self.run(argv)
+            return
+        except DatasetBusy:
+            log.debug("zfs-fuse busy bug on destroy of %s", name)
+        try:
             try:
                 self.run(argv)
                 return
             except DatasetBusy:
-                log.debug("zfs-fuse busy bug on destroy of %s", name)
-        try:
+                log.debug("zfs-fuse busy bug on destroy of %s, again: unmounting its tree", name)
             self._unmount_tree(name)
             self._run_through_busy_bug(argv)
         except ZFSError:
