@@ -8,9 +8,11 @@ zfs-fuse "dataset is busy" bug on rename and destroy is worked around here so ca
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -46,6 +48,9 @@ DATASET_PROPERTIES = (
     "refreservation", "volsize", "mountpoint", "mounted", "origin", "compression", "compressratio", "dedup",
     "readonly", "canmount", "sharenfs",
 )
+#: Flavour detected per executor (weakly held: the cache never keeps an executor alive).
+_FLAVOURS: weakref.WeakKeyDictionary[Executor, Flavour] = weakref.WeakKeyDictionary()
+
 _BUSY_BACKOFF = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
 
 #: Properties read for each snapshot by :meth:`ZFS.snapshots`.
@@ -75,12 +80,24 @@ class ZFS:
 
     @property
     def flavour(self) -> Flavour:
-        """The host's ZFS flavour, detected with ``zfs version`` on first use and then cached."""
+        """The host's ZFS flavour, detected with ``zfs version`` on first use.
+
+        Cached per executor (one executor is one host), so every facade on the same executor shares one
+        detection.
+        """
         if self._flavour is None:
             with self._lock:
                 if self._flavour is None:
-                    self._flavour = flavour_from_version(self.executor.run(["zfs", "version"]))
-                    log.debug("host %r runs %s %s", self.executor, self._flavour.name, self._flavour.version)
+                    try:
+                        cached = _FLAVOURS.get(self.executor)
+                    except TypeError:  # an unhashable or non-weakrefable executor: no sharing
+                        cached = None
+                    if cached is None:
+                        cached = flavour_from_version(self.executor.run(["zfs", "version"]))
+                        log.debug("host %r runs %s %s", self.executor, cached.name, cached.version)
+                        with contextlib.suppress(TypeError):
+                            _FLAVOURS[self.executor] = cached
+                    self._flavour = cached
         return self._flavour
 
     def run(self, argv: Sequence[str], *, stdin: Any = None, timeout: float | None = None) -> Result:

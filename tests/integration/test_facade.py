@@ -63,6 +63,14 @@ def test_flavour_is_detected_once(host: HostUnderTest) -> None:
     assert counter.argvs == [("zfs", "version")]
 
 
+def test_flavour_is_shared_by_every_facade_on_one_executor(host: HostUnderTest) -> None:
+    counter = Counting(host.zfs.executor)
+    first, second = ZFS(counter), ZFS(counter)
+    assert first.flavour == second.flavour
+    second.datasets(host.root)
+    assert [a[:2] for a in counter.argvs] == [("zfs", "version"), ("zfs", "get")]
+
+
 def test_pools_report_size_and_health(host: HostUnderTest) -> None:
     pools = {p.name: p for p in host.zfs.pools()}
     pool = pools[host.pool]
