@@ -406,7 +406,6 @@ def test_real_sh_writes_atomically(tmp_path: Path) -> None:
         ("0.0.0.0/0", ["0.0.0.0/1", "128.0.0.0/1"]),  # /0 is a syntax error
         ("::/0", ["::/1", "8000::/1"]),
         ("::1", ["::1"]),
-        ("::", ["::"]),
         ("2001:db8::/99", ["2001:db8::/99"]),
         ("::ffff:7f00:1", ["::ffff:7f00:1"]),
     ],
@@ -415,14 +414,29 @@ def test_ganesha_client_forms(rule: str, clients: list[str]) -> None:
     assert g.ganesha_clients(R(rule)) == clients
 
 
+def test_ipv6_unspecified_address_is_refused() -> None:
+    # bare "::" may mean "every client" to ganesha (as bare 0.0.0.0 does) and "::/128" does not lex
+    with pytest.raises(UnsupportedOperation, match="unspecified"):
+        g.ganesha_clients(R("::"))
+
+
 def test_slash_zero_round_trips_through_its_halves() -> None:
     rules = (R("0.0.0.0/0", "ro"), R("10.0.0.0/8"), R("::/0"))
     text = format_exports([GaneshaExport(1, "/a", "/a", rules)])
-    assert "Clients = 10.0.0.0/8, ::/1, 8000::/1;" in text
+    # each /0 gets a CLIENT block of its own, so explicit /1 rules can never be mistaken for one
+    assert "Clients = ::/1, 8000::/1;" in text
+    assert "Clients = 10.0.0.0/8;" in text
     assert "Clients = 0.0.0.0/1, 128.0.0.0/1;" in text
     assert parse_exports(text)[0].rules == normalize_rules(rules)
     one_half = text.replace("0.0.0.0/1, 128.0.0.0/1", "128.0.0.0/1")
     assert parse_exports(one_half)[0].rules == normalize_rules([R("128.0.0.0/1", "ro"), R("10.0.0.0/8"), R("::/0")])
+
+
+def test_explicit_halves_stay_explicit() -> None:
+    rules = normalize_rules([R("0.0.0.0/1"), R("128.0.0.0/1"), R("::/0", "ro"), R("8000::/1", "ro")])
+    text = format_exports([GaneshaExport(1, "/a", "/a", rules)])
+    assert parse_exports(text)[0].rules == rules
+    assert "Clients = 0.0.0.0/1;" in text and "Clients = 128.0.0.0/1;" in text
 
 
 def test_bare_v4_any_is_refused_when_read() -> None:

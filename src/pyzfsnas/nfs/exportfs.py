@@ -132,7 +132,8 @@ def parse_exportfs_v(text: str) -> list[Export]:
             client, opts = _split_client(rest, lineno, line)
             exports.append(Export.make(path.rstrip(" "), client, opts))
         else:
-            pending = (line.rstrip(" "), lineno, line)
+            # A path longer than 14 bytes stands alone unpadded: a trailing space is part of it.
+            pending = (line if len(line.encode()) > 14 else line.rstrip(" "), lineno, line)
     if pending is not None:
         raise ParseError("exportfs: path without a client", line=pending[2], lineno=pending[1])
     return exports

@@ -189,8 +189,14 @@ def ganesha_clients(rule: AccessRule) -> list[str]:
     net = rule.access_to
     if net in _HALVES:
         return [half.with_prefixlen for half in _HALVES[net]]
+    if rule.is_host and int(net.network_address) == 0:
+        if net.version == 6:
+            # Bare "::" may mean "every client" to ganesha as bare "0.0.0.0" does, and "::/128" does not lex;
+            # the unspecified address is never a client's source address anyway.
+            raise UnsupportedOperation(f"rule {rule}: the IPv6 unspecified address cannot be written for ganesha")
+        return [net.with_prefixlen]
     if rule.is_host:
-        return [net.with_prefixlen] if int(net.network_address) == 0 and net.version == 4 else [rule.host_text]
+        return [rule.host_text]
     if net.prefixlen > _MAX_PREFIX:
         raise UnsupportedOperation(
             f"rule {rule}: ganesha cannot parse an IPv6 prefix longer than /{_MAX_PREFIX} "
@@ -205,14 +211,35 @@ def check_rules(rules: Iterable[AccessRule]) -> None:
         ganesha_clients(rule)
 
 
+def _halves_only(nets: set[IPNetwork]) -> bool:
+    """True when ``nets`` is exactly the ``/1`` halves of one family, or of both: how a ``/0`` is written."""
+    families = [set(halves) for halves in _HALVES.values()]
+    return bool(nets) and nets in (families[0], families[1], families[0] | families[1])
+
+
 def _merge_halves(rules: list[AccessRule]) -> list[AccessRule]:
-    """Rules of one level with both ``/1`` halves of a family replaced by the ``/0`` rule they spell."""
-    nets = {r.access_to for r in rules}
-    for whole, halves in _HALVES.items():
-        if all(h in nets for h in halves):
-            level = rules[0].access_level
-            rules = [r for r in rules if r.access_to not in halves] + [AccessRule(whole, level)]
-    return rules
+    """Read one CLIENT block: a block holding exactly the ``/1`` halves of a family is that ``/0`` rule.
+
+    The writer gives each ``/0`` rule a block of its own and never lets a block of explicit rules hold
+    exactly such halves, so an explicit ``0.0.0.0/1`` rule is never read back as ``/0`` (which would make
+    ``remove`` of that rule a silent no-op while everyone keeps access).
+    """
+    if not _halves_only({r.access_to for r in rules}):
+        return rules
+    level = rules[0].access_level
+    return [AccessRule(whole, level) for whole, halves in _HALVES.items() if halves[0] in {r.access_to for r in rules}]
+
+
+def _client_blocks(rules: Sequence[AccessRule], level: AccessLevel) -> list[list[str]]:
+    """The ``Clients`` lists of the CLIENT blocks for ``rules`` at ``level`` (see :func:`_merge_halves`)."""
+    mine = [r for r in rules if r.access_level == level]
+    blocks = [ganesha_clients(r) for r in mine if r.access_to in _HALVES]
+    explicit = [r for r in mine if r.access_to not in _HALVES]
+    if _halves_only({r.access_to for r in explicit}):
+        blocks += [ganesha_clients(r) for r in explicit]  # one block each: never mistaken for a /0
+    elif explicit:
+        blocks.append([text for r in explicit for text in ganesha_clients(r)])
+    return blocks
 
 
 def _format_block(export: GaneshaExport) -> str:
@@ -224,9 +251,9 @@ def _format_block(export: GaneshaExport) -> str:
     ]
     lines += [f"    {_FIXED_NAMES[key]} = {', '.join(values)};" for key, values in _FIXED.items()]
     lines += ["    FSAL {", "        Name = VFS;", "    }"]
-    for level in ("rw", "ro"):
-        clients = [text for r in export.rules if r.access_level == level for text in ganesha_clients(r)]
-        if clients:
+    levels: tuple[AccessLevel, AccessLevel] = ("rw", "ro")  # ganesha uses the first match: rw first
+    for level in levels:
+        for clients in _client_blocks(export.rules, level):
             lines += [
                 "    CLIENT {",
                 f"        Clients = {', '.join(clients)};",
