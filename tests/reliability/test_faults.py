@@ -224,3 +224,140 @@ def test_fault_at_every_command(request: pytest.FixtureRequest, name: str, flavo
         request.node.add_marker(pytest.mark.xfail(strict=True, reason=KNOWN_BAD[name, flavour]))
     problems = _run_case(request.getfixturevalue("make_driver"), flavour, name)
     assert not problems, "\n".join(problems)
+
+
+# -- promote_replica ----------------------------------------------------------------------------------------
+#
+# promote_replica does not always raise: when the old active cannot be frozen or a secondary cannot get its
+# final sync, it still promotes and *reports* those replicas ``out_of_sync``. So it gets its own runner, which
+# plays Manila's part: a raised error leaves Manila's records as they were and the retry is another
+# promote_replica; reported states are recorded, and the retry is Manila's periodic update_replica_state of
+# every non-active replica (on its own backend's driver) with the new roles.
+
+def _roles(e: Env) -> dict[str, Any]:
+    """What promotion decides, per replica dataset: ``readonly`` and the exports (client, mode)."""
+    out: dict[str, Any] = {}
+    for host, ds in ((e.ha, "tanka/manila_share_r_a"), (e.hb, "tankb/manila_share_r_b")):
+        with host.lock:
+            d = host.datasets[ds]
+            path = host.mountpoint_value(d)
+            exports = sorted((x.client, x.options.get("_mode")) for x in host.exports.entries() if x.path == path)
+            out[ds] = (d.props.get("readonly", "off"), exports)
+    return out
+
+
+def _data(e: Env) -> tuple[int, int]:
+    """Bytes written into the old active's and the promoted replica's datasets (the fake counts them)."""
+    sizes = []
+    for host, ds in ((e.ha, "tanka/manila_share_r_a"), (e.hb, "tankb/manila_share_r_b")):
+        with host.lock:
+            sizes.append(sum(host.chunks.get(c, 0) for c in host.datasets[ds].data))
+    return sizes[0], sizes[1]
+
+
+def _promote(e: Env) -> list[dict[str, Any]]:
+    return list(e.b.promote_replica(None, [e.ctx["active"], e.ctx["new"]], e.ctx["new"], e.ctx["rules"]))
+
+
+def _record(e: Env, states: list[dict[str, Any]]) -> None:
+    """Manila's side of a returned promotion: store each replica's reported state."""
+    for replica in (e.ctx["active"], e.ctx["new"]):
+        reported = next(s for s in states if s["id"] == replica["id"])
+        if "replica_state" in reported:
+            replica["replica_state"] = reported["replica_state"]
+
+
+def _check_reported(where: str, states: list[dict[str, Any]], problems: list[str]) -> None:
+    by_id = {s["id"]: s for s in states}
+    if set(by_id) != {"r-a", "r-b"}:
+        problems.append(f"{where}: states for {sorted(by_id)}, want both replicas")
+        return
+    if by_id["r-b"].get("replica_state") != "active" or by_id["r-b"].get("access_rules_status") != "active":
+        problems.append(f"{where}: promoted replica reported {by_id['r-b']}")
+    if by_id["r-a"].get("replica_state") not in ("in_sync", "out_of_sync"):
+        problems.append(f"{where}: old active reported {by_id['r-a']}")
+
+
+def _run_promote_case(make_driver: Callable[..., Any], storage: Any, flavour: str) -> list[str]:
+    from manila import exception
+
+    ref = make_env(make_driver, flavour)
+    _with_secondary(ref)
+    ref.ha.write("tanka/manila_share_r_a", 1 << 20)  # written after the last sync: promotion must carry it
+    ref.ea.reset_transcript()
+    ref.eb.reset_transcript()
+    ref_states = _promote(ref)
+    problems: list[str] = []
+    _check_reported("undisturbed", ref_states, problems)
+    if {s["id"]: s["replica_state"] for s in ref_states} != {"r-a": "in_sync", "r-b": "active"}:
+        problems.append(f"undisturbed run reported {ref_states}")
+    counts = {"ha": len(ref.ea.transcript), "hb": len(ref.eb.transcript)}
+    final, final_roles, final_data = ref.state(), _roles(ref), _data(ref)
+    if final_data[0] != final_data[1]:
+        problems.append(f"undisturbed run: the promoted replica lacks the last writes: {final_data}")
+    for hostname, count in counts.items():
+        for n in range(1, count + 1):
+            for kind in ("fail", "hang"):
+                where = f"promote_replica[{flavour}] {kind} at command {n} on {hostname}"
+                storage.data.clear()  # the private storage is per test: forget the previous run's records
+                e = make_env(make_driver, flavour)
+                _with_secondary(e)
+                e.ha.write("tanka/manila_share_r_a", 1 << 20)
+                before = e.state()
+                host = e.ha if hostname == "ha" else e.hb
+                if kind == "fail":
+                    host.fail_command(n, returncode=1, stderr="injected failure")
+                else:
+                    host.hang_command(n)
+                states: list[dict[str, Any]] | None = None
+                try:
+                    states = _promote(e)
+                except exception.ManilaException:
+                    pass
+                except Exception as exc:
+                    problems.append(f"{where}: untyped {type(exc).__name__}: {exc}")
+                clear_faults(e.ha)
+                clear_faults(e.hb)
+                try:
+                    if states is None:
+                        # Manila keeps the old roles; the operator (or Manila) promotes again.
+                        _check_reported(f"{where} (retry)", _promote(e), problems)
+                        if e.state() != final:
+                            problems.append(f"{where}: retry reached another state: {_diff(final, e.state())}")
+                        if _data(e) != final_data:
+                            problems.append(f"{where}: data after the retry {_data(e)}, want {final_data}")
+                        continue
+                    _check_reported(where, states, problems)
+                    _record(e, states)
+                    if states == ref_states:  # reported as an undisturbed run: it must be one
+                        if e.state() != final:
+                            problems.append(f"{where}: reported success but state differs: "
+                                            f"{_diff(final, e.state())}")
+                        continue
+                    # The old active was reported out_of_sync (it could not be frozen: promotion went ahead with
+                    # what the promoted replica had, as for an unreachable active). Manila's periodic sync of
+                    # the non-active replica must then bring it under the new active's data, read-only.
+                    synced_before = _data(e)[1]
+                    replicas = [e.ctx["active"], e.ctx["new"]]
+                    got = e.a.update_replica_state(None, replicas, e.ctx["active"], e.ctx["rules"], [])
+                    if got != "in_sync":
+                        problems.append(f"{where}: update_replica_state of the old active gave {got!r}")
+                    if _data(e) != (synced_before, synced_before):
+                        problems.append(f"{where}: after the resync the replicas hold {_data(e)} bytes, "
+                                        f"want the new active's {synced_before} on both")
+                except Exception as exc:
+                    problems.append(f"{where}: retry failed: {type(exc).__name__}: {exc}")
+                    continue
+                if e.state() == before:
+                    problems.append(f"{where}: nothing changed after the retry")
+                if _roles(e) != final_roles:
+                    problems.append(f"{where}: roles after the retry {_roles(e)}, want {final_roles}")
+    return problems
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_promote_replica_fault_at_every_command(request: pytest.FixtureRequest, flavour: str) -> None:
+    need_manila()
+    problems = _run_promote_case(request.getfixturevalue("make_driver"), request.getfixturevalue("storage"),
+                                 flavour)
+    assert not problems, "\n".join(problems)

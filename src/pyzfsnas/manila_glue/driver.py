@@ -1056,7 +1056,9 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
 
         The old active is frozen, snapshotted and sent to every secondary (so nothing written before the
         switch is lost), then the promoted replica is made writable with the share's rules. If the old
-        active cannot be reached it is reported ``out_of_sync`` and the promotion still happens.
+        active cannot be reached (frozen) it is reported ``out_of_sync`` and the promotion still happens; its
+        next sync starts from the promoted replica's base. If it was frozen but the promoted replica cannot
+        get the final sync, the old active is made writable again and ReplicationException is raised.
         """
         _no_share_server(share_server)
         active = self._active(replica_list)
@@ -1089,6 +1091,13 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
                                  force=True)
                 except ZFSError as exc:
                     LOG.warning("final sync of replica %s before promotion failed: %s", repl["id"], exc)
+                    if repl["id"] == replica["id"]:
+                        # Promoting it would lose what the reachable old active has and it lacks: give the
+                        # old active its writes back and fail, so that Manila keeps the roles (retry later).
+                        self._unfreeze(src, src_ds, access_rules)
+                        raise exception.ReplicationException(
+                            reason=f"replica {repl['id']} could not get the old active's last changes, so it "
+                                   f"was not promoted (the old active stays active): {exc}") from exc
                     updates[repl["id"]]["replica_state"] = constants.REPLICA_STATE_OUT_OF_SYNC
                     continue
                 self._ps_update(repl["id"], {"repl_snapshot_tag": tag})
@@ -1096,6 +1105,10 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         except ZFSError as exc:
             LOG.warning("old active replica %s could not be frozen and synced: %s", active["id"], exc)
             updates[active["id"]]["replica_state"] = constants.REPLICA_STATE_OUT_OF_SYNC
+            # Its later resync from the new active starts at the last snapshot the two are known to share.
+            base = self._ps_get(replica["id"], "repl_snapshot_tag")
+            if base:
+                self._ps_update(active["id"], {"repl_snapshot_tag": base})
             for repl in secondaries:
                 updates[repl["id"]].setdefault("replica_state", constants.REPLICA_STATE_OUT_OF_SYNC)
         with self._locks.hold(self._key(own, new_ds)):
@@ -1105,6 +1118,16 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         updates[replica["id"]].update(replica_state=constants.REPLICA_STATE_ACTIVE,
                                       access_rules_status=constants.STATUS_ACTIVE)
         return list(updates.values())
+
+    def _unfreeze(self, backend: _Backend, dataset: str, rules: Sequence[Mapping[str, Any]]) -> None:
+        """Best effort: make an active replica that a failed promotion froze writable again, with its rules."""
+        try:
+            with self._locks.hold(self._key(backend, dataset)):
+                backend.zfs.set(dataset, {"readonly": "off"})
+                good, _ = self._access_rules(rules, backend.nfs)
+                backend.nfs.apply(dataset, good)
+        except ZFSError as exc:
+            LOG.warning("could not make %s writable again after the failed promotion: %s", dataset, exc)
 
     def _snapshot_tag_of(self, replica_list: Sequence[Mapping[str, Any]],
                          replica_snapshots: Sequence[Mapping[str, Any]], backend: _Backend) -> str:
