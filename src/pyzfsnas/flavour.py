@@ -77,6 +77,11 @@ class Flavour:
         """Rename/destroy of a freshly mounted dataset fails "dataset is busy" (zfs-fuse)."""
         return self.is_fuse
 
+    @property
+    def stale_cache_after_receive(self) -> bool:
+        """An incremental receive into a mounted filesystem leaves stale file data in the page cache (zfs-fuse)."""
+        return self.is_fuse
+
     def require(self, capability: str, what: str) -> None:
         """Raise :class:`UnsupportedOperation` unless this flavour has ``capability``."""
         if not getattr(self, capability):

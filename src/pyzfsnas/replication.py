@@ -72,8 +72,8 @@ def transfer(
     send is reported in preference to the receive error it causes.
     """
     # Validate both ends before starting either command.
-    recv_argv = cmd.zfs_receive(target, force=force, unmounted=unmounted, properties=properties,
-                                resumable=resumable, flavour=destination.flavour)
+    cmd.zfs_receive(target, force=force, unmounted=unmounted, properties=properties,
+                    resumable=resumable, flavour=destination.flavour)
     cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
                  replicate=replicate, properties=send_properties)
     total = 0
@@ -97,7 +97,9 @@ def transfer(
         with source.send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
                          replicate=replicate, properties=send_properties) as stream:
             try:
-                received = destination.run(recv_argv, stdin=chunks(stream))
+                received = destination.receive(
+                    target, chunks(stream), force=force, unmounted=unmounted, properties=properties,
+                    resumable=resumable, incremental=incremental_from is not None)
             except CommandFailed as exc:
                 receive_error = exc
     except CommandFailed:
@@ -173,4 +175,7 @@ def transfer_direct(
     send_argv = cmd.zfs_send(snapshot, incremental_from=incremental_from)
     recv_argv = cmd.zfs_receive(target, force=force, unmounted=unmounted, properties=properties,
                                 flavour=destination.flavour)
-    return source.run(direct_pipeline(send_argv, via, recv_argv))
+    result = source.run(direct_pipeline(send_argv, via, recv_argv))
+    if incremental_from is not None and not unmounted and destination.flavour.stale_cache_after_receive:
+        destination.remount(target)
+    return result

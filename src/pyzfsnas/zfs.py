@@ -454,8 +454,46 @@ class ZFS:
         discard_first: bool = False,
         properties: Mapping[str, object] | None = None,
         resumable: bool = False,
+        incremental: bool = True,
     ) -> Result:
-        """Feed a send stream (bytes or chunks) into ``zfs receive TARGET``."""
+        """Feed a send stream (bytes or chunks) into ``zfs receive TARGET``.
+
+        ``incremental`` says whether the stream may update a dataset that is already mounted (default: assume
+        so). On zfs-fuse such a receive does not invalidate the kernel's page cache, so files read before it
+        keep showing their old bytes: pyzfsnas then unmounts and mounts the target again (and re-shares it
+        when ``sharenfs`` is set, since zfs-fuse unshares on unmount). A full stream creates a fresh dataset
+        and needs none of that: :func:`pyzfsnas.replication.transfer` passes ``incremental=False`` for it.
+        """
         argv = cmd.zfs_receive(target, force=force, unmounted=unmounted, discard_first=discard_first,
                                properties=properties, resumable=resumable, flavour=self.flavour)
-        return self.run(argv, stdin=stream)
+        result = self.run(argv, stdin=stream)
+        if incremental and self.flavour.stale_cache_after_receive and not unmounted and not discard_first:
+            self.remount(target.split("@", maxsplit=1)[0])
+        return result
+
+    def remount(self, name: str) -> None:
+        """Mount filesystem ``name`` afresh: unmount it if mounted, mount it, re-share it if ``sharenfs`` is set.
+
+        For zfs-fuse, after a receive (see :meth:`receive`); like ``zfs receive`` itself, it leaves a
+        filesystem that can be mounted (``canmount=on``, a mountpoint path) mounted, which also heals an
+        earlier attempt that unmounted it and failed. If it cannot be unmounted (busy), that is logged and it
+        stays mounted with readers' view stale; failing to mount or share it again raises.
+        """
+        try:
+            props = self.get(name, "type", "mounted", "canmount", "mountpoint", "sharenfs")
+        except ZFSError as exc:
+            log.warning("could not remount %s after receive (readers may see stale data): %s", name, exc)
+            return
+        if props.raw("type") != "filesystem":
+            return
+        if props.value("mounted") is True:
+            try:
+                self.run(cmd.zfs_unmount(name))
+            except ZFSError as exc:
+                log.warning("could not remount %s after receive (readers may see stale data): %s", name, exc)
+                return
+        if props.raw("canmount") != "on" or not (props.raw("mountpoint") or "").startswith("/"):
+            return
+        self.run(cmd.zfs_mount(name))
+        if props.raw("sharenfs") not in (None, "off"):
+            self.run(["zfs", "share", name])

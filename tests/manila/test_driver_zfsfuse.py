@@ -105,11 +105,6 @@ def test_driver_over_ssh(make_driver: MakeDriver, pools: Any, sshd: Any) -> None
     assert not ZFS(LocalExecutor()).exists(f"{pa.name}/manila_share_ssh_1")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "zfs-fuse bug, not fixed by the driver: an incremental zfs receive into a mounted dataset does not "
-    "invalidate the FUSE kernel page cache, so a file read on the secondary replica before a sync keeps "
-    "returning its old bytes through the mountpoint (and any NFS export of it) until the dataset is "
-    "remounted; the received data itself is right (zfs umount + zfs mount shows it)."))
 def test_replica_read_before_sync_shows_the_synced_bytes(make_driver: MakeDriver, pools: Any) -> None:
     pa, pb = pools
     local = LocalExecutor()
