@@ -17,7 +17,7 @@ import attrs
 
 from pyzfsnas import commands as cmd
 from pyzfsnas.errors import CommandFailed, InvalidName, ZFSError
-from pyzfsnas.executors.base import Result
+from pyzfsnas.executors.base import NO_TIMEOUT, Result
 from pyzfsnas.executors.quoting import quote_argv
 from pyzfsnas.zfs import ZFS
 
@@ -59,6 +59,7 @@ def transfer(
     resumable: bool = False,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    timeout: float | None = NO_TIMEOUT,
 ) -> TransferResult:
     """Send ``snapshot`` from ``source`` and receive it as ``target`` on ``destination``.
 
@@ -68,8 +69,10 @@ def transfer(
     ``unmounted`` (``-u``), ``properties`` (``-o``, OpenZFS only), ``resumable`` (``-s``, OpenZFS only);
     on zfs-fuse those two raise :class:`~pyzfsnas.errors.UnsupportedOperation` before anything runs.
     ``progress`` is called with the total bytes sent so far after each chunk. Setting ``cancel`` stops
-    the stream between chunks; the receive then fails and :class:`TransferCancelled` is raised. A failed
-    send is reported in preference to the receive error it causes.
+    the stream between chunks; the receive then fails and :class:`TransferCancelled` is raised. When both
+    ends fail, the error that caused the other is raised: a send that died of a broken pipe because the
+    receive refused the stream yields the receive's error (``DatasetExists``...), otherwise the send's.
+    No time limit by default; ``timeout`` bounds each end.
     """
     # Validate both ends before starting either command.
     cmd.zfs_receive(target, force=force, unmounted=unmounted, properties=properties,
@@ -95,16 +98,18 @@ def transfer(
 
     try:
         with source.send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
-                         replicate=replicate, properties=send_properties) as stream:
+                         replicate=replicate, properties=send_properties, timeout=timeout) as stream:
             try:
                 received = destination.receive(
                     target, chunks(stream), force=force, unmounted=unmounted, properties=properties,
-                    resumable=resumable, incremental=incremental_from is not None)
+                    resumable=resumable, incremental=incremental_from is not None, timeout=timeout)
             except CommandFailed as exc:
                 receive_error = exc
-    except CommandFailed:
+    except CommandFailed as send_error:
         if cancelled():
             raise TransferCancelled(f"transfer of {snapshot} to {target} was cancelled") from None
+        if receive_error is not None and _broken_pipe(send_error):
+            raise receive_error from None
         raise
     if cancelled():
         raise TransferCancelled(f"transfer of {snapshot} to {target} was cancelled")
@@ -113,6 +118,11 @@ def transfer(
     assert received is not None
     log.info("replicated %s into %s: %d bytes", snapshot, target, total)
     return TransferResult(snapshot, target, total, received)
+
+
+def _broken_pipe(error: CommandFailed) -> bool:
+    """True when a send died only because its reader went away (SIGPIPE / EPIPE)."""
+    return error.returncode in (-13, 141) or "broken pipe" in error.stderr.lower()
 
 
 @attrs.frozen

@@ -25,7 +25,7 @@ from pyzfsnas.errors import (
     ParseError,
     ZFSError,
 )
-from pyzfsnas.executors.base import Executor, OutputStream, Result
+from pyzfsnas.executors.base import NO_TIMEOUT, Executor, OutputStream, Result
 from pyzfsnas.flavour import Flavour, flavour_from_version
 from pyzfsnas.models import Dataset, Snapshot, Zpool
 from pyzfsnas.parsers import (
@@ -269,23 +269,28 @@ class ZFS:
             return
         # zfs-fuse's spurious "dataset is busy": the first try after a mount usually unmounts and the second
         # succeeds. When it does not, zfs-fuse's idea of what is mounted has drifted: unmount the tree
-        # explicitly and retry with a short backoff. If it still fails for good, mount the tree again so that
-        # a dataset that still exists is still served.
+        # explicitly and retry with a short backoff. If it still fails for good, mount and share again
+        # exactly what was mounted before, so that a dataset that still exists is still served.
+        before = self._mounted_tree(name)
         try:
             self.run(argv)
             return
         except DatasetBusy:
             log.debug("zfs-fuse busy bug on destroy of %s", name)
-        try:
+        try:  # from here on zfs-fuse may have unmounted part of the tree
             try:
                 self.run(argv)
                 return
             except DatasetBusy:
                 log.debug("zfs-fuse busy bug on destroy of %s, again: unmounting its tree", name)
-            self._unmount_tree(name)
+            for fs in sorted(before, key=lambda n: n.count("/"), reverse=True):
+                try:
+                    self.run(cmd.zfs_unmount(fs))
+                except ZFSError as exc:
+                    log.debug("unmount of %s before destroy: %s", fs, exc)
             self._run_through_busy_bug(argv)
         except ZFSError:
-            self._remount_tree(name)
+            self._mount_again(before)
             raise
 
     def snapshot(
@@ -323,42 +328,45 @@ class ZFS:
             if not self.flavour.busy_bug or "@" in old:
                 raise
         log.debug("zfs-fuse busy bug on rename of %s: unmount, rename, mount", old)
-        tree = self.get_many([old], ["mounted"], recursive=True)
-        mounted = [n for n, p in tree.items() if "@" not in n and p.value("mounted") is True]
+        mounted = self._mounted_tree(old)
         try:
             for name in sorted(mounted, key=lambda n: n.count("/"), reverse=True):
                 self.run(cmd.zfs_unmount(name))
             self._run_through_busy_bug(argv)
         except ZFSError:
-            self._remount_tree(old)
+            self._mount_again(mounted)
             raise
-        for name in sorted(mounted, key=lambda n: n.count("/")):
-            self.run(cmd.zfs_mount(new + name[len(old):]))
+        # Renamed: mount (and share) the tree under its new names. Failures are logged, not raised: the
+        # rename itself happened, and raising would tell the caller it did not.
+        self._mount_again({new + name[len(old):]: shared for name, shared in mounted.items()}, quiet=True)
 
-    def _unmount_tree(self, name: str) -> None:
-        """Best effort: unmount every filesystem of ``name``'s tree, deepest first (zfs-fuse workaround)."""
-        tree = self.get_many([name], ["type", "mounted"], recursive=True)
-        for fs in sorted(tree, key=lambda n: n.count("/"), reverse=True):
-            if tree[fs].raw("type") == "filesystem" and tree[fs].value("mounted") is not False:
-                try:
-                    self.run(cmd.zfs_unmount(fs))
-                except ZFSError as exc:
-                    log.debug("unmount of %s before destroy: %s", fs, exc)
+    def _mounted_tree(self, name: str) -> dict[str, bool]:
+        """The mounted filesystems of ``name``'s tree, each with whether it is shared (``sharenfs`` set)."""
+        tree = self.get_many([name], ["type", "mounted", "sharenfs"], recursive=True)
+        return {fs: p.raw("sharenfs") not in (None, "off") for fs, p in tree.items()
+                if p.raw("type") == "filesystem" and p.value("mounted") is True}
 
-    def _remount_tree(self, name: str) -> None:
-        """Best effort: mount every filesystem of ``name``'s tree that should be mounted and is not."""
-        try:
-            tree = self.get_many([name], ["type", "mounted", "canmount", "mountpoint"], recursive=True)
-        except ZFSError:
+    def _mount_again(self, filesystems: Mapping[str, bool], *, quiet: bool = False) -> None:
+        """Mount the given filesystems (parents first) that are not mounted, and share the shared ones.
+
+        zfs-fuse unshares on unmount and does not reshare on mount, hence the ``zfs share``. Best effort:
+        failures are logged (as warnings unless ``quiet``) and the caller's own error is what it raises.
+        """
+        if not filesystems:
             return
-        for fs in sorted(tree, key=lambda n: n.count("/")):
-            p = tree[fs]
-            if (p.raw("type") == "filesystem" and p.value("mounted") is False and p.raw("canmount") == "on"
-                    and (p.raw("mountpoint") or "").startswith("/")):
-                try:
+        try:
+            now = self.get_many(sorted(filesystems), ["mounted"])
+        except ZFSError as exc:
+            log.warning("could not check mounts to restore %s: %s", sorted(filesystems), exc)
+            return
+        for fs in sorted(filesystems, key=lambda n: n.count("/")):
+            try:
+                if fs in now and now[fs].value("mounted") is not True:
                     self.run(cmd.zfs_mount(fs))
-                except ZFSError as exc:
-                    log.warning("could not mount %s again: %s", fs, exc)
+                if filesystems[fs]:
+                    self.run(["zfs", "share", fs])
+            except ZFSError as exc:
+                (log.info if quiet else log.warning)("could not mount or share %s again: %s", fs, exc)
 
     def _run_through_busy_bug(self, argv: list[str]) -> None:
         """Run a destroy or rename on zfs-fuse, retrying while it reports its spurious "dataset is busy".
@@ -431,15 +439,18 @@ class ZFS:
         intermediates: bool = False,
         replicate: bool = False,
         properties: bool = False,
+        timeout: float | None = NO_TIMEOUT,
     ) -> Iterator[OutputStream]:
         """Stream ``zfs send`` output in chunks; a failed send raises when the block exits.
+
+        Streams have no time limit by default (their length is the data's); pass ``timeout`` to bound them.
 
         >>> with zfs.send("tank/a@s1") as stream:   # doctest: +SKIP
         ...     other.receive("backup/a", stream)
         """
         argv = cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
                             replicate=replicate, properties=properties)
-        with self.executor.stream(argv) as out:
+        with self.executor.stream(argv, timeout=timeout) as out:
             yield out
         if out.result is not None:
             out.result.check()
@@ -455,6 +466,7 @@ class ZFS:
         properties: Mapping[str, object] | None = None,
         resumable: bool = False,
         incremental: bool = True,
+        timeout: float | None = NO_TIMEOUT,
     ) -> Result:
         """Feed a send stream (bytes or chunks) into ``zfs receive TARGET``.
 
@@ -463,10 +475,11 @@ class ZFS:
         keep showing their old bytes: pyzfsnas then unmounts and mounts the target again (and re-shares it
         when ``sharenfs`` is set, since zfs-fuse unshares on unmount). A full stream creates a fresh dataset
         and needs none of that: :func:`pyzfsnas.replication.transfer` passes ``incremental=False`` for it.
+        No time limit by default, like :meth:`send`.
         """
         argv = cmd.zfs_receive(target, force=force, unmounted=unmounted, discard_first=discard_first,
                                properties=properties, resumable=resumable, flavour=self.flavour)
-        result = self.run(argv, stdin=stream)
+        result = self.run(argv, stdin=stream, timeout=timeout)
         if incremental and self.flavour.stale_cache_after_receive and not unmounted and not discard_first:
             self.remount(target.split("@", maxsplit=1)[0])
         return result

@@ -307,3 +307,34 @@ def test_send_of_missing_snapshot_raises(host: HostUnderTest) -> None:
         for _ in stream:
             pass
 
+
+
+class AlwaysBusy(Counting):
+    """zfs-fuse at its worst: every destroy of a filesystem says "dataset is busy" (and, like zfs-fuse,
+    the first one unmounts it)."""
+
+    def run(self, argv: Sequence[str], *, stdin: Any = None, timeout: float | None = None) -> Result:
+        if tuple(argv[:2]) == ("zfs", "destroy") and "@" not in argv[-1]:
+            self.argvs.append(tuple(argv))
+            self.inner.run(["zfs", "umount", argv[-1]])
+            return Result(argv, 1, "", f"cannot destroy '{argv[-1]}': dataset is busy\n")
+        return super().run(argv, stdin=stdin, timeout=timeout)
+
+
+def test_a_destroy_that_stays_busy_leaves_the_tree_mounted_and_shared_as_before() -> None:
+    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+    from pyzfsnas.nfs import AccessRule, FuseNFS
+
+    fake = FakeHost(flavour="zfs-fuse")
+    fake.create_pool("tank", mountpoint="/tank")
+    busy = AlwaysBusy(FakeExecutor(fake))
+    zfs = ZFS(busy)
+    zfs.create_dataset("tank/c/d", parents=True)
+    zfs.unmount("tank/c/d")  # unmounted on purpose: must stay so
+    nfs = FuseNFS(zfs)
+    nfs.apply("tank/c", [AccessRule.parse("127.0.0.1", "rw")])
+    with pytest.raises(DatasetBusy):
+        zfs.destroy("tank/c", recursive=True)
+    assert zfs.dataset("tank/c").mounted is True
+    assert zfs.dataset("tank/c/d").mounted is False
+    assert [str(r.access_to) for r in nfs.rules("tank/c")] == ["127.0.0.1/32"]

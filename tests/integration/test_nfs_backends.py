@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,3 +289,160 @@ def test_exportfs_backend_on_a_plain_directory(exportfs_host: real_nfs.ExportfsH
     assert nfs.rules(path) == [R("127.0.0.2", "ro"), R("fe80::/64", "ro")]
     nfs.clear(path)
     assert exportfs_host.exports() == []
+
+
+# -- exportfs backend: ``*`` and client text exportfs stored verbatim (real exportfs and the fake) ---------
+
+
+@dataclass
+class DirHost:
+    """A plain exported directory on a real or fake exportfs host, with an independent ``exportfs -s`` view."""
+
+    recorder: Recorder
+    path: str
+
+    def exportfs(self, *args: str) -> None:
+        """Run exportfs directly (not through the library), as an operator would have."""
+        self.recorder.inner.run(["exportfs", *args]).check()
+
+    def served(self) -> dict[str, str]:
+        """``{client text: level}`` for the path, from ``exportfs -s``."""
+        out = self.recorder.inner.run(["exportfs", "-s"]).check().stdout
+        result = {}
+        for line in out.splitlines():
+            m = _LINE.match(line)
+            if m and m["path"] == self.path:
+                result[m["client"]] = "rw" if "rw" in m["options"].split(",") else "ro"
+        return result
+
+
+@pytest.fixture(params=["exportfs", "fake"])
+def dir_host(request: pytest.FixtureRequest) -> DirHost:
+    if request.param == "exportfs":
+        request.node.add_marker(pytest.mark.exportfs)
+        host: real_nfs.ExportfsHost = request.getfixturevalue("exportfs_host")
+        return DirHost(Recorder(LocalExecutor()), str(host.make_dir(f"d{next(_count)}")))
+    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+
+    fake = FakeHost(flavour="zfs-fuse")
+    fake.make_dir("/srv/plain")
+    return DirHost(Recorder(FakeExecutor(fake)), "/srv/plain")
+
+
+def test_exportfs_remove_either_half_of_world_unexports_star(dir_host: DirHost) -> None:
+    nfs, path = ExportfsNFS(dir_host.recorder), dir_host.path
+    dir_host.exportfs("-o", "rw,no_root_squash,no_subtree_check", f"*:{path}")
+    assert nfs.rules(path) == [R("0.0.0.0/0"), R("::/0")]
+    nfs.remove(path, R("0.0.0.0/0"))
+    # ``*`` is gone; the other address family keeps its access, now as an explicit rule.
+    assert dir_host.served() == {"::/0": "rw"}
+    assert nfs.rules(path) == [R("::/0")]
+    nfs.remove(path, R("::/0"))
+    assert dir_host.served() == {}
+
+    dir_host.exportfs("-o", "ro", f"*:{path}")
+    nfs.remove(path, R("::/0", "rw"))  # the level of the rule removed does not matter
+    assert dir_host.served() == {"0.0.0.0/0": "ro"}
+
+
+def test_exportfs_add_world_level_replaces_star(dir_host: DirHost) -> None:
+    nfs, path = ExportfsNFS(dir_host.recorder), dir_host.path
+    dir_host.exportfs("-o", "rw,no_root_squash,no_subtree_check", f"*:{path}", f"127.0.0.1:{path}")
+    nfs.add(path, R("0.0.0.0/0", "ro"))
+    assert dir_host.served() == {"0.0.0.0/0": "ro", "::/0": "rw", "127.0.0.1": "rw"}
+    assert nfs.rules(path) == [R("0.0.0.0/0", "ro"), R("127.0.0.1"), R("::/0")]
+
+    # ``*`` that already matches both /0 rules is kept: nothing runs.
+    nfs.clear(path)
+    dir_host.exportfs("-o", "rw,no_root_squash,no_subtree_check", f"*:{path}")
+    before = len(dir_host.recorder.writes())
+    nfs.apply(path, [R("0.0.0.0/0"), R("::/0")])
+    nfs.add(path, R("::/0"))
+    assert len(dir_host.recorder.writes()) == before
+    assert dir_host.served() == {"*": "rw"}
+    nfs.apply(path, [R("0.0.0.0/0")])
+    assert dir_host.served() == {"0.0.0.0/0": "rw"}
+    nfs.clear(path)
+    assert dir_host.served() == {}
+
+
+def test_exportfs_removes_clients_by_the_text_exportfs_stored(dir_host: DirHost) -> None:
+    nfs, path = ExportfsNFS(dir_host.recorder), dir_host.path
+    opts = "rw,no_root_squash,no_subtree_check"
+    dir_host.exportfs("-o", opts, f"10.0.0.5/32:{path}", f"10.0.0.0/255.255.255.0:{path}",
+                      f"[fe80::0]/64:{path}", f"[::1]/128:{path}")
+    dir_host.exportfs("-o", "ro", f"10.0.0.5:{path}")  # same network as 10.0.0.5/32, other level
+    assert nfs.rules(path) == [R("10.0.0.0/24"), R("10.0.0.5"), R("::1"), R("fe80::/64")]
+
+    nfs.remove(path, R("10.0.0.5"))  # both entries of the network go
+    assert set(dir_host.served()) == {"10.0.0.0/255.255.255.0", "fe80::0/64", "::1/128"}
+    nfs.add(path, R("10.0.0.0/24", "ro"))  # the level changes: the old text is unexported
+    assert dir_host.served()["10.0.0.0/24"] == "ro"
+    assert "10.0.0.0/255.255.255.0" not in dir_host.served()
+
+    before = len(dir_host.recorder.writes())
+    nfs.apply(path, [R("10.0.0.0/24", "ro"), R("fe80::/64"), R("::1")])  # already served: nothing runs
+    assert len(dir_host.recorder.writes()) == before
+    nfs.apply(path, [R("fe80::/64")])
+    assert dir_host.served() == {"fe80::0/64": "rw"}
+    nfs.clear(path)
+    assert dir_host.served() == {}
+
+
+# -- sharenfs backends: declared rules survive an unmount+mount; leftovers are removed by their text --------
+
+
+def test_add_remove_after_remount_keep_declared_rules(nfs_host: NFSHost) -> None:
+    nfs = detect(nfs_host.zfs)
+    ds, mp = nfs_host.dataset, nfs_host.mountpoint()
+    nfs.apply(ds, [R("10.0.0.1"), R("10.0.0.2", "ro")])
+    nfs_host.zfs.unmount(ds)
+    nfs_host.zfs.mount(ds)  # zfs-fuse unshared on unmount and does not share again on mount
+    nfs.add(ds, R("10.0.0.3"))
+    expected = [R("10.0.0.1"), R("10.0.0.2", "ro"), R("10.0.0.3")]
+    assert nfs.rules(ds) == expected
+    assert {c: lvl for c, (lvl, _) in nfs_host.served(mp).items()} == {
+        "10.0.0.1": "rw", "10.0.0.2": "ro", "10.0.0.3": "rw"}
+
+    nfs_host.zfs.unmount(ds)
+    nfs_host.zfs.mount(ds)
+    nfs.remove(ds, R("10.0.0.1"))
+    assert nfs.rules(ds) == [R("10.0.0.2", "ro"), R("10.0.0.3")]
+    assert set(nfs_host.served(mp)) == {"10.0.0.2", "10.0.0.3"}
+    nfs.clear(ds)
+
+
+@pytest.mark.parametrize("nfs_host", ["zfs-fuse", "fake-zfs-fuse"], indirect=True)
+def test_fuse_unexports_leftovers_by_their_text(nfs_host: NFSHost) -> None:
+    nfs = FuseNFS(nfs_host.zfs)
+    ds, mp = nfs_host.dataset, nfs_host.mountpoint()
+    run = nfs_host.recorder.inner.run
+    run(["exportfs", "-o", "rw,no_root_squash", f"10.0.0.5/32:{mp}", f"10.0.0.0/255.255.255.0:{mp}",
+         f"*:{mp}"]).check()
+    nfs.apply(ds, [R("10.0.0.5", "ro"), R("10.0.0.9")])
+    assert {c: lvl for c, (lvl, _) in nfs_host.served(mp).items()} == {"10.0.0.5": "ro", "10.0.0.9": "rw"}
+    assert nfs.rules(ds) == [R("10.0.0.5", "ro"), R("10.0.0.9")]
+    nfs.clear(ds)
+    assert nfs_host.served(mp) == {}
+
+
+@pytest.mark.parametrize("nfs_host", ["fake-zfs-fuse", "fake-openzfs"], indirect=True)
+def test_concurrent_adds_on_one_backend_lose_nothing(nfs_host: NFSHost) -> None:
+    nfs = detect(nfs_host.zfs)
+    ds = nfs_host.dataset
+    inner_run = nfs_host.recorder.run
+
+    def slow_reads(argv: Any, **kwargs: Any) -> Result:
+        result = inner_run(argv, **kwargs)
+        if tuple(argv[:2]) in (("zfs", "get"), ("exportfs", "-v")):
+            time.sleep(0.005)  # widen the read-modify-write window a missing lock would lose changes in
+        return result
+
+    nfs_host.recorder.run = slow_reads  # type: ignore[method-assign]
+    rules = [R(f"10.0.1.{i}") for i in range(1, 17)]
+    threads = [threading.Thread(target=nfs.add, args=(ds, r)) for r in rules]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert nfs.rules(ds) == rules

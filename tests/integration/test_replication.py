@@ -180,3 +180,27 @@ def test_direct_pipeline_quotes_twice() -> None:
     assert first[:pipe] == ["zfs", "send", "tank/a b@s"]
     remote = first[-1]
     assert shlex.split(remote) == ["zfs", "receive", "backup/it's"]
+
+
+def test_receive_refusal_wins_over_the_send_broken_pipe_it_causes(tmp_path: Path) -> None:
+    """A real local process streams; the destination refuses at once: the caller sees DatasetExists,
+    not the send's SIGPIPE."""
+    from pyzfsnas.errors import DatasetExists
+    from pyzfsnas.flavour import OPENZFS
+
+    src, _, a, _, _ = _fake_pair()
+    src.create_dataset("tank/data")
+    a.write("tank/data", 64 * MiB)
+    src.snapshot("tank/data@s1")
+    blob = tmp_path / "stream.bin"
+    with src.send("tank/data@s1") as stream, blob.open("wb") as f:
+        for chunk in stream:
+            f.write(chunk)
+    # A local "zfs send" that replays that stream through a pipe (ignoring its argv).
+    local = ZFS(LocalExecutor(prefix=["sh", "-c", 'exec cat "$0"', str(blob)]), flavour=OPENZFS)
+    dest_host = FakeHost(name="dest")
+    dest_host.create_pool("backup", size=2048 * MiB)
+    dest = ZFS(FakeExecutor(dest_host))
+    dest.create_dataset("backup/data")
+    with pytest.raises(DatasetExists):
+        transfer(local, "tank/data@s1", dest, "backup/data")

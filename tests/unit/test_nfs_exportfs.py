@@ -9,7 +9,7 @@ import pytest
 
 from pyzfsnas.errors import InvalidName, ParseError
 from pyzfsnas.nfs import AccessRule, Export, exportfs_add_argv, exportfs_remove_argv, parse_exportfs_v
-from pyzfsnas.nfs.exportfs import rules_from_exports
+from pyzfsnas.nfs.exportfs import exportfs_unexport_argv, rules_from_exports, unexport_spec
 
 FIXTURES = Path("/work/shared/fixtures/zfs-fuse")
 
@@ -145,3 +145,30 @@ def test_argv_clients_only_from_rules_and_one_level_per_command() -> None:
         exportfs_add_argv("/a", [AccessRule.parse("10.0.0.1"), AccessRule.parse("10.0.0.2", "ro")])
     with pytest.raises(ValueError):
         exportfs_remove_argv("/a", [])
+
+
+@pytest.mark.parametrize(
+    ("client", "spec"),
+    [
+        # exportfs matches -u by the text it stored, so the text is kept exactly (real exportfs checked).
+        ("10.0.0.5", "10.0.0.5:/srv/a"),
+        ("10.0.0.5/32", "10.0.0.5/32:/srv/a"),
+        ("10.0.0.0/255.255.255.0", "10.0.0.0/255.255.255.0:/srv/a"),
+        ("::1", "[::1]:/srv/a"),
+        ("::1/128", "[::1]/128:/srv/a"),
+        ("fe80::0/64", "[fe80::0]/64:/srv/a"),
+        ("<world>", "*:/srv/a"),
+        ("*", "*:/srv/a"),
+    ],
+)
+def test_unexport_spec_uses_the_printed_client_text(client: str, spec: str) -> None:
+    assert unexport_spec(Export.make("/srv/a", client, ["rw"])) == spec
+
+
+def test_unexport_argv_refuses_non_ip_clients_and_empty() -> None:
+    exports = parse_exportfs_v("/p\n\t\t10.0.0.0/255.255.255.0(rw)\n/p\n\t\t<world>(ro)\n")
+    assert exportfs_unexport_argv(exports) == ["exportfs", "-u", "10.0.0.0/255.255.255.0:/p", "*:/p"]
+    with pytest.raises(ValueError, match="not an IP client"):
+        unexport_spec(Export.make("/p", "*.example.com"))
+    with pytest.raises(ValueError):
+        exportfs_unexport_argv([])

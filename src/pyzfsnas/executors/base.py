@@ -12,6 +12,7 @@ and :meth:`Executor.stream` yields a command's stdout in chunks without holding 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
@@ -20,9 +21,22 @@ import attrs
 
 from pyzfsnas.errors import InvalidName, error_from_result
 
-__all__ = ["CHUNK_SIZE", "Executor", "OutputStream", "Result", "Stdin", "check_argv", "log_result"]
+__all__ = [
+    "CHUNK_SIZE",
+    "NO_TIMEOUT",
+    "Executor",
+    "OutputStream",
+    "Result",
+    "Stdin",
+    "check_argv",
+    "effective_timeout",
+    "log_result",
+]
 
 log = logging.getLogger("pyzfsnas")
+
+#: Pass as ``timeout`` for no limit at all (the executor's default limit does not apply either).
+NO_TIMEOUT = math.inf
 
 #: Chunk size used when streaming between hosts (bounded memory: a few chunks at most are in flight).
 CHUNK_SIZE = 1 << 20
@@ -86,6 +100,12 @@ class Executor(Protocol):
     def close(self) -> None:
         """Release connections or resources; the executor may reconnect on next use."""
         ...
+
+
+def effective_timeout(timeout: float | None, default: float | None) -> float | None:
+    """The limit in seconds for one command: ``timeout``, else ``default``; ``None`` for no limit."""
+    limit = default if timeout is None else timeout
+    return None if limit is None or math.isinf(limit) else limit
 
 
 def check_argv(argv: Sequence[str]) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -13,13 +14,17 @@ from contextlib import contextmanager
 from typing import IO
 
 from pyzfsnas.errors import CommandTimeout, ConnectionFailed
-from pyzfsnas.executors.base import CHUNK_SIZE, Result, Stdin, check_argv, log_result
+from pyzfsnas.executors.base import CHUNK_SIZE, Result, Stdin, check_argv, effective_timeout, log_result
 
 __all__ = ["LocalExecutor"]
 
 
-def _feed(pipe: IO[bytes], data: Stdin) -> None:
-    """Write ``data`` (bytes, str or an iterable of chunks) to ``pipe`` and close it; a closed reader ends it."""
+def _feed(pipe: IO[bytes], data: Stdin, errors: list[BaseException]) -> None:
+    """Write ``data`` (bytes, str or an iterable of chunks) to ``pipe`` and close it; a closed reader ends it.
+
+    An exception raised by the iterable itself (a failing source, a progress callback) is kept in
+    ``errors`` so the caller re-raises it instead of reporting success on truncated input.
+    """
     try:
         if isinstance(data, str):
             pipe.write(data.encode())
@@ -30,6 +35,8 @@ def _feed(pipe: IO[bytes], data: Stdin) -> None:
                 pipe.write(chunk)
     except (BrokenPipeError, ValueError):
         pass
+    except BaseException as exc:  # re-raised by the caller, in its own thread
+        errors.append(exc)
     finally:
         with contextlib.suppress(BrokenPipeError, OSError):
             pipe.close()
@@ -50,6 +57,16 @@ class _LocalStream:
         assert self._proc.stdout is not None
         while chunk := self._proc.stdout.read(CHUNK_SIZE):
             yield chunk
+
+
+class _NoStream:
+    """The stream of a program that could not be started: no output, exit 127."""
+
+    def __init__(self, result: Result) -> None:
+        self.result: Result | None = result
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(())
 
 
 class LocalExecutor:
@@ -78,44 +95,63 @@ class LocalExecutor:
                 stderr=subprocess.PIPE,
                 env=self._env,
                 shell=False,
+                # Its own process group, so a timeout kills a whole pipeline (sh -c 'a | b'), not just sh.
+                start_new_session=True,
             )
         except FileNotFoundError:
-            # The program itself is missing: report it like a shell would (exit 127), typed by the caller.
-            raise
+            raise  # the program is missing: the callers report exit 127 like a shell would
         except OSError as exc:  # pragma: no cover - fork failures are environmental
             raise ConnectionFailed(f"cannot start {full[0]!r}: {exc}") from exc
+
+    def _missing(self, args: tuple[str, ...], exc: FileNotFoundError, start: float) -> Result:
+        program = (self.prefix or args)[0]
+        result = Result(args, 127, "", f"{program}: command not found ({exc.strerror})", time.monotonic() - start)
+        log_result(result)
+        return result
+
+    @staticmethod
+    def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+
+    @staticmethod
+    def _threads(proc: subprocess.Popen[bytes], stdin: Stdin, err: list[bytes], fed: list[BaseException],
+                 out: list[bytes] | None) -> list[threading.Thread]:
+        threads = [threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)]
+        if out is not None:
+            threads.append(threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True))
+        if stdin is not None:
+            threads.append(threading.Thread(target=_feed, args=(proc.stdin, stdin, fed), daemon=True))
+        for t in threads:
+            t.start()
+        return threads
 
     def run(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Result:
         """Run ``argv`` and wait for it; see :class:`~pyzfsnas.executors.base.Executor`."""
         args = check_argv(argv)
-        limit = timeout if timeout is not None else self.timeout
+        limit = effective_timeout(timeout, self.timeout)
         start = time.monotonic()
         try:
             proc = self._popen(args, stdin)
         except FileNotFoundError as exc:
-            result = Result(args, 127, "", f"{args[0]}: command not found ({exc.strerror})",
-                            time.monotonic() - start)
-            log_result(result)
-            return result
+            return self._missing(args, exc, start)
         out: list[bytes] = []
         err: list[bytes] = []
-        threads = [
-            threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
-            threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True),
-        ]
-        if stdin is not None:
-            threads.append(threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True))
-        for t in threads:
-            t.start()
+        fed: list[BaseException] = []
+        threads = self._threads(proc, stdin, err, fed, out)
         try:
             proc.wait(limit)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            self._kill_group(proc)
             proc.wait()
             raise CommandTimeout(args, limit or 0.0) from None
         finally:
             for t in threads:
                 t.join(5)
+        if fed:
+            raise fed[0]
         result = Result(
             args,
             proc.returncode,
@@ -129,25 +165,26 @@ class LocalExecutor:
     @contextmanager
     def stream(
         self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
-    ) -> Iterator[_LocalStream]:
+    ) -> Iterator[_LocalStream | _NoStream]:
         """Run ``argv`` and yield its stdout in chunks (bounded memory); see the protocol."""
         args = check_argv(argv)
-        limit = timeout if timeout is not None else self.timeout
+        limit = effective_timeout(timeout, self.timeout)
         start = time.monotonic()
-        proc = self._popen(args, stdin)
+        try:
+            proc = self._popen(args, stdin)
+        except FileNotFoundError as exc:
+            yield _NoStream(self._missing(args, exc, start))
+            return
         err: list[bytes] = []
-        threads = [threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)]
-        if stdin is not None:
-            threads.append(threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True))
-        for t in threads:
-            t.start()
+        fed: list[BaseException] = []
+        threads = self._threads(proc, stdin, err, fed, None)
         timed_out = threading.Event()
 
         def _kill() -> None:
             timed_out.set()
-            proc.kill()
+            self._kill_group(proc)
 
-        timer = threading.Timer(limit, _kill) if limit else None
+        timer = threading.Timer(limit, _kill) if limit is not None else None
         if timer:
             timer.daemon = True
             timer.start()
@@ -163,7 +200,7 @@ class LocalExecutor:
                 try:
                     proc.wait(5)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    self._kill_group(proc)
             proc.wait()
             for t in threads:
                 t.join(5)
@@ -175,6 +212,8 @@ class LocalExecutor:
             log_result(handle.result)
         if timed_out.is_set():
             raise CommandTimeout(args, limit or 0.0)
+        if fed:
+            raise fed[0]
 
     def close(self) -> None:
         """Nothing to release for local processes."""

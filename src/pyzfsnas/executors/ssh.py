@@ -40,7 +40,7 @@ from types import TracebackType
 import paramiko
 
 from pyzfsnas.errors import CommandTimeout, ConnectionFailed, HostKeyError
-from pyzfsnas.executors.base import CHUNK_SIZE, Result, Stdin, check_argv, log_result
+from pyzfsnas.executors.base import CHUNK_SIZE, Result, Stdin, check_argv, effective_timeout, log_result
 from pyzfsnas.executors.quoting import quote_argv
 
 __all__ = ["SSHExecutor", "is_read_only"]
@@ -547,7 +547,7 @@ class SSHExecutor:
         """
         args = check_argv(argv)
         command = self._command_line(args, stdin)
-        limit = timeout if timeout is not None else self.timeout
+        limit = effective_timeout(timeout, self.timeout)
         start = time.monotonic()
         deadline = None if limit is None else start + limit
         replayable = stdin is None or isinstance(stdin, bytes | str)
@@ -639,7 +639,7 @@ class SSHExecutor:
         """
         args = check_argv(argv)
         command = self._command_line(args, stdin)
-        limit = timeout if timeout is not None else self.timeout
+        limit = effective_timeout(timeout, self.timeout)
         start = time.monotonic()
         deadline = None if limit is None else start + limit
         transport, chan = self._open_channel()

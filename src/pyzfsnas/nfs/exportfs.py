@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import attrs
 
@@ -22,13 +24,16 @@ from pyzfsnas.zfs import ZFS
 
 __all__ = [
     "DEFAULT_OPTIONS",
+    "DatasetLocks",
     "Export",
     "ExportfsNFS",
     "exportfs_add_argv",
     "exportfs_remove_argv",
     "exportfs_spec",
+    "exportfs_unexport_argv",
     "parse_exportfs_v",
     "rules_from_exports",
+    "unexport_spec",
     "validate_export_path",
 ]
 
@@ -182,10 +187,41 @@ def exportfs_add_argv(
 
 
 def exportfs_remove_argv(path: str, rules: Sequence[AccessRule]) -> list[str]:
-    """``exportfs -u CLIENT:PATH...``."""
+    """``exportfs -u CLIENT:PATH...`` with each rule's canonical client text.
+
+    This matches only entries exported with that same text (as :func:`exportfs_add_argv` writes them); to
+    unexport what ``exportfs -v`` listed, use :func:`exportfs_unexport_argv`.
+    """
     if not rules:
         raise ValueError("exportfs_remove_argv needs at least one rule")
     return ["exportfs", "-u", *(exportfs_spec(r, path) for r in rules)]
+
+
+def unexport_spec(exp: Export) -> str:
+    """The ``exportfs -u`` argument that matches ``exp``: its client text exactly as exportfs printed it.
+
+    exportfs finds an entry to unexport by the client text it stored, not by address: an entry shown as
+    ``10.0.0.5/32`` or ``10.0.0.0/255.255.255.0`` is not found by ``10.0.0.5`` or ``10.0.0.0/24``. IPv6 text
+    gets the brackets the command line needs (``fe80::0/64`` -> ``[fe80::0]/64``); ``<world>`` is ``*``.
+    Only IP and world clients are accepted (their text is limited to address characters).
+    """
+    path = validate_export_path(exp.path)
+    if exp.is_world:
+        return f"*:{path}"
+    if exp.network is None:
+        raise ValueError(f"export {exp.path} to {exp.client!r} is not an IP client")
+    client = exp.client
+    if ":" in client:
+        address, slash, prefix = client.partition("/")
+        client = f"[{address}]{slash}{prefix}"
+    return f"{client}:{path}"
+
+
+def exportfs_unexport_argv(exports: Sequence[Export]) -> list[str]:
+    """``exportfs -u CLIENT:PATH...`` for entries read from ``exportfs -v`` (see :func:`unexport_spec`)."""
+    if not exports:
+        raise ValueError("exportfs_unexport_argv needs at least one export")
+    return ["exportfs", "-u", *(unexport_spec(e) for e in exports)]
 
 
 def rules_from_exports(exports: Iterable[Export], path: str) -> list[AccessRule]:
@@ -211,8 +247,26 @@ def _as_zfs(target: ZFS | Executor) -> ZFS:
     return target if isinstance(target, ZFS) else ZFS(target)
 
 
-def _export_key(rule: AccessRule) -> IPNetwork:
-    return rule.access_to
+class DatasetLocks:
+    """One lock per dataset name, so a backend's read-modify-write changes of one dataset do not interleave.
+
+    ``add``/``remove`` read the rules in force, change one and write the set back; two threads doing that on
+    one dataset through the same backend object would lose one change. This only serialises callers in this
+    process that share the backend object (:func:`~pyzfsnas.nfs.detect` caches one per facade); callers in
+    other processes or using other objects must serialise changes to one dataset themselves.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    @contextmanager
+    def hold(self, dataset: str) -> Iterator[None]:
+        """Hold the lock of ``dataset`` for the duration of the ``with`` block."""
+        with self._guard:
+            lock = self._locks.setdefault(dataset, threading.Lock())
+        with lock:
+            yield
 
 
 class ExportfsNFS:
@@ -221,8 +275,11 @@ class ExportfsNFS:
     ``dataset`` is a dataset name (its mountpoint is looked up through the facade) or an absolute path
     (exported as is, for directories that are not datasets). State is read from ``exportfs -v``. Changes are
     bulk: one ``exportfs -o`` per access level and one ``exportfs -u`` for all removals, and nothing runs when
-    the host already matches. Exports made this way live in ``/var/lib/nfs/etab`` only: ``exportfs -r``
-    (or a reboot) drops them, so the caller re-applies its rules after such events.
+    the host already matches; ``add``/``remove`` read ``exportfs -v`` first, like ``apply``. A ``*`` export
+    (``<world>``) is the rule for both ``0.0.0.0/0`` and ``::/0`` (see :meth:`_sync`). Changes to one dataset
+    through one object are serialised (:class:`DatasetLocks`); other writers must not change the same path at
+    the same time. Exports made this way live in ``/var/lib/nfs/etab`` only: ``exportfs -r`` (or a reboot)
+    drops them, so the caller re-applies its rules after such events.
     """
 
     name = "exportfs"
@@ -231,6 +288,7 @@ class ExportfsNFS:
     def __init__(self, target: ZFS | Executor, *, options: Iterable[str] = DEFAULT_OPTIONS) -> None:
         self.zfs = _as_zfs(target)
         self.options = _validate_options(options)
+        self._locks = DatasetLocks()
 
     def __repr__(self) -> str:
         return f"ExportfsNFS({self.zfs.executor!r})"
@@ -256,55 +314,98 @@ class ExportfsNFS:
         path = self.path(dataset)
         return rules_from_exports(self.all_exports(), path)
 
-    def _sync(self, path: str, desired: Sequence[AccessRule], current: Sequence[Export]) -> None:
-        want = {_export_key(r): r for r in desired}
-        have: dict[IPNetwork, Export] = {}
-        stray: list[Export] = []
+    def _sync(
+        self, path: str, desired: Sequence[AccessRule], current: Sequence[Export],
+        touch: Collection[IPNetwork] | None = None,
+    ) -> None:
+        """Make the IP (and ``*``) exports of ``path`` match ``desired``, for the networks in ``touch`` (all when
+        None); non-IP clients (hostnames, wildcards, netgroups) are left alone with a warning.
+
+        ``*`` (printed ``<world>``) is the rule for both ``0.0.0.0/0`` and ``::/0``: it is kept only while
+        ``desired`` has both at its level (with this backend's options); otherwise it is unexported and whichever
+        ``/0`` rules remain wanted are exported explicitly (``0.0.0.0/0``, ``[::]/0``). New rules are never
+        written as ``*``. An entry is removed with its exact client text (:func:`unexport_spec`), and several
+        entries for one network (``10.0.0.5`` and ``10.0.0.5/32``) are each kept or removed on their own.
+        """
+        want = {r.access_to: r for r in desired}
+        opts = set(self.options)
+        entries: list[tuple[Export, tuple[IPNetwork, ...]]] = []
         for exp in current:
-            if exp.network is not None:
-                have[exp.network] = exp
+            if exp.is_world:
+                entries.append((exp, WORLD))
+            elif exp.network is not None:
+                entries.append((exp, (exp.network,)))
             else:
-                stray.append(exp)
-        world = [e for e in stray if e.is_world]
-        for exp in stray:
-            if not exp.is_world:
                 log.warning("leaving non-IP export %s %s alone", exp.path, exp.client)
-        to_add = [
-            r for key, r in want.items()
-            if key not in have or have[key].access_level != r.access_level
-            or not set(self.options) <= set(have[key].options)
-        ]
-        to_remove = [AccessRule(net, exp.access_level) for net, exp in have.items() if net not in want]
+        scope: set[IPNetwork] | None = None if touch is None else set(touch)
+        if scope is not None and scope & set(WORLD) and any(exp.is_world for exp, _ in entries):
+            scope.update(WORLD)  # changing one half of ``*`` rewrites both halves
+        if scope is not None:
+            entries = [(exp, keys) for exp, keys in entries if scope & set(keys)]
+
+        def serves(exp: Export, key: IPNetwork) -> bool:
+            rule = want.get(key)
+            return rule is not None and exp.access_level == rule.access_level and opts <= set(exp.options)
+
+        satisfied: set[IPNetwork] = set()
+        for exp, keys in entries:
+            if all(serves(exp, k) for k in keys):
+                satisfied.update(keys)
+        to_remove: list[Export] = []
+        for exp, keys in entries:
+            if all(serves(exp, k) for k in keys):
+                continue
+            key = keys[0]
+            if not exp.is_world and key in want and key not in satisfied and exp.client == want[key].host_text:
+                continue  # the add below re-exports this very client text, which replaces its options
+            to_remove.append(exp)
+        to_add = [r for key, r in want.items() if key not in satisfied and (scope is None or key in scope)]
         for level in ("rw", "ro"):
             batch = [r for r in to_add if r.access_level == level]
             if batch:
                 self._run(exportfs_add_argv(path, batch, self.options))
-        if to_remove or world:
-            # ``*`` (printed ``<world>``) is never something a rule asked for: it is removed too.
-            argv = exportfs_remove_argv(path, to_remove) if to_remove else ["exportfs", "-u"]
-            self._run([*argv, *(f"*:{path}" for _ in world[:1])])
+        if to_remove:
+            self._run(exportfs_unexport_argv(to_remove))
 
     def apply(self, dataset: str, rules: Iterable[AccessRule], *, read_only: bool = False) -> None:
         """Make exactly ``rules`` the exports of ``dataset`` (see the class docstring for the commands)."""
         desired = normalize_rules(rules, read_only=read_only)
-        path = self.path(dataset)
-        current = [e for e in self.all_exports() if e.path == path]
-        self._sync(path, desired, current)
+        with self._locks.hold(dataset):
+            path = self.path(dataset)
+            self._sync(path, desired, self._current(path))
+
+    def _current(self, path: str) -> list[Export]:
+        return [e for e in self.all_exports() if e.path == path]
 
     def add(self, dataset: str, rule: AccessRule) -> None:
-        """Export to ``rule`` (one ``exportfs -o``; re-exporting a client replaces its options)."""
+        """Put ``rule`` in force for its network: reads ``exportfs -v``, then at most one ``exportfs -o`` and
+        one ``exportfs -u`` (other exports of that network, or a ``*`` whose level no longer holds for both
+        ``/0`` networks, are unexported); nothing runs when it is already in force.
+        """
         (rule,) = normalize_rules([rule])
-        self._run(exportfs_add_argv(self.path(dataset), [rule], self.options))
+        with self._locks.hold(dataset):
+            path = self.path(dataset)
+            current = self._current(path)
+            kept = [r for r in rules_from_exports(current, path) if r.access_to != rule.access_to]
+            self._sync(path, [*kept, rule], current, touch=(rule.access_to,))
 
     def remove(self, dataset: str, rule: AccessRule) -> None:
-        """Unexport ``rule.access_to``; nothing runs when it is not exported."""
+        """Unexport every entry serving ``rule.access_to``; nothing runs when it is not exported.
+
+        Removing either ``/0`` network when ``*`` is exported unexports ``*`` and exports the other ``/0``
+        network explicitly at the level ``*`` had, so the other address family keeps its access.
+        """
         (rule,) = normalize_rules([rule])
-        path = self.path(dataset)
-        if any(e.path == path and e.network == rule.access_to for e in self.all_exports()):
-            self._run(exportfs_remove_argv(path, [rule]))
+        with self._locks.hold(dataset):
+            path = self.path(dataset)
+            current = self._current(path)
+            served = rules_from_exports(current, path)
+            if any(r.access_to == rule.access_to for r in served):
+                kept = [r for r in served if r.access_to != rule.access_to]
+                self._sync(path, kept, current, touch=(rule.access_to,))
 
     def clear(self, dataset: str) -> None:
         """Unexport every IP client of the dataset's path (one ``exportfs -u``)."""
-        path = self.path(dataset)
-        current = [e for e in self.all_exports() if e.path == path]
-        self._sync(path, (), current)
+        with self._locks.hold(dataset):
+            path = self.path(dataset)
+            self._sync(path, (), self._current(path))

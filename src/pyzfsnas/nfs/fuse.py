@@ -15,6 +15,10 @@ What zfs-fuse 0.7 really does (checked on this project's machine):
   needed; mixing the two on one dataset is not supported, since ``sharenfs=off`` would drop both.)
 * A failed ``exportfs`` leaves the property set but the exports unchanged, so the property can disagree
   with what is served: ``exportfs -v`` is the truth, and :meth:`FuseNFS.rules` logs a warning on mismatch.
+* Unmounting unshares and mounting does not share again: after an unmount+mount nothing is served while
+  ``sharenfs`` still declares the rules. :meth:`FuseNFS.add`/:meth:`FuseNFS.remove` therefore start from the
+  union of the declared and the served rules, so neither source's rules are lost (writing the set shares it
+  again).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from collections.abc import Iterable, Sequence
 
 from pyzfsnas.errors import ParseError, UnsupportedOperation
 from pyzfsnas.nfs.exportfs import (
+    DatasetLocks,
     Export,
-    exportfs_remove_argv,
+    exportfs_unexport_argv,
     parse_exportfs_v,
     rules_from_exports,
     validate_export_path,
@@ -104,6 +109,7 @@ class FuseNFS:
     def __init__(self, zfs: ZFS, *, options: Sequence[str] = FUSE_OPTIONS) -> None:
         self.zfs = zfs
         self.options = tuple(options)
+        self._locks = DatasetLocks()
 
     def __repr__(self) -> str:
         return f"FuseNFS({self.zfs!r})"
@@ -141,48 +147,69 @@ class FuseNFS:
 
     def _write(self, dataset: str, path: str, rules: Sequence[AccessRule]) -> None:
         self.zfs.set(dataset, {"sharenfs": format_sharenfs_fuse(rules, self.options)})
-        wanted = {r.access_to for r in rules}
-        stale = []
-        world = False
-        for exp in self._exports(path):
-            if exp.network is not None and exp.network not in wanted:
-                stale.append(AccessRule(exp.network, exp.access_level))
-            elif exp.is_world:
-                world = True
-        if stale or world:
-            log.debug("%s: unexporting clients zfs-fuse left behind: %s", dataset, [str(r) for r in stale])
-            argv = exportfs_remove_argv(path, stale) if stale else ["exportfs", "-u"]
-            self.zfs.run([*argv, *([f"*:{path}"] if world else [])])
+        # zfs-fuse exports each item as ``host_text:MP``; any other entry of the path is left over (an old
+        # value's client, ``*``, or the same network under other text such as ``10.0.0.5/32``).
+        wanted = {r.access_to: r.host_text for r in rules}
+        stale = [
+            exp for exp in self._exports(path)
+            if exp.is_world or (exp.network is not None and wanted.get(exp.network) != exp.client)
+        ]
+        if stale:
+            log.debug("%s: unexporting clients zfs-fuse left behind: %s", dataset, [e.client for e in stale])
+            self.zfs.run(exportfs_unexport_argv(stale))
 
     def _served_v4(self, path: str) -> list[AccessRule]:
         # ``*`` reads back as 0.0.0.0/0 and ::/0; only the IPv4 half can be written back to sharenfs.
         return [r for r in rules_from_exports(self._exports(path), path) if r.version == 4]
 
+    def _known_v4(self, dataset: str, path: str, value: str) -> tuple[AccessRule, ...]:
+        """The rules declared in ``sharenfs`` united with those served (``rw`` wins), IPv4 only.
+
+        Served alone would lose every declared rule after an unmount+mount (nothing is served then);
+        declared alone would keep serving a client that an unreadable or failed ``sharenfs`` never listed.
+        """
+        try:
+            declared = [r for r in parse_sharenfs_fuse(value) if r.version == 4]
+        except ParseError as exc:
+            log.warning("%s: cannot read sharenfs %r (%s); using the exported rules only", dataset, value, exc)
+            declared = []
+        return normalize_rules([*declared, *self._served_v4(path)])
+
     def apply(self, dataset: str, rules: Iterable[AccessRule], *, read_only: bool = False) -> None:
         """Write the whole set (``off`` when empty) and unexport clients that are no longer wanted."""
         normal = normalize_rules(rules, read_only=read_only)
         _require_ipv4(normal)
-        path, _ = self._state(dataset)
-        self._write(dataset, path, normal)
+        with self._locks.hold(dataset):
+            path, _ = self._state(dataset)
+            self._write(dataset, path, normal)
 
     def add(self, dataset: str, rule: AccessRule) -> None:
-        """Add or replace the rule for ``rule.access_to`` and rewrite the set."""
+        """Add or replace the rule for ``rule.access_to`` in the declared-or-served set and write the set.
+
+        Changes to one dataset through this object are serialised; other writers of the same dataset's
+        ``sharenfs`` must not run at the same time (the set is read, changed and written back).
+        """
         (rule,) = normalize_rules([rule])
         _require_ipv4([rule])
-        path, _ = self._state(dataset)
-        current = [r for r in self._served_v4(path) if r.access_to != rule.access_to]
-        self._write(dataset, path, normalize_rules([*current, rule]))
+        with self._locks.hold(dataset):
+            path, value = self._state(dataset)
+            current = [r for r in self._known_v4(dataset, path, value) if r.access_to != rule.access_to]
+            self._write(dataset, path, normalize_rules([*current, rule]))
 
     def remove(self, dataset: str, rule: AccessRule) -> None:
-        """Drop the rule for ``rule.access_to``; nothing is written when it is not served."""
+        """Drop the rule for ``rule.access_to`` from the declared-or-served set; nothing is written when it is
+        neither declared nor served. Serialisation as for :meth:`add`.
+        """
         (rule,) = normalize_rules([rule])
-        path, _ = self._state(dataset)
-        current = self._served_v4(path)
-        kept = [r for r in current if r.access_to != rule.access_to]
-        if len(kept) != len(current):
-            self._write(dataset, path, normalize_rules(kept))
+        with self._locks.hold(dataset):
+            path, value = self._state(dataset)
+            current = self._known_v4(dataset, path, value)
+            kept = [r for r in current if r.access_to != rule.access_to]
+            if len(kept) != len(current):
+                self._write(dataset, path, normalize_rules(kept))
 
     def clear(self, dataset: str) -> None:
         """``sharenfs=off`` and no client of the mountpoint left exported."""
-        path, _ = self._state(dataset)
-        self._write(dataset, path, ())
+        with self._locks.hold(dataset):
+            path, _ = self._state(dataset)
+            self._write(dataset, path, ())

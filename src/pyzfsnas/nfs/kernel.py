@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from pyzfsnas.errors import ParseError, UnsupportedOperation
+from pyzfsnas.nfs.exportfs import DatasetLocks
 from pyzfsnas.nfs.rules import WORLD, AccessLevel, AccessRule, InvalidAccessRule, normalize_rules
 from pyzfsnas.zfs import ZFS
 
@@ -124,8 +125,11 @@ class KernelNFS:
     """Access rules through the ``sharenfs`` property of kernel OpenZFS (Linux syntax).
 
     Every change is one ``zfs set sharenfs=...`` of the whole set (``add``/``remove`` read the property
-    first: two commands). ``rules`` parses the property back. IPv6 needs OpenZFS 2.2.0+ or 2.1.15+; older
-    releases split an IPv6 address at every ``:``, so there an IPv6 rule raises
+    first: two commands). ``rules`` parses the property back. The property is the only source of truth here
+    (ZFS re-shares from it on mount), so ``add``/``remove`` start from it; being read-modify-write, they are
+    serialised per dataset within this object (:class:`~pyzfsnas.nfs.exportfs.DatasetLocks`), and other
+    writers of the same dataset's ``sharenfs`` must not run at the same time. IPv6 needs OpenZFS 2.2.0+ or
+    2.1.15+; older releases split an IPv6 address at every ``:``, so there an IPv6 rule raises
     :class:`~pyzfsnas.errors.UnsupportedOperation` before anything runs.
     """
 
@@ -134,6 +138,7 @@ class KernelNFS:
     def __init__(self, zfs: ZFS, *, options: Sequence[str] = KERNEL_OPTIONS) -> None:
         self.zfs = zfs
         self.options = tuple(options)
+        self._locks = DatasetLocks()
 
     def __repr__(self) -> str:
         return f"KernelNFS({self.zfs!r})"
@@ -166,22 +171,27 @@ class KernelNFS:
 
     def apply(self, dataset: str, rules: Iterable[AccessRule], *, read_only: bool = False) -> None:
         """One ``zfs set sharenfs=...`` with the whole set (``off`` when empty)."""
-        self._write(dataset, normalize_rules(rules, read_only=read_only))
+        normal = normalize_rules(rules, read_only=read_only)
+        with self._locks.hold(dataset):
+            self._write(dataset, normal)
 
     def add(self, dataset: str, rule: AccessRule) -> None:
         """Read the set, replace or add the rule for ``rule.access_to``, write the set."""
         (rule,) = normalize_rules([rule])
-        current = [r for r in self.rules(dataset) if r.access_to != rule.access_to]
-        self._write(dataset, normalize_rules([*current, rule]))
+        with self._locks.hold(dataset):
+            current = [r for r in self.rules(dataset) if r.access_to != rule.access_to]
+            self._write(dataset, normalize_rules([*current, rule]))
 
     def remove(self, dataset: str, rule: AccessRule) -> None:
         """Read the set and write it without ``rule.access_to``; nothing is written if it was absent."""
         (rule,) = normalize_rules([rule])
-        current = self.rules(dataset)
-        kept = [r for r in current if r.access_to != rule.access_to]
-        if len(kept) != len(current):
-            self._write(dataset, normalize_rules(kept))
+        with self._locks.hold(dataset):
+            current = self.rules(dataset)
+            kept = [r for r in current if r.access_to != rule.access_to]
+            if len(kept) != len(current):
+                self._write(dataset, normalize_rules(kept))
 
     def clear(self, dataset: str) -> None:
         """``sharenfs=off``."""
-        self.zfs.set(dataset, {"sharenfs": "off"})
+        with self._locks.hold(dataset):
+            self.zfs.set(dataset, {"sharenfs": "off"})
