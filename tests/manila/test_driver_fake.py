@@ -278,6 +278,19 @@ def test_manage_and_unmanage(drv: ZFSonLinuxShareDriver, ex: FakeExecutor, host:
                                   export_locations=[{"path": "10.9.9.9:/other/x"}]), {})
 
 
+def test_manage_with_a_size_below_usage_leaves_the_dataset_as_it_was(
+        drv: ZFSonLinuxShareDriver, ex: FakeExecutor, host: FakeHost, storage: DictStorage) -> None:
+    z = zfs(ex)
+    z.create_dataset("tank/legacy2")
+    host.write("tank/legacy2", 3 * GIB // 2)
+    sh = share("mg2", backend="mnlA", pool="tank", export_locations=[{"path": "10.9.9.9:/tank/legacy2"}])
+    with pytest.raises(exception.ManageInvalidShare, match="below the space"):
+        drv.manage_existing(sh, {"size": 1})
+    assert z.exists("tank/legacy2") and not z.exists("tank/manila_share_mg2")
+    assert z.dataset("tank/legacy2").quota is None
+    assert "mg2" not in storage.data
+
+
 def test_manage_snapshot(drv: ZFSonLinuxShareDriver, ex: FakeExecutor) -> None:
     sh = share("ms", backend="mnlA", pool="tank")
     drv.create_share(None, sh)

@@ -714,9 +714,17 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
                 own.zfs.rename(old, new)
             try:
                 own.zfs.set(new, props)
-            except SizeBelowUsage:
-                raise exception.ManageInvalidShare(
-                    reason=f"size {size} GiB is below the space {new} already uses") from None
+            except ZFSError as exc:
+                # Not managed after all: give the admin's dataset its name back.
+                if old != new:
+                    try:
+                        own.zfs.rename(new, old)
+                    except ZFSError as back:
+                        LOG.error("manage_existing: could not rename %s back to %s: %s", new, old, back)
+                if isinstance(exc, SizeBelowUsage):
+                    raise exception.ManageInvalidShare(
+                        reason=f"size {size} GiB is below the space {old} already uses") from None
+                raise
             mountpoint = own.zfs.get(new, "mountpoint").raw("mountpoint") or ""
         self._ps_update(share["id"], {"entity_type": "share", "dataset_name": new,
                                       "pool_name": new.split("/")[0]})

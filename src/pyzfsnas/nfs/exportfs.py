@@ -378,9 +378,9 @@ class ExportfsNFS:
         return [e for e in self.all_exports() if e.path == path]
 
     def add(self, dataset: str, rule: AccessRule) -> None:
-        """Put ``rule`` in force for its network: reads ``exportfs -v``, then at most one ``exportfs -o`` and
-        one ``exportfs -u`` (other exports of that network, or a ``*`` whose level no longer holds for both
-        ``/0`` networks, are unexported); nothing runs when it is already in force.
+        """Put ``rule`` in force for its network: reads ``exportfs -v``, then one ``exportfs -o`` per level
+        and one ``exportfs -u`` (other exports of that network, or a ``*`` whose level no longer holds for
+        both ``/0`` networks, are unexported); nothing runs when it is already in force.
         """
         (rule,) = normalize_rules([rule])
         with self._locks.hold(dataset):
