@@ -37,6 +37,7 @@ from pyzfsnas.errors import (
     ZFSError,
 )
 from pyzfsnas.executors.base import Executor
+from pyzfsnas.locks import KeyedLocks
 from pyzfsnas.manila_glue import options
 from pyzfsnas.manila_glue.naming import (
     GIB,
@@ -188,24 +189,19 @@ class _Backend:
         return self.layout.export_locations(self.mountpoint(dataset))
 
 
-class _DatasetLocks:
-    """One lock per (host, dataset), taken in a fixed order so that multi-dataset operations cannot deadlock."""
+class _DatasetLocks(KeyedLocks):
+    """One lock per (host, dataset), taken in sorted order; optionally also oslo file locks across processes."""
 
     def __init__(self, external: bool = False) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+        super().__init__()
         self._external = external
-
-    def _lock(self, key: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
 
     @contextlib.contextmanager
     def hold(self, *keys: str) -> Iterator[None]:
         """Hold the locks of ``keys`` (deduplicated, sorted) for the block."""
         with contextlib.ExitStack() as stack:
             for key in sorted(set(keys)):
-                stack.enter_context(self._lock(key))
+                stack.enter_context(self.lock(key))
                 if self._external:
                     from oslo_concurrency import lockutils
 

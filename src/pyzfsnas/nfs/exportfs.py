@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Sequence
 
 import attrs
 
 from pyzfsnas.errors import InvalidName, ParseError
 from pyzfsnas.executors.base import Executor, Result
+from pyzfsnas.locks import KeyedLocks
 from pyzfsnas.nfs.base import export_path
 from pyzfsnas.nfs.rules import WORLD, AccessLevel, AccessRule, IPNetwork, normalize_rules
 from pyzfsnas.zfs import ZFS
 
 __all__ = [
     "DEFAULT_OPTIONS",
-    "DatasetLocks",
     "Export",
     "ExportfsNFS",
     "exportfs_add_argv",
@@ -247,28 +245,6 @@ def _as_zfs(target: ZFS | Executor) -> ZFS:
     return target if isinstance(target, ZFS) else ZFS(target)
 
 
-class DatasetLocks:
-    """One lock per dataset name, so a backend's read-modify-write changes of one dataset do not interleave.
-
-    ``add``/``remove`` read the rules in force, change one and write the set back; two threads doing that on
-    one dataset through the same backend object would lose one change. This only serialises callers in this
-    process that share the backend object (:func:`~pyzfsnas.nfs.detect` caches one per facade); callers in
-    other processes or using other objects must serialise changes to one dataset themselves.
-    """
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
-
-    @contextmanager
-    def hold(self, dataset: str) -> Iterator[None]:
-        """Hold the lock of ``dataset`` for the duration of the ``with`` block."""
-        with self._guard:
-            lock = self._locks.setdefault(dataset, threading.Lock())
-        with lock:
-            yield
-
-
 class ExportfsNFS:
     """NFS exports made with ``exportfs`` alone, never touching ``sharenfs``.
 
@@ -277,9 +253,9 @@ class ExportfsNFS:
     bulk: one ``exportfs -o`` per access level and one ``exportfs -u`` for all removals, and nothing runs when
     the host already matches; ``add``/``remove`` read ``exportfs -v`` first, like ``apply``. A ``*`` export
     (``<world>``) is the rule for both ``0.0.0.0/0`` and ``::/0`` (see :meth:`_sync`). Changes to one dataset
-    through one object are serialised (:class:`DatasetLocks`); other writers must not change the same path at
-    the same time. Exports made this way live in ``/var/lib/nfs/etab`` only: ``exportfs -r`` (or a reboot)
-    drops them, so the caller re-applies its rules after such events.
+    through one object are serialised (:class:`~pyzfsnas.locks.KeyedLocks`); other writers must not change
+    the same path at the same time. Exports made this way live in ``/var/lib/nfs/etab`` only: ``exportfs -r``
+    (or a reboot) drops them, so the caller re-applies its rules after such events.
     """
 
     name = "exportfs"
@@ -288,7 +264,7 @@ class ExportfsNFS:
     def __init__(self, target: ZFS | Executor, *, options: Iterable[str] = DEFAULT_OPTIONS) -> None:
         self.zfs = _as_zfs(target)
         self.options = _validate_options(options)
-        self._locks = DatasetLocks()
+        self._locks = KeyedLocks()
 
     def __repr__(self) -> str:
         return f"ExportfsNFS({self.zfs.executor!r})"

@@ -27,8 +27,8 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from pyzfsnas.errors import ParseError, UnsupportedOperation
+from pyzfsnas.locks import KeyedLocks
 from pyzfsnas.nfs.exportfs import (
-    DatasetLocks,
     Export,
     exportfs_unexport_argv,
     parse_exportfs_v,
@@ -109,7 +109,7 @@ class FuseNFS:
     def __init__(self, zfs: ZFS, *, options: Sequence[str] = FUSE_OPTIONS) -> None:
         self.zfs = zfs
         self.options = tuple(options)
-        self._locks = DatasetLocks()
+        self._locks = KeyedLocks()
 
     def __repr__(self) -> str:
         return f"FuseNFS({self.zfs!r})"

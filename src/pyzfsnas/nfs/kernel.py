@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from pyzfsnas.errors import ParseError, UnsupportedOperation
-from pyzfsnas.nfs.exportfs import DatasetLocks
+from pyzfsnas.locks import KeyedLocks
 from pyzfsnas.nfs.rules import WORLD, AccessLevel, AccessRule, InvalidAccessRule, normalize_rules
 from pyzfsnas.zfs import ZFS
 
@@ -127,7 +127,7 @@ class KernelNFS:
     Every change is one ``zfs set sharenfs=...`` of the whole set (``add``/``remove`` read the property
     first: two commands). ``rules`` parses the property back. The property is the only source of truth here
     (ZFS re-shares from it on mount), so ``add``/``remove`` start from it; being read-modify-write, they are
-    serialised per dataset within this object (:class:`~pyzfsnas.nfs.exportfs.DatasetLocks`), and other
+    serialised per dataset within this object (:class:`~pyzfsnas.locks.KeyedLocks`), and other
     writers of the same dataset's ``sharenfs`` must not run at the same time. IPv6 needs OpenZFS 2.2.0+ or
     2.1.15+; older releases split an IPv6 address at every ``:``, so there an IPv6 rule raises
     :class:`~pyzfsnas.errors.UnsupportedOperation` before anything runs.
@@ -138,7 +138,7 @@ class KernelNFS:
     def __init__(self, zfs: ZFS, *, options: Sequence[str] = KERNEL_OPTIONS) -> None:
         self.zfs = zfs
         self.options = tuple(options)
-        self._locks = DatasetLocks()
+        self._locks = KeyedLocks()
 
     def __repr__(self) -> str:
         return f"KernelNFS({self.zfs!r})"
