@@ -137,6 +137,9 @@ def test_detect_picks_the_flavour_backend_once(nfs_host: NFSHost) -> None:
     before = len(nfs_host.recorder.calls)
     assert detect(nfs_host.zfs) is backend
     assert len(nfs_host.recorder.calls) == before
+    # From an executor too: same kind of backend, and the flavour is not asked again on that host.
+    assert isinstance(detect(nfs_host.zfs.executor), expected)
+    assert len(nfs_host.recorder.calls) == before
 
 
 def test_apply_replace_add_remove_clear(nfs_host: NFSHost) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import weakref
 
+from pyzfsnas.executors.base import Executor
 from pyzfsnas.nfs.base import NFSBackend
 from pyzfsnas.nfs.fuse import FuseNFS
 from pyzfsnas.nfs.kernel import KernelNFS
@@ -22,11 +23,14 @@ _cache: weakref.WeakKeyDictionary[ZFS, NFSBackend] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def detect(zfs: ZFS) -> NFSBackend:
+def detect(target: ZFS | Executor) -> NFSBackend:
     """:class:`~pyzfsnas.nfs.fuse.FuseNFS` on zfs-fuse, :class:`~pyzfsnas.nfs.kernel.KernelNFS` otherwise.
 
-    Decided on the first call for a given :class:`~pyzfsnas.zfs.ZFS` (one host) and cached for its lifetime.
+    ``target`` is a facade or an executor. The host's flavour is detected once per executor (see
+    :attr:`ZFS.flavour <pyzfsnas.zfs.ZFS.flavour>`); the backend object is cached per facade, so callers
+    sharing a facade share its per-dataset locks.
     """
+    zfs = target if isinstance(target, ZFS) else ZFS(target)
     with _lock:
         backend = _cache.get(zfs)
         if backend is None:
