@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-from pyzfsnas.errors import ZFSError
+from pyzfsnas.errors import ConnectionFailed, ZFSError
 from pyzfsnas.executors.base import Executor
 from pyzfsnas.properties import PropertyMap
 from pyzfsnas.zfs import ZFS
@@ -206,11 +206,13 @@ def _executor(args: argparse.Namespace) -> Executor:
     if args.ssh:
         from pyzfsnas.executors.ssh import SSHExecutor
 
-        target = args.ssh
-        user, _, hostport = target.rpartition("@")
+        user, _, hostport = args.ssh.rpartition("@")
         host, _, port = hostport.partition(":")
+        if not host or not (port or "22").isdigit() or not 0 < int(port or 22) < 65536:
+            raise ConnectionFailed(f"--ssh wants USER@HOST[:PORT], got {args.ssh!r}")
         return SSHExecutor(host, port=int(port or 22), username=user or None, key_filename=args.identity,
-                           accept_unknown_host_keys=args.accept_new_host_key)
+                           known_hosts=args.known_hosts, accept_unknown_host_keys=args.accept_new_host_key,
+                           prefix=("sudo", "-n") if args.sudo else ())
     from pyzfsnas.executors.local import LocalExecutor
 
     return LocalExecutor(prefix=("sudo", "-n") if args.sudo else ())
@@ -223,9 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--ssh", metavar="USER@HOST[:PORT]", help="run on a remote host over SSH")
     where.add_argument("--fake", action="store_true", help="use a built-in fake host with demo data")
     p.add_argument("--identity", "-i", metavar="KEYFILE", help="SSH private key (default: agent, ~/.ssh)")
+    p.add_argument("--known-hosts", metavar="FILE",
+                   help="SSH known_hosts file (default: /etc/ssh/ssh_known_hosts and ~/.ssh/known_hosts)")
     p.add_argument("--accept-new-host-key", action="store_true",
                    help="accept an SSH host key not in known_hosts (a changed key is always refused)")
-    p.add_argument("--sudo", action="store_true", help="prefix local commands with 'sudo -n'")
+    p.add_argument("--sudo", action="store_true", help="prefix commands with 'sudo -n' (locally or over SSH)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--parsable", "-p", action="store_true", help="exact byte counts in tables")
     p.add_argument("--verbose", "-v", action="store_true", help="log every command run (DEBUG)")

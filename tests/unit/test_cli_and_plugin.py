@@ -100,3 +100,35 @@ def test_plugin_fixtures_work_in_a_users_project(pytester: pytest.Pytester) -> N
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+@pytest.mark.zfsfuse
+@pytest.mark.sshd
+def test_cli_over_ssh_to_real_zfs_fuse(zfsfuse_pools: object, sshd: object) -> None:
+    pool = zfsfuse_pools.tank.name  # type: ignore[attr-defined]
+    target = f"{sshd.root_user}@{sshd.host}:{sshd.port}"  # type: ignore[attr-defined]
+    common = ["--ssh", target, "--identity", str(sshd.user_key_path),  # type: ignore[attr-defined]
+              "--known-hosts", str(sshd.known_hosts_path)]  # type: ignore[attr-defined]
+    proc = cli(*common, "--json", "get", pool, "type", "mountpoint")
+    assert proc.returncode == 0, proc.stderr
+    assert {d["property"]: d["value"] for d in json.loads(proc.stdout)}["type"] == "filesystem"
+    # An unknown host key is refused by default, with one line and exit 1.
+    other = [*common[:-1], str(sshd.other_known_hosts_path)]  # type: ignore[attr-defined]
+    refused = cli(*other, "pools")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "host key" in refused.stderr.lower()
+    bad = cli("--ssh", "root@127.0.0.1:notaport", "pools")
+    assert bad.returncode == 1 and "USER@HOST[:PORT]" in bad.stderr
+
+
+@pytest.mark.exportfs
+def test_cli_lists_real_exports(exportfs_host: object) -> None:
+    import subprocess as sp
+
+    path = exportfs_host.make_dir("cli")  # type: ignore[attr-defined]
+    sp.run(["exportfs", "-o", "ro,no_subtree_check", f"127.0.0.9:{path}"], check=True, capture_output=True)
+    rows = json.loads(cli("--json", "exports").stdout)
+    mine = [r for r in rows if r["path"] == str(path)]
+    assert mine == [{"path": str(path), "client": "127.0.0.9", "access": "ro",
+                     "options": mine[0]["options"]}]
+    assert "no_subtree_check" in mine[0]["options"]
