@@ -1,92 +1,100 @@
 """GaneshaNFS: the managed config file (format, strict parser) and the backend's commands, without ganesha.
 
-The in-memory fake host (``pyzfsnas.executors.fake``) runs ``zfs``/``zpool``/``exportfs`` but not ``cat FILE``,
-``sh -c SCRIPT`` or ``kill``, so :class:`FileHost` below stands in for those three on a dict of files and
-delegates everything else (``zfs get mountpoint`` for dataset names) to a ``FakeExecutor``. The real write
-script is also run once through a real ``sh`` on a temporary directory.
+The backend runs on the in-memory fake host, which keeps files (``cat``/``tee``/``mv``/``rm``) and a
+process table (``kill``); :class:`HostView` only presents that state the way these tests assert it. The
+real ``tee`` + ``mv`` write path is also run once through a ``LocalExecutor`` on a temporary directory.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from pyzfsnas.errors import CommandFailed, InvalidName, ParseError, UnsupportedOperation
-from pyzfsnas.executors.base import Result
+from pyzfsnas.errors import CommandFailed, CommandTimeout, InvalidName, ParseError, UnsupportedOperation
+from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.nfs import AccessRule, GaneshaNFS, InvalidAccessRule, NFSBackend, normalize_rules
 from pyzfsnas.nfs import ganesha as g
 from pyzfsnas.nfs.ganesha import GaneshaExport, format_exports, include_directive, parse_exports
 
-HAVE_FAKE = importlib.util.find_spec("pyzfsnas.executors.fake") is not None
-
 FIXTURES = Path("/work/shared/fixtures/zfs-fuse")
 CONF = "/etc/ganesha/pyzfsnas.conf"
 PIDFILE = "/run/ganesha.pid"
+PID = 4242
 
 
 def R(text: str, level: str = "rw") -> AccessRule:
     return AccessRule.parse(text, level)
 
 
-class FileHost:
-    """An Executor for ``cat -- FILE``, GaneshaNFS's write script and ``kill -HUP PID`` on a dict of files.
+class _TextFiles(MutableMapping[str, str]):
+    """The fake host's files (bytes) seen as text."""
 
-    Anything else goes to ``inner`` (a FakeExecutor) when given. ``writes`` and ``signals`` record what the
-    backend changed, ``commands`` every argv.
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self._files = files
+
+    def __getitem__(self, path: str) -> str:
+        return self._files[path].decode()
+
+    def __setitem__(self, path: str, text: str) -> None:
+        self._files[path] = text.encode()
+
+    def __delitem__(self, path: str) -> None:
+        del self._files[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+
+class HostView:
+    """A FakeExecutor (``executor``) and what the backend did on its host.
+
+    ``files`` is the host's file store as text, ``commands`` every argv run, ``writes`` the paths
+    ``mv`` replaced, ``signals`` the ``(signal, pid)`` pairs ``kill`` delivered.
     """
 
-    def __init__(self, inner: Any = None, files: dict[str, str] | None = None) -> None:
-        self.inner = inner
-        self.files: dict[str, str] = dict(files or {})
-        self.commands: list[tuple[str, ...]] = []
-        self.writes: list[str] = []
-        self.signals: list[tuple[str, int]] = []
+    def __init__(self, executor: FakeExecutor) -> None:
+        self.executor = executor
+        self.files = _TextFiles(executor.host.files)
 
-    def run(self, argv: Sequence[str], *, stdin: Any = None, timeout: float | None = None) -> Result:
-        argv = tuple(argv)
-        self.commands.append(argv)
-        if argv[:2] == ("cat", "--") and len(argv) == 3:
-            if argv[2] in self.files:
-                return Result(argv, 0, self.files[argv[2]])
-            return Result(argv, 1, "", f"cat: {argv[2]}: No such file or directory\n")
-        if argv[:3] == ("sh", "-c", g._WRITE_SCRIPT) and len(argv) == 6:
-            tmp, path = argv[4], argv[5]
-            assert os.path.dirname(tmp) == os.path.dirname(path) and tmp != path
-            assert isinstance(stdin, str)
-            self.files[path] = stdin
-            self.writes.append(path)
-            return Result(argv, 0)
-        if argv[:2] == ("kill", "-HUP") and len(argv) == 3:
-            self.signals.append(("HUP", int(argv[2])))
-            return Result(argv, 0)
-        if self.inner is not None:
-            result: Result = self.inner.run(argv, stdin=stdin, timeout=timeout)
-            return result
-        return Result(argv, 127, "", f"{argv[0]}: command not found\n")
+    @property
+    def commands(self) -> list[tuple[str, ...]]:
+        return self.executor.commands
 
-    def stream(self, argv: Sequence[str], *, stdin: Any = None, timeout: float | None = None) -> Any:
-        raise NotImplementedError
+    @property
+    def writes(self) -> list[str]:
+        return [r.argv[-1] for r in self.executor.transcript if r.argv[0] == "mv" and r.returncode == 0]
 
-    def close(self) -> None:
-        pass
+    @property
+    def signals(self) -> list[tuple[str, int]]:
+        return [(sig, pid) for pid, sig in self.executor.host.signals]
+
+
+def fake_host(pids: tuple[int, ...] = (PID,)) -> FakeHost:
+    """A fake host with ganesha's pidfile holding ``pids[0]`` and those processes running."""
+    fake = FakeHost()
+    fake.files[PIDFILE] = f"{pids[0]}\n".encode()
+    for pid in pids:
+        fake.add_process(pid, "ganesha.nfsd")
+    return fake
 
 
 @pytest.fixture
-def host() -> FileHost:
-    return FileHost(files={PIDFILE: "4242\n"})
+def host() -> HostView:
+    return HostView(FakeExecutor(fake_host((PID, 77))))
 
 
 @pytest.fixture
-def nfs(host: FileHost) -> GaneshaNFS:
-    return GaneshaNFS(host, config_path=CONF, pidfile=PIDFILE)
+def nfs(host: HostView) -> GaneshaNFS:
+    return GaneshaNFS(host.executor, config_path=CONF, pidfile=PIDFILE)
 
 
 # --- format / parse -----------------------------------------------------------------------------------------
@@ -234,7 +242,7 @@ def test_protocol_and_flags(nfs: GaneshaNFS) -> None:
     assert nfs.name == "ganesha" and nfs.supports_ipv6 is True
 
 
-def test_apply_writes_block_and_reloads(nfs: GaneshaNFS, host: FileHost) -> None:
+def test_apply_writes_block_and_reloads(nfs: GaneshaNFS, host: HostView) -> None:
     assert nfs.rules("/tank/a") == []  # no file yet
     nfs.apply("/tank/a/", [R("::1", "ro"), R("127.0.0.1"), R("2001:db8::/64"), R("192.0.2.7", "ro"),
                            R("10.0.0.0/24")])
@@ -245,7 +253,7 @@ def test_apply_writes_block_and_reloads(nfs: GaneshaNFS, host: FileHost) -> None
                                     R("2001:db8::/64")]
 
 
-def test_apply_same_set_writes_nothing(nfs: GaneshaNFS, host: FileHost) -> None:
+def test_apply_same_set_writes_nothing(nfs: GaneshaNFS, host: HostView) -> None:
     nfs.apply("/tank/a", [R("127.0.0.1"), R("::1", "ro")])
     nfs.apply("/tank/a", [R("::1", "ro"), R("127.0.0.1"), R("127.0.0.1/32", "ro")])  # same after normalising
     assert len(host.writes) == 1 and len(host.signals) == 1
@@ -258,7 +266,7 @@ def test_duplicates_rw_wins_and_read_only_forces_ro(nfs: GaneshaNFS) -> None:
     assert nfs.rules("/tank/a") == [R("10.0.0.5", "ro"), R("::1", "ro")]
 
 
-def test_add_change_remove(nfs: GaneshaNFS, host: FileHost) -> None:
+def test_add_change_remove(nfs: GaneshaNFS, host: HostView) -> None:
     nfs.add("/tank/a", R("127.0.0.1"))
     nfs.add("/tank/a", R("::1"))
     nfs.add("/tank/a", R("127.0.0.1", "ro"))  # replaces the level
@@ -274,7 +282,7 @@ def test_add_change_remove(nfs: GaneshaNFS, host: FileHost) -> None:
     assert len(host.signals) == len(host.writes) == writes + 2
 
 
-def test_empty_set_and_clear_remove_only_the_named_block(nfs: GaneshaNFS, host: FileHost) -> None:
+def test_empty_set_and_clear_remove_only_the_named_block(nfs: GaneshaNFS, host: HostView) -> None:
     nfs.apply("/tank/a", [R("127.0.0.1")])
     nfs.apply("/tank/b", [R("::1", "ro")])
     block_b = re.search(r"EXPORT \{\n    Export_Id = 1001;.*?\n\}\n", host.files[CONF], re.S)
@@ -302,8 +310,8 @@ def test_export_ids_are_stable_per_path(nfs: GaneshaNFS) -> None:
     assert ids == {"/tank/b": 1001, "/tank/c": 1002, "/tank/d": 1003, "/tank/a": 1004}
 
 
-def test_export_id_wraps_to_a_free_id_then_runs_out(host: FileHost) -> None:
-    nfs = GaneshaNFS(host, config_path=CONF, pidfile=PIDFILE, export_id_base=65533)
+def test_export_id_wraps_to_a_free_id_then_runs_out(host: HostView) -> None:
+    nfs = GaneshaNFS(host.executor, config_path=CONF, pidfile=PIDFILE, export_id_base=65533)
     for path in ("/a", "/b", "/c"):
         nfs.add(path, R("::1"))
     nfs.clear("/a")
@@ -313,32 +321,32 @@ def test_export_id_wraps_to_a_free_id_then_runs_out(host: FileHost) -> None:
         nfs.add("/e", R("::1"))
 
 
-def test_pid_getter_and_no_reload(host: FileHost) -> None:
-    GaneshaNFS(host, config_path=CONF, pidfile=lambda: 77).add("/a", R("::1"))
+def test_pid_getter_and_no_reload(host: HostView) -> None:
+    GaneshaNFS(host.executor, config_path=CONF, pidfile=lambda: 77).add("/a", R("::1"))
     assert host.signals == [("HUP", 77)]
-    GaneshaNFS(host, config_path=CONF, pidfile=None).add("/b", R("::1"))
+    GaneshaNFS(host.executor, config_path=CONF, pidfile=None).add("/b", R("::1"))
     assert host.signals == [("HUP", 77)] and len(host.writes) == 2
     with pytest.raises(UnsupportedOperation):
-        GaneshaNFS(host, config_path=CONF, pidfile=None).pid()
+        GaneshaNFS(host.executor, config_path=CONF, pidfile=None).pid()
 
 
 @pytest.mark.parametrize("content", ["", "abc\n", "-1\n", "12 13\n"])
-def test_bad_pidfile_is_a_parse_error(host: FileHost, content: str) -> None:
+def test_bad_pidfile_is_a_parse_error(host: HostView, content: str) -> None:
     host.files[PIDFILE] = content
-    nfs = GaneshaNFS(host, config_path=CONF, pidfile=PIDFILE)
+    nfs = GaneshaNFS(host.executor, config_path=CONF, pidfile=PIDFILE)
     with pytest.raises(ParseError):
         nfs.add("/a", R("::1"))
     assert host.signals == []
 
 
-def test_missing_pidfile_raises_after_writing(host: FileHost) -> None:
-    nfs = GaneshaNFS(host, config_path=CONF, pidfile="/run/none.pid")
+def test_missing_pidfile_raises_after_writing(host: HostView) -> None:
+    nfs = GaneshaNFS(host.executor, config_path=CONF, pidfile="/run/none.pid")
     with pytest.raises(CommandFailed):
         nfs.add("/a", R("::1"))
     assert nfs.rules("/a") == [R("::1")]  # the file holds the change; the caller can reload later
 
 
-def test_foreign_file_is_never_rewritten(host: FileHost, nfs: GaneshaNFS) -> None:
+def test_foreign_file_is_never_rewritten(host: HostView, nfs: GaneshaNFS) -> None:
     host.files[CONF] = "NFS_CORE_PARAM { NFS_Port = 2049; }\n"
     with pytest.raises(ParseError):
         nfs.apply("/a", [R("::1")])
@@ -347,7 +355,7 @@ def test_foreign_file_is_never_rewritten(host: FileHost, nfs: GaneshaNFS) -> Non
     assert host.writes == [] and host.signals == []
 
 
-def test_validation_happens_before_anything_runs(host: FileHost, nfs: GaneshaNFS) -> None:
+def test_validation_happens_before_anything_runs(host: HostView, nfs: GaneshaNFS) -> None:
     with pytest.raises(InvalidName):
         nfs.apply('/a"b', [R("::1")])
     with pytest.raises(InvalidAccessRule):
@@ -356,29 +364,60 @@ def test_validation_happens_before_anything_runs(host: FileHost, nfs: GaneshaNFS
         R("host.example.com")
     assert host.commands == []
     with pytest.raises(InvalidName):
-        GaneshaNFS(host, config_path="relative.conf")
+        GaneshaNFS(host.executor, config_path="relative.conf")
 
 
-@pytest.mark.skipif(not HAVE_FAKE, reason="pyzfsnas.executors.fake is not available")
 def test_dataset_name_exports_its_mountpoint() -> None:
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
-
-    fake_host = FakeHost()
-    fake_host.create_pool("tank")
-    inner = FakeExecutor(fake_host)
-    inner.run(["zfs", "create", "tank/share"]).check()
-    host = FileHost(inner, {PIDFILE: "9\n"})
-    nfs = GaneshaNFS(host, config_path=CONF, pidfile=PIDFILE)
+    fake = fake_host((9,))
+    fake.create_pool("tank")
+    executor = FakeExecutor(fake)
+    executor.run(["zfs", "create", "tank/share"]).check()
+    nfs = GaneshaNFS(executor, config_path=CONF, pidfile=PIDFILE)
     nfs.apply("tank/share", [R("192.0.2.0/24"), R("2001:db8::1", "ro")])
     (exp,) = nfs.exports()
     assert (exp.path, exp.pseudo) == ("/tank/share", "/tank/share")
     assert nfs.rules("tank/share") == nfs.rules("/tank/share") == [R("192.0.2.0/24"), R("2001:db8::1", "ro")]
-    inner.run(["zfs", "set", "mountpoint=none", "tank/share"]).check()
+    assert fake.signals == [(9, "HUP")]
+    executor.run(["zfs", "set", "mountpoint=none", "tank/share"]).check()
     with pytest.raises(UnsupportedOperation, match="mountpoint"):
         nfs.rules("tank/share")
 
 
-def test_real_sh_writes_atomically(tmp_path: Path) -> None:
+def test_write_is_tee_then_mv_next_to_the_file(nfs: GaneshaNFS, host: HostView) -> None:
+    nfs.add("/tank/a", R("::1"))
+    assert [argv[0] for argv in host.commands] == ["cat", "tee", "mv", "cat", "kill"]
+    cat, tee, mv, pidcat, kill = host.commands
+    assert cat == ("cat", "--", CONF) and pidcat == ("cat", "--", PIDFILE)
+    tmp = tee[2]
+    assert tee == ("tee", "--", tmp) and mv == ("mv", "-f", "--", tmp, CONF)
+    assert os.path.dirname(tmp) == os.path.dirname(CONF) and tmp != CONF
+    assert kill == ("kill", "-HUP", str(PID))
+    assert sorted(host.files) == [CONF, PIDFILE]  # the temp file was renamed away
+    nfs.add("/tank/b", R("::1"))
+    assert host.commands[6][2] != tmp  # a fresh temp name per write
+
+
+@pytest.mark.parametrize("step", [2, 3], ids=["tee fails", "mv fails"])
+def test_failed_write_removes_the_temp_file_and_raises(nfs: GaneshaNFS, host: HostView, step: int) -> None:
+    nfs.add("/tank/a", R("::1"))
+    before = host.files[CONF]
+    host.executor.reset_transcript()
+    host.executor.host.fail_command(step, stderr="No space left on device")
+    with pytest.raises(CommandFailed, match="No space left"):
+        nfs.add("/tank/b", R("::1"))
+    assert host.commands[-1][:3] == ("rm", "-f", "--") and host.commands[-1][3] == host.commands[1][2]
+    assert sorted(host.files) == [CONF, PIDFILE] and host.files[CONF] == before
+    assert host.signals == [("HUP", PID)]  # only the first change reloaded
+
+
+def test_timed_out_write_removes_the_temp_file(nfs: GaneshaNFS, host: HostView) -> None:
+    host.executor.host.hang_command(3)  # cat, tee, then mv hangs
+    with pytest.raises(CommandTimeout):
+        nfs.add("/tank/a", R("::1"))
+    assert sorted(host.files) == [PIDFILE]
+
+
+def test_real_tee_and_mv_write_atomically(tmp_path: Path) -> None:
     conf = tmp_path / "exports.conf"
     nfs = GaneshaNFS(LocalExecutor(), config_path=str(conf), pidfile=None)
     nfs.apply("/tank/a", [R("127.0.0.1"), R("::1", "ro")])
@@ -445,7 +484,7 @@ def test_bare_v4_any_is_refused_when_read() -> None:
 
 
 @pytest.mark.parametrize("net", ["2001:db8::/100", "::/127", "fe80::/112"])
-def test_long_ipv6_prefix_is_unsupported_before_anything_runs(nfs: GaneshaNFS, host: FileHost, net: str) -> None:
+def test_long_ipv6_prefix_is_unsupported_before_anything_runs(nfs: GaneshaNFS, host: HostView, net: str) -> None:
     with pytest.raises(UnsupportedOperation, match="prefix"):
         nfs.apply("/a", [R("::1"), R(net)])
     with pytest.raises(UnsupportedOperation):

@@ -5,11 +5,14 @@ The library owns one whole file (``config_path``, say ``/etc/ganesha/pyzfsnas.co
 Every change reads the file, rewrites it whole and makes ganesha re-read its configuration:
 
 * read: ``cat`` (a missing file is an empty set of exports);
-* write: atomically, with the content on stdin and the paths as positional arguments, never interpolated
-  into shell text: ``sh -c 'cat > "$1" && mv -f -- "$1" "$2"' sh TMP PATH`` (``TMP`` is next to ``PATH``,
-  so ``mv`` is a rename and ganesha never reads a half-written file);
+* write: atomically, argv only (no shell): ``tee -- TMP`` with the content on stdin (its stdout, the same
+  content, is ignored), then ``mv -f -- TMP PATH``. ``TMP`` is a unique name next to ``PATH``, so ``mv`` is a
+  rename and ganesha never reads a half-written file; when either step fails, ``rm -f -- TMP`` is tried;
 * reload: ``kill -HUP PID``, the pid read from ganesha's pidfile (``cat``) or given by a callable. Ganesha
   adds, changes and removes exports on SIGHUP (measured: visible to a client within ~20 ms).
+
+A change that writes therefore runs five commands: ``cat`` (config), ``tee``, ``mv``, ``cat`` (pidfile,
+skipped with a pid callable) and ``kill``; two commands is the least an atomic write takes without a shell.
 
 All of it goes through the executor, so it works the same over SSH. Nothing is written (and ganesha is not
 signalled) when the file already says what was asked.
@@ -77,7 +80,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import attrs
 
-from pyzfsnas.errors import InvalidName, ParseError, PathNotFound, UnsupportedOperation
+from pyzfsnas.errors import InvalidName, ParseError, PathNotFound, UnsupportedOperation, ZFSError
 from pyzfsnas.executors.base import Executor, Result
 from pyzfsnas.nfs.base import export_path
 from pyzfsnas.nfs.exportfs import validate_export_path
@@ -492,9 +495,6 @@ def parse_exports(text: str) -> list[GaneshaExport]:
 
 PidSource = str | Callable[[], int] | None
 
-#: Write stdin to ``$1`` then rename it to ``$2``; remove ``$1`` when either step fails.
-_WRITE_SCRIPT = 'cat > "$1" && mv -f -- "$1" "$2" || { rc=$?; rm -f -- "$1"; exit "$rc"; }'
-
 
 def _as_zfs(target: ZFS | Executor) -> ZFS:
     return target if isinstance(target, ZFS) else ZFS(target)
@@ -570,9 +570,22 @@ class GaneshaNFS:
     # -- writing --------------------------------------------------------------------------------------------
 
     def write_config(self, text: str) -> None:
-        """Replace the managed file with ``text`` atomically (temp file next to it, then ``mv``)."""
+        """Replace the managed file with ``text`` atomically: ``tee -- TMP`` (stdin), then ``mv -f -- TMP PATH``.
+
+        ``TMP`` is a unique name in the same directory, so the ``mv`` is a rename. When either command fails
+        (or times out), ``rm -f -- TMP`` is tried and the first error is raised
+        (:class:`~pyzfsnas.errors.CommandFailed` and subclasses, or ``CommandTimeout``).
+        """
         tmp = f"{self.config_path}.tmp-{uuid.uuid4().hex[:12]}"
-        self._run(["sh", "-c", _WRITE_SCRIPT, "sh", tmp, self.config_path], stdin=text)
+        try:
+            self._run(["tee", "--", tmp], stdin=text)
+            self._run(["mv", "-f", "--", tmp, self.config_path])
+        except ZFSError:
+            try:
+                self.zfs.executor.run(["rm", "-f", "--", tmp], timeout=self.timeout)
+            except ZFSError as exc:  # best effort: the first failure is the one to report
+                log.debug("ganesha: could not remove %s: %s", tmp, exc)
+            raise
 
     def pid(self) -> int:
         """The pid of the ganesha to reload: from the callable, or the pidfile read on the host."""

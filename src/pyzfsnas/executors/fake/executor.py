@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pyzfsnas.errors import CommandTimeout
 from pyzfsnas.executors.base import Result, Stdin, check_argv, log_result
 from pyzfsnas.executors.fake.exportfs_cli import run_exportfs
+from pyzfsnas.executors.fake.files import FILE_PROGRAMS, run_file_command
 from pyzfsnas.executors.fake.host import FakeHost
 from pyzfsnas.executors.fake.network import FakeNetwork, split_ssh
 from pyzfsnas.executors.fake.output import Out
@@ -36,7 +37,7 @@ def _chunks(stdin: Stdin) -> Iterable[bytes]:
 def _text(stdout: str | Iterable[bytes]) -> str:
     if isinstance(stdout, str):
         return stdout
-    return b"".join(stdout).decode("latin-1")
+    return b"".join(stdout).decode("utf-8", "replace")  # as LocalExecutor and SSHExecutor decode
 
 
 def _as_chunks(stdout: str | Iterable[bytes]) -> Iterable[bytes]:
@@ -75,8 +76,8 @@ def execute(host: FakeHost, argv: Sequence[str], stdin: Iterable[bytes], network
             return run_exportfs(host, args)
         if prog == "true":
             return Out()
-        if prog == "cat" and not args:
-            return Out(0, list(stdin))
+        if prog in FILE_PROGRAMS:
+            return run_file_command(host, prog, args, stdin)
     return Out(127, "", f"sh: 1: {prog}: not found\n" if False else f"{prog}: command not found\n")
 
 

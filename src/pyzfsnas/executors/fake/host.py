@@ -144,6 +144,12 @@ class FakeHost:
         self.etc_exports: list[tuple[str, str, str]] = []
         #: OpenZFS ``/etc/exports.d/zfs.exports``: mountpoint -> list of (client, options)
         self.zfs_exports: dict[str, list[tuple[str, str]]] = {}
+        #: plain files (absolute path -> content) for ``cat``/``tee``/``mv``/``rm`` (executors/fake/files.py)
+        self.files: dict[str, bytes] = {}
+        #: running processes (pid -> name) that ``kill`` can signal; see :meth:`add_process`
+        self.processes: dict[int, str] = {}
+        #: every signal ``kill`` delivered, as (pid, name without ``SIG``), oldest first
+        self.signals: list[tuple[int, str]] = []
         self._clock = clock
         self._last_creation = 0
         self._txg = 1
@@ -218,6 +224,13 @@ class FakeHost:
         """Declare a directory (other than a dataset mountpoint) as existing, for ``exportfs``."""
         with self.lock:
             self.dirs.add(path.rstrip("/") or "/")
+
+    def add_process(self, pid: int, name: str) -> None:
+        """Register a running process that ``kill PID`` can signal (recorded in :attr:`signals`)."""
+        if pid <= 0:
+            raise ValueError("pid must be positive")
+        with self.lock:
+            self.processes[pid] = name
 
     def fail_command(self, n: int = 1, *, returncode: int = 1, stderr: str = "injected failure") -> None:
         """Make the ``n``-th command from now (1 = the next one) fail with ``returncode``/``stderr``, no effect."""
