@@ -10,6 +10,7 @@ import itertools
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,3 +124,14 @@ def make_driver(storage: DictStorage) -> Iterator[MakeDriver]:
     for conf in made:
         cfg.CONF.reset()
         del conf
+
+
+def writable(path: Path) -> bool:
+    """Whether a file can be created in ``path``: zfs-fuse reports ``readonly`` as "off temporary" even when
+    the mount is read-only, so the tests check behaviour, not the property."""
+    try:
+        (path / ".probe").write_text("x")
+    except OSError:
+        return False
+    (path / ".probe").unlink()
+    return True

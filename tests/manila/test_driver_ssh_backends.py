@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,22 +26,11 @@ import pytest
 from pyzfsnas import ZFS, LocalExecutor
 from pyzfsnas.executors.ssh import SSHExecutor
 from pyzfsnas.manila_glue.driver import ZFSonLinuxShareDriver
-from tests.manila.conftest import MakeDriver, rule, share
+from tests.manila.conftest import MakeDriver, rule, share, writable
 
 GIB = 1 << 30
 A_SERVICE_IP = "127.0.0.2"  # never dialled: B's driver maps it to a LocalExecutor
 B_EXPORT_IP = "127.0.0.3"  # what B's export locations must name
-
-
-def writable(path: Path) -> bool:
-    """Whether a file can be created in ``path`` (zfs-fuse reports readonly as "off temporary" even when the
-    mount is read-only, so the test checks behaviour, not the property)."""
-    try:
-        (path / ".probe").write_text("x")
-    except OSError:
-        return False
-    (path / ".probe").unlink()
-    return True
 
 
 @pytest.fixture

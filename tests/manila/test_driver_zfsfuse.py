@@ -8,20 +8,9 @@ from typing import Any
 import pytest
 
 from pyzfsnas import ZFS, LocalExecutor
-from tests.manila.conftest import MakeDriver, rule, share, snapshot
+from tests.manila.conftest import MakeDriver, rule, share, snapshot, writable
 
 GIB = 1 << 30
-
-
-def writable(path: Any) -> bool:
-    """Whether a file can be created in ``path`` (zfs-fuse reports readonly as "off temporary" even when
-    the mount is read-only, so behaviour is what the tests check)."""
-    try:
-        (path / ".probe").write_text("x")
-    except OSError:
-        return False
-    (path / ".probe").unlink()
-    return True
 
 
 @pytest.fixture
