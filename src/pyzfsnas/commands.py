@@ -25,6 +25,7 @@ __all__ = [
     "zfs_destroy",
     "zfs_get",
     "zfs_hold",
+    "zfs_holds",
     "zfs_inherit",
     "zfs_mount",
     "zfs_promote",
@@ -34,8 +35,12 @@ __all__ = [
     "zfs_rollback",
     "zfs_send",
     "zfs_set",
+    "zfs_share",
     "zfs_snapshot",
     "zfs_unmount",
+    "zfs_version",
+    "zpool_create",
+    "zpool_destroy",
     "zpool_get",
     "zpool_list",
 ]
@@ -171,6 +176,46 @@ def zpool_list(pools: Iterable[str] = (), *, flavour: Flavour, columns: Sequence
     if flavour.parsable_list:
         argv.append("-p")
     return [*argv, "-o", ",".join(columns), *(validate_pool_name(p) for p in pools)]
+
+
+def zfs_version() -> list[str]:
+    """``zfs version``: answered by OpenZFS, rejected by zfs-fuse (see :mod:`pyzfsnas.flavour`)."""
+    return ["zfs", "version"]
+
+
+_POOL_PROP = re.compile(r"^[a-z][a-z0-9_@.:\-]*$")
+
+
+def zpool_create(
+    name: str,
+    vdevs: Sequence[str],
+    *,
+    mountpoint: str | None = None,
+    properties: Mapping[str, object] | None = None,
+    fs_properties: Mapping[str, object] | None = None,
+    force: bool = False,
+    flavour: Flavour | None = None,
+) -> list[str]:
+    """``zpool create [-f] [-m MOUNTPOINT] [-o k=v]... [-O fsprop=v]... NAME VDEV...``."""
+    validate_pool_name(name)
+    if not vdevs or any(not isinstance(v, str) or not v or v.startswith("-") or "\0" in v for v in vdevs):
+        raise InvalidName(f"invalid vdev list {vdevs!r}")
+    argv = ["zpool", "create", *(["-f"] if force else [])]
+    if mountpoint is not None:
+        if not (mountpoint.startswith("/") or mountpoint in ("none", "legacy")):
+            raise InvalidName(f"mountpoint must be absolute, 'none' or 'legacy': {mountpoint!r}")
+        argv += ["-m", mountpoint]
+    for key, value in (properties or {}).items():
+        text = str(value)
+        if not _POOL_PROP.match(key) or any(c in text for c in "\n\r\0"):
+            raise InvalidProperty(f"invalid pool property {key}={text!r}")
+        argv += ["-o", f"{key}={text}"]
+    return [*argv, *_options("-O", fs_properties, flavour), name, *vdevs]
+
+
+def zpool_destroy(name: str, *, force: bool = False) -> list[str]:
+    """``zpool destroy [-f] NAME``."""
+    return ["zpool", "destroy", *(["-f"] if force else []), validate_pool_name(name)]
 
 
 def zpool_get(pool: str, properties: Sequence[str] = ("all",), *, flavour: Flavour) -> list[str]:
@@ -311,6 +356,16 @@ def zfs_mount(name: str) -> list[str]:
 def zfs_unmount(name: str, *, force: bool = False) -> list[str]:
     """``zfs umount [-f] NAME``."""
     return ["zfs", "umount", *(["-f"] if force else []), validate_dataset_name(name)]
+
+
+def zfs_share(name: str) -> list[str]:
+    """``zfs share NAME``: export a filesystem by its ``sharenfs`` property again."""
+    return ["zfs", "share", validate_dataset_name(name)]
+
+
+def zfs_holds(snapshot: str) -> list[str]:
+    """``zfs holds -H SNAPSHOT`` (OpenZFS)."""
+    return ["zfs", "holds", "-H", validate_snapshot_name(snapshot)]
 
 
 def zfs_send(

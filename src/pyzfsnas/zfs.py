@@ -21,7 +21,6 @@ from pyzfsnas import commands as cmd
 from pyzfsnas.errors import (
     DatasetBusy,
     DatasetNotFound,
-    InvalidName,
     ParseError,
     ZFSError,
 )
@@ -55,6 +54,11 @@ _BUSY_BACKOFF = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
 
 #: Properties read for each snapshot by :meth:`ZFS.snapshots`.
 SNAPSHOT_PROPERTIES = ("type", "creation", "used", "referenced", "userrefs", "defer_destroy")
+
+
+def _shared(props: PropertyMap) -> bool:
+    """Whether ``sharenfs`` (as read into ``props``) exports the dataset."""
+    return props.raw("sharenfs") not in (None, "off")
 
 
 class ZFS:
@@ -93,7 +97,7 @@ class ZFS:
                     except TypeError:  # an unhashable or non-weakrefable executor: no sharing
                         cached = None
                     if cached is None:
-                        cached = flavour_from_version(self.executor.run(["zfs", "version"]))
+                        cached = flavour_from_version(self.executor.run(cmd.zfs_version()))
                         log.debug("host %r runs %s %s", self.executor, cached.name, cached.version)
                         with contextlib.suppress(TypeError):
                             _FLAVOURS[self.executor] = cached
@@ -137,22 +141,12 @@ class ZFS:
         force: bool = False,
     ) -> None:
         """``zpool create [-f] [-m MOUNTPOINT] [-o ...] [-O ...] NAME VDEV...``."""
-        cmd.validate_pool_name(name)
-        if not vdevs or any(not isinstance(v, str) or not v or v.startswith("-") for v in vdevs):
-            raise InvalidName(f"invalid vdev list {vdevs!r}")
-        argv = ["zpool", "create", *(["-f"] if force else [])]
-        if mountpoint is not None:
-            if not (mountpoint.startswith("/") or mountpoint in ("none", "legacy")):
-                raise InvalidName(f"mountpoint must be absolute, 'none' or 'legacy': {mountpoint!r}")
-            argv += ["-m", mountpoint]
-        for key, value in (properties or {}).items():
-            argv += ["-o", f"{key}={value}"]
-        argv += cmd._options("-O", fs_properties, self.flavour)
-        self.run([*argv, name, *vdevs])
+        self.run(cmd.zpool_create(name, vdevs, mountpoint=mountpoint, properties=properties,
+                                  fs_properties=fs_properties, force=force, flavour=self.flavour))
 
     def destroy_pool(self, name: str, *, force: bool = False) -> None:
         """``zpool destroy [-f] NAME``, retried once when the pool is momentarily busy."""
-        argv = ["zpool", "destroy", *(["-f"] if force else []), cmd.validate_pool_name(name)]
+        argv = cmd.zpool_destroy(name, force=force)
         try:
             self.run(argv)
         except DatasetBusy:
@@ -343,7 +337,7 @@ class ZFS:
     def _mounted_tree(self, name: str) -> dict[str, bool]:
         """The mounted filesystems of ``name``'s tree, each with whether it is shared (``sharenfs`` set)."""
         tree = self.get_many([name], ["type", "mounted", "sharenfs"], recursive=True)
-        return {fs: p.raw("sharenfs") not in (None, "off") for fs, p in tree.items()
+        return {fs: _shared(p) for fs, p in tree.items()
                 if p.raw("type") == "filesystem" and p.value("mounted") is True}
 
     def _mount_again(self, filesystems: Mapping[str, bool], *, quiet: bool = False) -> None:
@@ -361,10 +355,8 @@ class ZFS:
             return
         for fs in sorted(filesystems, key=lambda n: n.count("/")):
             try:
-                if fs in now and now[fs].value("mounted") is not True:
-                    self.run(cmd.zfs_mount(fs))
-                if filesystems[fs]:
-                    self.run(["zfs", "share", fs])
+                self._mount_and_share(fs, mount=fs in now and now[fs].value("mounted") is not True,
+                                      share=filesystems[fs])
             except ZFSError as exc:
                 (log.info if quiet else log.warning)("could not mount or share %s again: %s", fs, exc)
 
@@ -417,7 +409,7 @@ class ZFS:
     def holds(self, snapshot: str) -> list[str]:
         """Tags of the holds on ``snapshot`` (OpenZFS; zfs-fuse cannot list holds, only count them)."""
         self.flavour.require("holds", "listing holds")
-        out = self.run(["zfs", "holds", "-H", cmd.validate_snapshot_name(snapshot)]).stdout
+        out = self.run(cmd.zfs_holds(snapshot)).stdout
         return [line.split("\t")[1] for line in out.splitlines() if line.count("\t") >= 2]
 
     def mount(self, name: str) -> None:
@@ -507,6 +499,11 @@ class ZFS:
                 return
         if props.raw("canmount") != "on" or not (props.raw("mountpoint") or "").startswith("/"):
             return
-        self.run(cmd.zfs_mount(name))
-        if props.raw("sharenfs") not in (None, "off"):
-            self.run(["zfs", "share", name])
+        self._mount_and_share(name, mount=True, share=_shared(props))
+
+    def _mount_and_share(self, fs: str, *, mount: bool, share: bool) -> None:
+        """Mount ``fs`` and/or share it again by its ``sharenfs`` (zfs-fuse unshares on unmount)."""
+        if mount:
+            self.run(cmd.zfs_mount(fs))
+        if share:
+            self.run(cmd.zfs_share(fs))

@@ -153,3 +153,19 @@ def test_property_helpers() -> None:
     assert validate_property_name("refer") == "referenced"
     assert validate_property_value("readonly", True) == ("readonly", "on")
     assert validate_property_value("com.example:x", "v") == ("com.example:x", "v")
+
+
+def test_pool_argv_built_and_validated_in_one_place() -> None:
+    argv = cmd.zpool_create("tank", ["/dev/sdb"], mountpoint="/srv/tank", properties={"ashift": 12},
+                            fs_properties={"compression": "on"}, force=True)
+    assert argv == ["zpool", "create", "-f", "-m", "/srv/tank", "-o", "ashift=12", "-O", "compression=on",
+                    "tank", "/dev/sdb"]
+    for bad in ({"ashift=9 -f": 1}, {"comment": "a\nb"}):
+        with pytest.raises(InvalidProperty):
+            cmd.zpool_create("tank", ["/dev/sdb"], properties=bad)
+    with pytest.raises(InvalidName):
+        cmd.zpool_create("tank", ["-f"])
+    assert cmd.zpool_destroy("tank", force=True) == ["zpool", "destroy", "-f", "tank"]
+    assert cmd.zfs_share("tank/a") == ["zfs", "share", "tank/a"]
+    with pytest.raises(InvalidName):
+        cmd.zfs_holds("tank/a")
