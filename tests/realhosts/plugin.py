@@ -14,8 +14,9 @@ fixtures is given the matching marker (``zfsfuse``, ``sshd``, ``exportfs``) so `
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import pytest
 
@@ -33,6 +34,25 @@ _FIXTURE_MARKERS = {
 }
 
 
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closable)
+
+
+def _provide(start: Callable[[], C]) -> Iterator[C]:
+    """Start a real component for a fixture (skip, or fail under CI, when it cannot be had); close it after."""
+    try:
+        component = start()
+    except ComponentUnavailable as exc:
+        require(exc.component, exc.reason)
+    try:
+        yield component
+    finally:
+        component.close()
+
+
 @dataclass(frozen=True)
 class ZfsFusePools:
     """The two session pools: ``tank`` (the main one) and ``backup`` (a ``zfs receive`` target)."""
@@ -44,14 +64,7 @@ class ZfsFusePools:
 @pytest.fixture(scope="session")
 def zfsfuse() -> Iterator[zfsfuse_mod.ZfsFuseHost]:
     """A zfs-fuse daemon for the session (reused if one answers); its pools are destroyed at the end."""
-    try:
-        host = zfsfuse_mod.start_host()
-    except ComponentUnavailable as exc:
-        require(exc.component, exc.reason)
-    try:
-        yield host
-    finally:
-        host.close()
+    yield from _provide(zfsfuse_mod.start_host)
 
 
 @pytest.fixture(scope="session")
@@ -63,14 +76,7 @@ def zfsfuse_pools(zfsfuse: zfsfuse_mod.ZfsFuseHost) -> ZfsFusePools:
 @pytest.fixture(scope="session")
 def sshd_server() -> Iterator[sshd_mod.SshdServer]:
     """An sshd on 127.0.0.1 with generated keys, running for the whole session."""
-    try:
-        server = sshd_mod.start_server()
-    except ComponentUnavailable as exc:
-        require(exc.component, exc.reason)
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from _provide(sshd_mod.start_server)
 
 
 @pytest.fixture(scope="session")
@@ -82,14 +88,7 @@ def sshd(sshd_server: sshd_mod.SshdServer) -> sshd_mod.SshdInfo:
 @pytest.fixture
 def exportfs_host() -> Iterator[nfs.ExportfsHost]:
     """A scratch directory to export from; every export under it is removed when the test ends."""
-    try:
-        host = nfs.start_host()
-    except ComponentUnavailable as exc:
-        require(exc.component, exc.reason)
-    try:
-        yield host
-    finally:
-        host.close()
+    yield from _provide(nfs.start_host)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
