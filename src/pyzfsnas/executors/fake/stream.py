@@ -50,10 +50,9 @@ def cmd_send(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     spec = "RpDi:I:vnPLcweb" if host.flavour == "openzfs" else "RpDi:I:v"
     options, rest = opts(host, "send", args, spec)
     flags = {o for o, _ in options}
-    if len(rest) != 1:
-        from pyzfsnas.executors.fake.zfs_cli import usage
+    from pyzfsnas.executors.fake.zfs_cli import one_operand
 
-        raise usage(host, "send", "missing snapshot argument" if not rest else "too many arguments")
+    one_operand(host, "send", rest, "snapshot")
     name = rest[0]
     if "@" not in name:
         raise Fail(f"Error: Unsupported flag with filesystem or bookmark.\ncannot send '{name}': "
@@ -131,10 +130,9 @@ def cmd_receive(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     spec = "vnFdeuo:x:sMhA" if host.flavour == "openzfs" else "vnFdu"
     options, rest = opts(host, "receive", args, spec)
     flags = {o for o, _ in options}
-    if len(rest) != 1:
-        from pyzfsnas.executors.fake.zfs_cli import usage
+    from pyzfsnas.executors.fake.zfs_cli import one_operand
 
-        raise usage(host, "receive", "missing snapshot argument" if not rest else "too many arguments")
+    one_operand(host, "receive", rest, "snapshot")
     target = rest[0]
     overrides = {}
     for o, v in options:

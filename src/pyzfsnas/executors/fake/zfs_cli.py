@@ -42,6 +42,13 @@ def usage(host: FakeHost, cmd: str | None, first: str) -> Fail:
     return Fail(f"{first}\n{body}", 2)
 
 
+def one_operand(host: FakeHost, command: str, rest: list[str], what: str) -> str:
+    """The single operand of ``command``, or the real tool's usage error ("missing WHAT argument")."""
+    if len(rest) != 1:
+        raise usage(host, command, f"missing {what} argument" if not rest else "too many arguments")
+    return rest[0]
+
+
 def opts(host: FakeHost, cmd: str, args: list[str], spec: str) -> tuple[list[tuple[str, str]], list[str]]:
     """``getopt`` like the real tools (GNU permutation), with their usage errors."""
     try:
@@ -327,8 +334,7 @@ def cmd_snapshot(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out
 def cmd_rollback(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     options, rest = opts(host, "rollback", args, "rRf")
     flags = {o for o, _ in options}
-    if len(rest) != 1:
-        raise usage(host, "rollback", "missing dataset argument" if not rest else "too many arguments")
+    one_operand(host, "rollback", rest, "dataset")
     name = rest[0]
     if "@" not in name:
         raise Fail(f"cannot open '{name}': operation not applicable to datasets of this type")
@@ -382,8 +388,7 @@ def cmd_clone(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
 
 def cmd_promote(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     _, rest = opts(host, "promote", args, "")
-    if len(rest) != 1:
-        raise usage(host, "promote", "missing clone filesystem argument" if not rest else "too many arguments")
+    one_operand(host, "promote", rest, "clone filesystem")
     clone = lookup(host, rest[0])
     if clone.origin is None or clone.kind == "snapshot":
         raise Fail(f"cannot promote '{clone.name}': not a cloned filesystem")
@@ -709,8 +714,7 @@ def cmd_umount(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
                 sharing.unshare(host, d)
                 d.mounted = d.fresh = False
         return Out()
-    if len(rest) != 1:
-        raise usage(host, "unmount", "missing filesystem argument" if not rest else "too many arguments")
+    one_operand(host, "unmount", rest, "filesystem")
     ds = _by_name_or_path(host, rest[0], "unmount")
     if not ds.mounted:
         raise Fail(f"cannot unmount '{rest[0]}': not currently mounted")
@@ -730,8 +734,7 @@ def cmd_share(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
         if errors:
             raise Fail("".join(e.stderr for e in errors), 1, "".join(e.stdout for e in errors))
         return Out()
-    if len(rest) != 1:
-        raise usage(host, "share", "missing filesystem argument" if not rest else "too many arguments")
+    one_operand(host, "share", rest, "filesystem")
     ds = lookup(host, rest[0])
     what = f"cannot share '{ds.name}'"
     if host.get_prop(ds, "sharenfs")[0] == "off" and host.get_prop(ds, "sharesmb")[0] == "off":
@@ -753,8 +756,7 @@ def cmd_unshare(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
         for d in host.datasets.values():
             sharing.unshare(host, d)
         return Out()
-    if len(rest) != 1:
-        raise usage(host, "unshare", "missing filesystem argument" if not rest else "too many arguments")
+    one_operand(host, "unshare", rest, "filesystem")
     ds = _by_name_or_path(host, rest[0], "unshare")
     if not ds.shared:
         raise Fail(f"cannot unshare '{rest[0]}': not currently shared")
