@@ -357,11 +357,16 @@ def report(results: dict[str, Any]) -> str:
     return f"{text}\nours / upstream wall time: {results['ratio_seconds']:.2f}x (goal <= 0.5x)"
 
 
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
 def main() -> int:
     from benchmarks._common import write_result
     from tests.guest import vm
 
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    uptime_before = _uptime()
     try:
         guest = vm.boot(vm.image(build=False))
     except vm.GuestUnavailable as exc:
@@ -381,9 +386,9 @@ def main() -> int:
         guest.stop()
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, check=False).stdout.strip()
-    uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
     facts = {"date": started, "commit": commit, "accel": guest.accel, "zfs_version": guest.zfs_version,
-             "guest_boot_seconds": round(guest.boot_seconds, 1), "host_uptime": uptime, "guest_loadavg": load}
+             "guest_boot_seconds": round(guest.boot_seconds, 1), "host_uptime_before": uptime_before,
+             "host_uptime_after": _uptime(), "guest_loadavg": load}
     print(report(results))
     print(facts)
     path = write_result("manila_side_by_side", {"facts": facts, **results})
