@@ -54,6 +54,11 @@ class UnsupportedOperation(ZFSError):
 class ParseError(ZFSError):
     """Tool output could not be parsed. ``lineno`` is 1-based; ``line`` is the offending text."""
 
+    #: The offending line of output, when known.
+    line: str | None
+    #: Its 1-based line number, when known.
+    lineno: int | None
+
     def __init__(self, message: str, *, line: str | None = None, lineno: int | None = None) -> None:
         self.line = line
         self.lineno = lineno
@@ -72,6 +77,11 @@ class HostKeyError(ConnectionFailed):
 class CommandTimeout(ZFSError):
     """A command did not finish within its timeout; it was killed."""
 
+    #: The argv that was killed (with the executor's prefix, if any).
+    argv: tuple[str, ...]
+    #: The limit it exceeded, in seconds.
+    timeout: float
+
     def __init__(self, argv: Sequence[str], timeout: float) -> None:
         self.argv = tuple(argv)
         self.timeout = timeout
@@ -80,6 +90,15 @@ class CommandTimeout(ZFSError):
 
 class CommandFailed(ZFSError):
     """A command ran and exited non-zero. Subclasses name the common causes."""
+
+    #: The argv that ran (with the executor's prefix, if any).
+    argv: tuple[str, ...]
+    #: Its exit status.
+    returncode: int
+    #: Its standard error, as printed.
+    stderr: str
+    #: Its standard output, as printed.
+    stdout: str
 
     def __init__(
         self,

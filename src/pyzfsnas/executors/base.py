@@ -36,10 +36,10 @@ __all__ = [
 log = logging.getLogger("pyzfsnas")
 
 #: Pass as ``timeout`` for no limit at all (the executor's default limit does not apply either).
-NO_TIMEOUT = math.inf
+NO_TIMEOUT: float = math.inf
 
 #: Chunk size used when streaming between hosts (bounded memory: a few chunks at most are in flight).
-CHUNK_SIZE = 1 << 20
+CHUNK_SIZE: int = 1 << 20
 
 #: What ``run`` accepts as standard input: nothing, all of it at once, or a stream of chunks.
 Stdin = bytes | str | Iterable[bytes] | None

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import IO
 
 from pyzfsnas.errors import CommandTimeout, ConnectionFailed
-from pyzfsnas.executors.base import CHUNK_SIZE, Result, Stdin, check_argv, effective_timeout, log_result
+from pyzfsnas.executors.base import CHUNK_SIZE, OutputStream, Result, Stdin, check_argv, effective_timeout, log_result
 
 __all__ = ["LocalExecutor"]
 
@@ -76,6 +76,11 @@ class LocalExecutor:
     command, in seconds (``None``: no limit). The environment is inherited with ``LC_ALL=C`` forced so
     that tool messages are the ones :mod:`pyzfsnas.errors` understands.
     """
+
+    #: Prepended to every argv, e.g. ``("sudo", "-n")``.
+    prefix: tuple[str, ...]
+    #: Default time limit per command, in seconds (``None``: no limit).
+    timeout: float | None
 
     def __init__(self, *, prefix: Sequence[str] = (), timeout: float | None = 600.0) -> None:
         self.prefix = tuple(prefix)
@@ -165,7 +170,7 @@ class LocalExecutor:
     @contextmanager
     def stream(
         self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
-    ) -> Iterator[_LocalStream | _NoStream]:
+    ) -> Iterator[OutputStream]:
         """Run ``argv`` and yield its stdout in chunks (bounded memory); see the protocol."""
         args = check_argv(argv)
         limit = effective_timeout(timeout, self.timeout)

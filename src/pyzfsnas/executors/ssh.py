@@ -40,7 +40,7 @@ from types import TracebackType
 import paramiko
 
 from pyzfsnas.errors import CommandTimeout, ConnectionFailed, HostKeyError
-from pyzfsnas.executors.base import CHUNK_SIZE, Result, Stdin, check_argv, effective_timeout, log_result
+from pyzfsnas.executors.base import CHUNK_SIZE, OutputStream, Result, Stdin, check_argv, effective_timeout, log_result
 from pyzfsnas.executors.quoting import quote_argv
 
 __all__ = ["SSHExecutor", "is_read_only"]
@@ -264,6 +264,27 @@ class SSHExecutor:
     ``read_only_predicate`` decides which commands may be replayed after a connection drop (default
     :func:`is_read_only`); it sees the argv without ``prefix``.
     """
+
+    #: The remote host name or address.
+    host: str
+    #: The remote SSH port.
+    port: int
+    #: The remote user (``None``: the local user name).
+    username: str | None
+    #: Whether the SSH agent is asked for keys.
+    allow_agent: bool
+    #: Whether host keys missing from ``known_hosts`` are accepted (insecure).
+    accept_unknown_host_keys: bool
+    #: Prepended to every argv on the remote side, e.g. ``("sudo", "-n")``.
+    prefix: tuple[str, ...]
+    #: Limit for TCP connect, banner, key exchange and authentication, in seconds.
+    connect_timeout: float
+    #: Default time limit per command, in seconds (``None``: no limit).
+    timeout: float | None
+    #: Interval of SSH keepalive packets, in seconds (0: none).
+    keepalive: int
+    #: Which commands may be replayed after a connection drop (sees the argv without ``prefix``).
+    read_only_predicate: Callable[[Sequence[str]], bool]
 
     def __init__(
         self,
@@ -630,7 +651,7 @@ class SSHExecutor:
     @contextmanager
     def stream(
         self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
-    ) -> Iterator[_SSHStream]:
+    ) -> Iterator[OutputStream]:
         """Run ``argv`` remotely and yield its stdout in chunks of at most ``CHUNK_SIZE`` bytes.
 
         Memory stays bounded: paramiko's channel window (2 MiB) stops the server from sending more than
