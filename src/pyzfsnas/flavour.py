@@ -107,4 +107,4 @@ def flavour_from_version(result: Result) -> Flavour:
     if "unrecognized command 'version'" in result.stderr:
         return FUSE
     raise ToolNotFound(result.argv, result.returncode, result.stderr, result.stdout,
-                       message="cannot tell which ZFS this host runs: 'zfs version' failed")
+                       message="cannot tell which ZFS this host runs: 'zfs version' failed", prefix=result.prefix)

@@ -53,11 +53,23 @@ def _argv_tuple(argv: Iterable[str]) -> tuple[str, ...]:
 class Result:
     """What one command did: its argv, exit status, decoded output and wall-clock duration in seconds."""
 
+    #: The command as asked, without the executor's prefix.
     argv: tuple[str, ...] = attrs.field(converter=_argv_tuple)
+    #: Its exit status (127: the program was not found).
     returncode: int
+    #: Its standard output, decoded (empty for a streamed command: it was streamed).
     stdout: str = ""
+    #: Its standard error, decoded.
     stderr: str = ""
+    #: Wall-clock seconds it took.
     duration: float = 0.0
+    #: The executor's prefix it ran under, e.g. ``("sudo", "-n")``; see :attr:`command`.
+    prefix: tuple[str, ...] = attrs.field(default=(), converter=_argv_tuple, kw_only=True)
+
+    @property
+    def command(self) -> tuple[str, ...]:
+        """The argv that really ran: :attr:`prefix` then :attr:`argv`."""
+        return (*self.prefix, *self.argv)
 
     @property
     def ok(self) -> bool:
@@ -67,7 +79,7 @@ class Result:
     def check(self) -> Result:
         """Return self when the command succeeded, else raise the matching :class:`CommandFailed`."""
         if self.returncode != 0:
-            raise error_from_result(self.argv, self.returncode, self.stderr, self.stdout)
+            raise error_from_result(self.argv, self.returncode, self.stderr, self.stdout, prefix=self.prefix)
         return self
 
 
@@ -127,5 +139,5 @@ def log_result(result: Result, where: str = "local") -> None:
     """Log one executed command at DEBUG on the ``pyzfsnas`` logger with its duration and exit status."""
     if log.isEnabledFor(logging.DEBUG):
         log.debug(
-            "ran %s on %s: exit %d in %.3fs", " ".join(result.argv), where, result.returncode, result.duration
+            "ran %s on %s: exit %d in %.3fs", " ".join(result.command), where, result.returncode, result.duration
         )

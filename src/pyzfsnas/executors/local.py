@@ -110,7 +110,8 @@ class LocalExecutor:
 
     def _missing(self, args: tuple[str, ...], exc: FileNotFoundError, start: float) -> Result:
         program = (self.prefix or args)[0]
-        result = Result(args, 127, "", f"{program}: command not found ({exc.strerror})", time.monotonic() - start)
+        result = Result(args, 127, "", f"{program}: command not found ({exc.strerror})", time.monotonic() - start,
+                        prefix=self.prefix)
         log_result(result)
         return result
 
@@ -151,7 +152,7 @@ class LocalExecutor:
         except subprocess.TimeoutExpired:
             self._kill_group(proc)
             proc.wait()
-            raise CommandTimeout(args, limit or 0.0) from None
+            raise CommandTimeout(args, limit or 0.0, prefix=self.prefix) from None
         finally:
             for t in threads:
                 t.join(5)
@@ -163,6 +164,7 @@ class LocalExecutor:
             b"".join(out).decode("utf-8", "replace"),
             b"".join(err).decode("utf-8", "replace"),
             time.monotonic() - start,
+            prefix=self.prefix,
         )
         log_result(result)
         return result
@@ -212,11 +214,12 @@ class LocalExecutor:
             if proc.stdout is not None and not proc.stdout.closed:
                 proc.stdout.close()
             handle.result = Result(
-                args, proc.returncode, "", b"".join(err).decode("utf-8", "replace"), time.monotonic() - start
+                args, proc.returncode, "", b"".join(err).decode("utf-8", "replace"), time.monotonic() - start,
+                prefix=self.prefix,
             )
             log_result(handle.result)
         if timed_out.is_set():
-            raise CommandTimeout(args, limit or 0.0)
+            raise CommandTimeout(args, limit or 0.0, prefix=self.prefix)
         if fed:
             raise fed[0]
 

@@ -588,8 +588,8 @@ class SSHExecutor:
                     continue
                 raise ConnectionFailed(self._lost_message(args)) from None
             if outcome.timed_out:
-                log_result(Result(args, -1, "", "", time.monotonic() - start), self._where)
-                raise CommandTimeout(args, limit or 0.0)
+                log_result(Result(args, -1, "", "", time.monotonic() - start, prefix=self.prefix), self._where)
+                raise CommandTimeout(args, limit or 0.0, prefix=self.prefix)
             if feeder.error is not None:
                 raise feeder.error
             result = Result(
@@ -598,6 +598,7 @@ class SSHExecutor:
                 b"".join(outcome.stdout).decode("utf-8", "replace"),
                 b"".join(outcome.stderr).decode("utf-8", "replace"),
                 time.monotonic() - start,
+                prefix=self.prefix,
             )
             log_result(result, where=self._where)
             return result
@@ -683,13 +684,13 @@ class SSHExecutor:
             self._finish(chan, transport, outcome, threads=threads, feeder=feeder, deadline=deadline)
             handle.result = Result(
                 args, outcome.returncode, "", b"".join(outcome.stderr).decode("utf-8", "replace"),
-                time.monotonic() - start,
+                time.monotonic() - start, prefix=self.prefix,
             )
             log_result(handle.result, where=self._where)
             if outcome.lost:
                 self._discard(transport)
         if outcome.timed_out:
-            raise CommandTimeout(args, limit or 0.0)
+            raise CommandTimeout(args, limit or 0.0, prefix=self.prefix)
         if outcome.lost:
             raise ConnectionFailed(self._lost_message(args))
         if feeder.error is not None:
