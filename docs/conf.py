@@ -48,7 +48,8 @@ root_doc = "index"
 
 html_theme = "furo"
 html_title = f"pyzfsnas {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["pyzfsnas.css"]  # a wider content column
 # Copy buttons leave out the prompts and the output of interactive examples.
 copybutton_prompt_text = r">>> |\.\.\. |\$ "
 copybutton_prompt_is_regexp = True
