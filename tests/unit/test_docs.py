@@ -204,3 +204,56 @@ def test_manila_page_lists_every_option(html: Path) -> None:
     assert [n for n in names if f'id="zfsonlinux1.{n}"' not in text] == []
     assert "list of builtin" not in text.lower()  # not Python's ``list`` docstring
     assert "pyzfsnas.manila_glue.driver.ZFSonLinuxShareDriver" in text
+
+
+#: Checked in a headless browser at a common laptop width (CSS pixels).
+LAYOUT_PAGES = ("index", "quickstart", "concepts", "nfs", "manila", "replication", "testing", "benchmarks",
+                "api/core", "api/executors", "api/nfs", "api/manila_glue")
+LAYOUT_WIDTH = 1366
+
+_LAYOUT_PROBE = """<script>window.addEventListener('load', function () {
+  var over = [];
+  document.querySelectorAll('div.highlight pre, table.docutils').forEach(function (el) {
+    if (el.scrollWidth > el.clientWidth + 1) {
+      over.push(el.scrollWidth - el.clientWidth + 'px: ' + el.textContent.trim().slice(0, 70));
+    }
+  });
+  document.body.setAttribute('data-overflow', JSON.stringify(over));
+});</script>"""
+
+
+def _chromium() -> str:
+    import shutil
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if IN_CI:
+            pytest.fail("chromium is not installed (CI=true): apt-get install chromium")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return found
+
+
+def test_no_code_block_or_table_is_clipped_at_a_laptop_width(html: Path) -> None:
+    """Every code block and table of the main pages fits its column at 1366 px: no horizontal scrolling."""
+    import html as htmllib
+    import json
+
+    browser = _chromium()
+    clipped: dict[str, list[str]] = {}
+    for page in LAYOUT_PAGES:
+        source = html / f"{page}.html"
+        probe = source.with_name(f"{source.stem}.layout-probe.html")
+        probe.write_text(source.read_text(encoding="utf-8").replace("</body>", _LAYOUT_PROBE + "</body>"),
+                         encoding="utf-8")
+        proc = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={LAYOUT_WIDTH},900",
+             "--virtual-time-budget=3000", "--dump-dom", probe.as_uri()],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        probe.unlink()
+        found = re.search(r'data-overflow="([^"]*)"', proc.stdout)
+        assert found, f"{page}: the layout probe did not run ({proc.returncode}): {proc.stderr[-500:]}"
+        over = json.loads(htmllib.unescape(found.group(1)))
+        if over:
+            clipped[page] = over
+    assert clipped == {}
