@@ -208,9 +208,10 @@ def _executor(args: argparse.Namespace) -> Executor:
 
         user, _, hostport = args.ssh.rpartition("@")
         host, _, port = hostport.partition(":")
-        if not host or not (port or "22").isdigit() or not 0 < int(port or 22) < 65536:
+        port = port or "22"
+        if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise ConnectionFailed(f"--ssh wants USER@HOST[:PORT], got {args.ssh!r}")
-        return SSHExecutor(host, port=int(port or 22), username=user or None, key_filename=args.identity,
+        return SSHExecutor(host, port=int(port), username=user or None, key_filename=args.identity,
                            known_hosts=args.known_hosts, accept_unknown_host_keys=args.accept_new_host_key,
                            prefix=("sudo", "-n") if args.sudo else ())
     from pyzfsnas.executors.local import LocalExecutor

@@ -17,6 +17,7 @@ import attrs
 from pyzfsnas.errors import InvalidProperty, ParseError
 
 __all__ = [
+    "COMPRESSION_VALUES",
     "NATIVE",
     "Kind",
     "Property",
@@ -170,9 +171,9 @@ def parse_size(raw: str) -> int:
 
     Human sizes are rounded to the byte; they are approximations by nature (zfs-fuse's ``zpool list``).
     """
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():  # not "²": str.isdigit() is true for it, int() refuses it
         return int(raw)
-    m = _HUMAN.match(raw.upper())
+    m = _HUMAN.fullmatch(raw.upper())
     if not m:
         raise ValueError(f"not a size: {raw!r}")
     return round(float(m.group(1)) * _UNITS[m.group(2)])
@@ -354,7 +355,7 @@ def validate_property_name(name: str, *, flavour: str | None = None, settable: b
     if "\n" in name or "\0" in name or "=" in name or "," in name:
         raise InvalidProperty(f"invalid character in property name {name!r}")
     if is_user_property(name):
-        if not _USER_PROP.match(name) or name.startswith(":") or len(name) > 256:
+        if not _USER_PROP.fullmatch(name) or name.startswith(":") or len(name) > 256:
             raise InvalidProperty(
                 f"invalid user property name {name!r}: expected lowercase 'module:name' (a-z 0-9 _ - . :)"
             )
@@ -362,7 +363,7 @@ def validate_property_name(name: str, *, flavour: str | None = None, settable: b
     canon = canonical_name(name)
     spec = NATIVE.get(canon)
     if spec is None:
-        if _NATIVE_NAME.match(canon) and canon.startswith(("userquota@", "groupquota@", "userused@", "feature@")):
+        if _NATIVE_NAME.fullmatch(canon) and canon.startswith(("userquota@", "groupquota@", "userused@", "feature@")):
             return canon
         raise InvalidProperty(f"unknown property {name!r}")
     if flavour is not None and spec.flavours and flavour not in spec.flavours:
@@ -373,6 +374,20 @@ def validate_property_name(name: str, *, flavour: str | None = None, settable: b
 
 
 _ONOFF_IN = {True: "on", False: "off", "on": "on", "off": "off"}
+
+_GZIP = tuple(f"gzip-{i}" for i in range(1, 10))
+#: zstd levels 1-19, and the zstd-fast levels OpenZFS names (1-10, then 20-100 by tens, 500 and 1000).
+_ZSTD = (
+    "zstd",
+    *(f"zstd-{i}" for i in range(1, 20)),
+    "zstd-fast",
+    *(f"zstd-fast-{i}" for i in (*range(1, 11), *range(20, 101, 10), 500, 1000)),
+)
+#: The ``compression`` values each flavour accepts (the fake host reads the same table).
+COMPRESSION_VALUES: Mapping[str, tuple[str, ...]] = {
+    "zfs-fuse": ("on", "off", "lzjb", "gzip", *_GZIP, "zle"),
+    "openzfs": ("on", "off", "lzjb", "gzip", *_GZIP, "zle", "lz4", *_ZSTD),
+}
 
 
 def format_value(name: str, value: object) -> str:
@@ -415,9 +430,7 @@ def validate_property_value(name: str, value: object, *, flavour: str | None = N
         if canon == "mountpoint" and not (text.startswith("/") or text in ("none", "legacy")):
             raise InvalidProperty(f"mountpoint must be an absolute path, 'none' or 'legacy'; got {text!r}")
         if canon == "compression":
-            allowed = {"on", "off", "lzjb", "gzip", "zle", *(f"gzip-{i}" for i in range(1, 10))}
-            if flavour != "zfs-fuse":
-                allowed |= {"lz4", "zstd", "zstd-fast", *(f"zstd-{i}" for i in range(1, 20))}
+            allowed = COMPRESSION_VALUES["zfs-fuse" if flavour == "zfs-fuse" else "openzfs"]
             if text not in allowed:
                 raise InvalidProperty(f"compression {text!r} is not supported on {flavour or 'this host'}")
     return canon, text

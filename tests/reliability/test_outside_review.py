@@ -1,0 +1,316 @@
+"""Regression tests for the findings of the outside review (issue #10), one section per finding.
+
+Each test failed before its fix. The fake host is used where it reproduces the finding; LocalExecutor (real
+``tee``, ``cat``, a temporary directory) and the session sshd where the bug lived in a real executor.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyzfsnas import ZFS
+from pyzfsnas import commands as cmd
+from pyzfsnas.errors import InvalidName, InvalidProperty, InvalidText
+from pyzfsnas.executors.base import Result
+from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+from pyzfsnas.executors.local import LocalExecutor
+from pyzfsnas.nfs import AccessRule, ExportfsNFS, GaneshaNFS
+from pyzfsnas.nfs.exportfs import parse_exportfs_v, validate_export_path
+
+#: A lone surrogate: what os.fsdecode makes of the non-UTF-8 byte 0xff in a file name.
+LONE = os.fsdecode(b"/srv/caf\xff")
+
+
+class _Counting:
+    """An executor wrapper counting the commands that reach the host."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.argvs: list[tuple[str, ...]] = []
+
+    def run(self, argv: Any, *, stdin: Any = None, timeout: float | None = None) -> Result:
+        self.argvs.append(tuple(argv))
+        result: Result = self.inner.run(argv, stdin=stdin, timeout=timeout)
+        return result
+
+    def stream(self, argv: Any, *, stdin: Any = None, timeout: float | None = None) -> Any:
+        self.argvs.append(tuple(argv))
+        return self.inner.stream(argv, stdin=stdin, timeout=timeout)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+# -- item 1/2: validate before any I/O, flavour detection included ------------------------------------------
+
+
+def test_cli_refuses_a_bad_name_without_any_zfs_installed(tmp_path: Path) -> None:
+    """No ``zfs`` on PATH at all (a fresh machine): a hostile name is still refused as invalid, exit 1."""
+    env = {**os.environ, "PATH": str(tmp_path), "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-m", "pyzfsnas", "get", "tank/`touch x`", "used"],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith("pyzfsnas: invalid"), proc.stderr
+
+
+BAD_CALLS = {
+    "get": lambda z: z.get("tank/a;b", "used"),
+    "get bad property": lambda z: z.get("tank/a", "nosuchprop"),
+    "get_many": lambda z: z.get_many(["tank/$(x)"], ["used"]),
+    "datasets": lambda z: z.datasets("tank/a b\n"),
+    "datasets depth": lambda z: z.datasets("tank", depth=True),
+    "snapshots": lambda z: z.snapshots("tank/`x`"),
+    "dataset": lambda z: z.dataset("tank/a|b"),
+    "create_dataset": lambda z: z.create_dataset("tank/a", {"quota": "1G"}),
+    "snapshot": lambda z: z.snapshot("tank/a"),
+    "clone": lambda z: z.clone("tank/a@s", "tank/b;c"),
+    "set": lambda z: z.set("tank/a", compression="nope"),
+    "inherit": lambda z: z.inherit("tank/a", "used"),
+    "holds": lambda z: z.holds("tank/a"),
+    "pools": lambda z: z.pools(["-x"]),
+    "pool_properties": lambda z: z.pool_properties("tank", ["bad,prop"]),
+    "create_pool": lambda z: z.create_pool("tank", ["/dev/sda\n"]),
+    "receive": lambda z: z.receive("tank/a;b", b""),
+}
+
+
+@pytest.mark.parametrize("call", list(BAD_CALLS), ids=list(BAD_CALLS))
+def test_facade_validates_before_flavour_detection(call: str) -> None:
+    counting = _Counting(FakeExecutor(FakeHost()))
+    with pytest.raises((InvalidName, InvalidProperty)):
+        BAD_CALLS[call](ZFS(counting))  # type: ignore[arg-type]
+    assert counting.argvs == [], "not even `zfs version` may run for bad input"
+
+
+# -- item 3: stdin feeding never loses data silently ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["local", "fake"])
+def test_unencodable_stdin_is_refused_before_anything_runs(kind: str, tmp_path: Path) -> None:
+    target = str(tmp_path / "out")
+    ex: Any = LocalExecutor(timeout=30) if kind == "local" else FakeExecutor(FakeHost())
+    with pytest.raises(InvalidText):
+        ex.run(["tee", "--", target], stdin=f"EXPORT {{ Path = \"{LONE}\"; }}\n")
+    files = os.listdir(tmp_path) if kind == "local" else list(ex.host.files)
+    assert files == [], "tee must not have run"
+    with pytest.raises(InvalidText), ex.stream(["cat"], stdin=LONE):
+        pass
+
+
+@pytest.mark.sshd
+def test_unencodable_stdin_is_refused_over_ssh_before_anything_runs(request: pytest.FixtureRequest) -> None:
+    from pyzfsnas.executors.ssh import SSHExecutor
+
+    sshd = request.getfixturevalue("sshd")
+    target = f"/tmp/pzt-stdin-{os.getpid()}"
+    ex = SSHExecutor(sshd.host, port=sshd.port, username=sshd.user, key_filename=str(sshd.user_key_path),
+                     known_hosts=str(sshd.known_hosts_path), allow_agent=False, timeout=30)
+    try:
+        with pytest.raises(InvalidText):
+            ex.run(["tee", "--", target], stdin=LONE)
+        assert not os.path.exists(target), "tee must not have run"
+        assert ex.run(["cat"], stdin="still usable\n").stdout == "still usable\n"
+    finally:
+        ex.close()
+
+
+def test_a_failing_stdin_source_is_raised_not_swallowed() -> None:
+    """A ValueError from the caller's chunk iterator used to end the input quietly: truncated, success."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b"first half\n"
+        raise ValueError("source broke")
+
+    with pytest.raises(ValueError, match="source broke"):
+        LocalExecutor(timeout=30).run(["cat"], stdin=chunks())
+
+
+def test_ganesha_refuses_an_unencodable_path_and_writes_nothing(tmp_path: Path) -> None:
+    """The reproduction: GaneshaNFS on LocalExecutor wrote an EMPTY config for such a path and reported success."""
+    conf = tmp_path / "exports.conf"
+    nfs = GaneshaNFS(LocalExecutor(timeout=30), config_path=str(conf), pidfile=None)
+    nfs.apply("/srv/kept", [AccessRule.parse("192.0.2.1", "rw")])
+    before = conf.read_text()
+    with pytest.raises(InvalidName):
+        nfs.apply(LONE, [AccessRule.parse("192.0.2.2", "rw")])
+    with pytest.raises(InvalidText):
+        nfs.write_config(f"# {LONE}\n")
+    assert conf.read_text() == before and sorted(os.listdir(tmp_path)) == ["exports.conf"]
+
+
+# -- item 5: exportfs -v is split on newlines only --------------------------------------------------------------
+
+SPLITLINES_BREAKS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("char", SPLITLINES_BREAKS, ids=[f"U+{ord(c):04X}" for c in SPLITLINES_BREAKS])
+def test_exportfs_output_with_a_line_breaking_character_parses(char: str) -> None:
+    text = f"/srv/a{char}b\t192.0.2.1(rw,no_root_squash)\n/srv/c\t\t<world>(ro)\n"
+    exports = parse_exportfs_v(text)
+    assert [(e.path, e.client) for e in exports] == [(f"/srv/a{char}b", "192.0.2.1"), ("/srv/c", "<world>")]
+
+
+@pytest.mark.parametrize("char", [*SPLITLINES_BREAKS, "\t", "\x1b", "\x7f"])
+def test_export_paths_with_control_characters_are_refused(char: str) -> None:
+    with pytest.raises(InvalidName):
+        validate_export_path(f"/srv/a{char}b")
+    counting = _Counting(FakeExecutor(FakeHost()))
+    with pytest.raises(InvalidName):
+        ExportfsNFS(counting).apply(f"/srv/a{char}b", [AccessRule.parse("192.0.2.1", "rw")])  # type: ignore[arg-type]
+    assert counting.argvs == []
+
+
+def test_export_path_with_a_lone_surrogate_is_refused() -> None:
+    with pytest.raises(InvalidName, match="UTF-8"):
+        validate_export_path(LONE)
+
+
+# -- item 6: argv validation gaps -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"properties": {"ashift\n": "12"}},
+        {"properties": {"comment": "a\x0bb"}},
+        {"vdevs": ["/dev/sda\n"]},
+        {"vdevs": ["/dev/sd\x85a"]},
+        {"vdevs": "/dev/sda"},
+        {"vdevs": [b"/dev/sda"]},
+        {"mountpoint": "/srv/tank\n"},
+        {"mountpoint": "/srv/\ttank"},
+    ],
+    ids=["property key newline", "property value VT", "vdev newline", "vdev NEL", "vdevs as str",
+         "vdev bytes", "mountpoint newline", "mountpoint tab"],
+)
+def test_zpool_create_validates_every_operand(kwargs: dict[str, Any]) -> None:
+    args: dict[str, Any] = {"vdevs": ["/dev/sda"], **kwargs}
+    with pytest.raises((InvalidName, InvalidProperty)):
+        cmd.zpool_create("tank", **args)
+
+
+@pytest.mark.parametrize("tag", ["a\r", "a\rb", "a\x0bb", "a\u2028", "-x", "", "a\nb", LONE])
+def test_hold_tags_are_checked_whole(tag: str) -> None:
+    with pytest.raises(InvalidName):
+        cmd.zfs_hold("tank/a@s", tag)
+    with pytest.raises(InvalidName):
+        cmd.zfs_release("tank/a@s", tag)
+
+
+@pytest.mark.parametrize("depth", [True, False, -1, 1.5, "1"])
+def test_zfs_get_depth_must_be_an_int(depth: Any) -> None:
+    with pytest.raises(InvalidProperty, match="depth"):
+        cmd.zfs_get(["used"], ["tank"], depth=depth)
+
+
+def test_zfs_get_depth_zero_and_more_are_passed() -> None:
+    assert cmd.zfs_get(["used"], ["tank"], depth=0)[-4:-2] == ["-d", "0"]
+    assert cmd.zfs_get(["used"], ["tank"], depth=3)[-4:-2] == ["-d", "3"]
+
+
+# -- item 7: sizes and numbers read from text or given by callers -----------------------------------------------
+
+
+@pytest.mark.parametrize("port", ["abc", "²", "1.5", "0", "70000", "-1"])
+def test_cli_ssh_port_is_a_one_line_error(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from pyzfsnas import cli
+
+    assert cli.main(["--ssh", f"root@host:{port}", "pools"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pyzfsnas: --ssh wants USER@HOST[:PORT]"), err
+
+
+@pytest.mark.parametrize("port", ["22", 2.7, True, 0, 65536, "²"])
+def test_ssh_ports_must_be_ints_in_range(port: Any) -> None:
+    from pyzfsnas.executors.ssh import SSHExecutor
+    from pyzfsnas.replication import SSHTarget
+
+    with pytest.raises(InvalidName, match="port"):
+        SSHTarget("host", port=port).argv()
+    with pytest.raises(InvalidName, match="port"):
+        SSHExecutor("host", port=port)
+
+
+@pytest.mark.parametrize("field", ["host\r", "host\tx", "a\u2028b"])
+def test_ssh_target_fields_refuse_control_characters(field: str) -> None:
+    from pyzfsnas.replication import SSHTarget
+
+    with pytest.raises(InvalidName):
+        SSHTarget(field).argv()
+
+
+@pytest.mark.parametrize("content", ["²\n", "٣x\n", "1.5\n"])
+def test_ganesha_pidfile_with_odd_digits_is_a_parse_error(content: str) -> None:
+    from pyzfsnas.errors import ParseError
+
+    host = FakeHost()
+    host.files["/run/ganesha.pid"] = content.encode()
+    nfs = GaneshaNFS(FakeExecutor(host), config_path="/etc/ganesha/x.conf", pidfile="/run/ganesha.pid")
+    with pytest.raises(ParseError):
+        nfs.pid()
+
+
+@pytest.mark.parametrize("raw", ["²", "1²", "12\n"])
+def test_parse_size_refuses_non_ascii_digits_and_newlines(raw: str) -> None:
+    from pyzfsnas.properties import parse_size
+
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size(raw)
+
+
+@pytest.mark.parametrize("value", [2.7, "2.7", "abc", "²", True])
+def test_facade_sizes_must_be_int_bytes(value: Any) -> None:
+    counting = _Counting(FakeExecutor(FakeHost()))
+    with pytest.raises(InvalidProperty):
+        ZFS(counting).set("tank/a", quota=value)  # type: ignore[arg-type]
+    with pytest.raises(InvalidProperty):
+        ZFS(counting).create_dataset("tank/v", volsize=value)  # type: ignore[arg-type]
+    assert counting.argvs == []
+
+
+# -- item 8: property knowledge agrees with itself -------------------------------------------------------------
+
+ZSTD_FAST = [f"zstd-fast-{n}" for n in (1, 5, 10, 20, 50, 100, 500, 1000)]
+
+
+@pytest.mark.parametrize("value", ["zstd", "zstd-1", "zstd-19", "zstd-fast", *ZSTD_FAST])
+def test_every_zstd_level_openzfs_accepts_is_accepted(value: str) -> None:
+    from pyzfsnas.properties import validate_property_value
+
+    assert validate_property_value("compression", value, flavour="openzfs") == ("compression", value)
+    assert validate_property_value("compress", value) == ("compression", value)
+    host = FakeHost("openzfs")
+    host.create_pool("tank")
+    zfs = ZFS(FakeExecutor(host))
+    zfs.create_dataset("tank/a", {"compression": value})
+    assert zfs.get("tank/a", "compression")["compression"].raw == value
+
+
+@pytest.mark.parametrize("value", ["zstd-0", "zstd-20", "zstd-fast-0", "zstd-fast-11", "zstd-fast-15",
+                                   "zstd-fast-110", "zstd-fast-1001", "lz5"])
+def test_compression_values_openzfs_refuses_are_refused_by_both(value: str) -> None:
+    from pyzfsnas.errors import PropertyRejected
+    from pyzfsnas.properties import validate_property_value
+
+    with pytest.raises(InvalidProperty):
+        validate_property_value("compression", value, flavour="openzfs")
+    host = FakeHost("openzfs")
+    host.create_pool("tank")
+    result = FakeExecutor(host).run(["zfs", "create", "-o", f"compression={value}", "tank/a"])
+    with pytest.raises(PropertyRejected):
+        result.check()
+
+
+def test_zfs_fuse_knows_no_zstd_nor_lz4() -> None:
+    from pyzfsnas.properties import validate_property_value
+
+    for value in ("lz4", "zstd", "zstd-fast-10"):
+        with pytest.raises(InvalidProperty):
+            validate_property_value("compression", value, flavour="zfs-fuse")
