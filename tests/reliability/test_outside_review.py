@@ -314,3 +314,23 @@ def test_zfs_fuse_knows_no_zstd_nor_lz4() -> None:
     for value in ("lz4", "zstd", "zstd-fast-10"):
         with pytest.raises(InvalidProperty):
             validate_property_value("compression", value, flavour="zfs-fuse")
+
+
+# -- item 2 (NFS backends) -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", ["openzfs", "zfs-fuse"])
+@pytest.mark.parametrize("backend", ["exportfs", "fuse", "kernel", "ganesha"])
+@pytest.mark.parametrize("call", ["apply", "add", "remove", "rules", "clear"])
+def test_nfs_backends_validate_names_before_any_command(flavour: str, backend: str, call: str) -> None:
+    from pyzfsnas.nfs import FuseNFS, KernelNFS
+
+    counting = _Counting(FakeExecutor(FakeHost(flavour)))  # type: ignore[arg-type]
+    zfs = ZFS(counting)  # type: ignore[arg-type]
+    nfs: Any = {"exportfs": lambda: ExportfsNFS(zfs), "fuse": lambda: FuseNFS(zfs), "kernel": lambda: KernelNFS(zfs),
+                "ganesha": lambda: GaneshaNFS(zfs, config_path="/etc/ganesha/x.conf")}[backend]()
+    rule = AccessRule.parse("192.0.2.1", "rw")
+    args = {"apply": ([rule],), "add": (rule,), "remove": (rule,), "rules": (), "clear": ()}[call]
+    with pytest.raises(InvalidName):
+        getattr(nfs, call)("tank/a;touch x", *args)
+    assert counting.argvs == []
