@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pyzfsnas.errors import ParseError
 from pyzfsnas.models import Dataset, Snapshot, Zpool
-from pyzfsnas.properties import PropertyMap, RawEntry
+from pyzfsnas.properties import PropertyMap, RawEntry, canonical_name
 
 __all__ = [
     "GET_COLUMNS",
@@ -66,7 +66,7 @@ def parse_zfs_get(text: str, columns: Sequence[str] = GET_COLUMNS) -> dict[str, 
             extra = len(parts) - ncols
             parts = [*parts[:i_value], "\t".join(parts[i_value : i_value + extra + 1]),
                      *parts[i_value + extra + 1 :]]
-        name, prop = parts[i_name], parts[i_prop]
+        name, prop = parts[i_name], canonical_name(parts[i_prop])
         if not name or not prop:
             raise ParseError("empty name or property", line=line, lineno=lineno)
         value = parts[i_value] if i_value is not None else "-"
@@ -133,9 +133,11 @@ def _group_get_lines(text: str) -> dict[str, list[str]]:
 def parse_zfs_list(text: str, columns: Sequence[str]) -> dict[str, PropertyMap]:
     """Parse ``zfs list -H [-p] -o COLUMNS`` output; ``name`` must be one of the columns.
 
-    Sources are unknown to ``zfs list`` and recorded as ``-``.
+    Columns may be given as ``zfs`` accepts them, short names included (``avail``, ``refer``, ``usedsnap``):
+    each is stored under its full name, so it is typed. Sources are unknown to ``zfs list`` and recorded as
+    ``-``.
     """
-    cols = tuple(columns)
+    cols = tuple(canonical_name(c) for c in columns)
     if "name" not in cols:
         raise ParseError(f"zfs list columns {cols!r} lack 'name'")
     i_name = cols.index("name")
@@ -190,9 +192,10 @@ def parse_zpool_list(text: str, columns: Sequence[str] = POOL_LIST_COLUMNS, *, e
     """Parse ``zpool list -H [-p] -o COLUMNS`` output into :class:`Zpool` objects.
 
     zfs-fuse cannot print exact sizes (no ``-p``): pass ``exact=False`` and human sizes (``250M``) are
-    converted and flagged.
+    converted and flagged. Columns may be short names, as ``zpool`` accepts them (``alloc``, ``cap``,
+    ``frag``, ``dedup``).
     """
-    cols = tuple(columns)
+    cols = tuple(canonical_name(c, pool=True) for c in columns)
     if "name" not in cols:
         raise ParseError(f"zpool list columns {cols!r} lack 'name'")
     pools: list[Zpool] = []
@@ -258,7 +261,7 @@ def parse_zpool_get_table(text: str) -> dict[str, PropertyMap]:
         parts = line.split()
         if len(parts) < 4:
             raise ParseError("expected 4 columns", line=line, lineno=lineno)
-        name, prop, value = parts[0], parts[1], parts[2]
+        name, prop, value = parts[0], canonical_name(parts[1], pool=True), parts[2]
         source = " ".join(parts[3:])
         if len(parts) > 4 and not source.startswith("inherited from"):
             value = " ".join(parts[2:-1])

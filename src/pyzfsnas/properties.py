@@ -19,6 +19,8 @@ from pyzfsnas.errors import InvalidProperty, ParseError
 __all__ = [
     "COMPRESSION_VALUES",
     "NATIVE",
+    "ZFS_ALIASES",
+    "ZPOOL_ALIASES",
     "Kind",
     "Property",
     "PropertyMap",
@@ -129,6 +131,9 @@ def _specs() -> dict[str, PropertySpec]:
         PropertySpec("allocated", Kind.SIZE, readonly=True),
         PropertySpec("free", Kind.SIZE, readonly=True),
         PropertySpec("freeing", Kind.SIZE, readonly=True),
+        PropertySpec("expandsize", Kind.SIZE, readonly=True),
+        PropertySpec("checkpoint", Kind.SIZE, readonly=True),
+        PropertySpec("leaked", Kind.SIZE, readonly=True),
         PropertySpec("capacity", Kind.INT, readonly=True),
         PropertySpec("fragmentation", Kind.INT, readonly=True),
         PropertySpec("dedupratio", Kind.RATIO, readonly=True),
@@ -146,9 +151,28 @@ def _specs() -> dict[str, PropertySpec]:
 #: Native properties pyzfsnas types and validates. A native name not listed here is still read (as text).
 NATIVE: Mapping[str, PropertySpec] = _specs()
 
-_ALIASES = {"avail": "available", "refer": "referenced", "compress": "compression", "reserv": "reservation",
-            "refreserv": "refreservation", "recsize": "recordsize", "ratio": "compressratio", "lused": "logicalused",
-            "lrefer": "logicalreferenced", "alloc": "allocated", "cap": "capacity", "dedup_ratio": "dedupratio"}
+#: Every short name ``zfs`` accepts for a dataset property: its column header in lower case, where that
+#: differs from the name (OpenZFS matches ``-o`` and property arguments against both).
+ZFS_ALIASES: Mapping[str, str] = {
+    "avail": "available", "refer": "referenced", "ratio": "compressratio", "refratio": "refcompressratio",
+    "volblock": "volblocksize", "usedsnap": "usedbysnapshots", "usedds": "usedbydataset",
+    "usedchild": "usedbychildren", "usedrefreserv": "usedbyrefreservation", "lused": "logicalused",
+    "lrefer": "logicalreferenced", "fscount": "filesystem_count", "sscount": "snapshot_count",
+    "reserv": "reservation", "refreserv": "refreservation", "fslimit": "filesystem_limit",
+    "sslimit": "snapshot_limit", "recsize": "recordsize", "compress": "compression", "rdonly": "readonly",
+    "case": "casesensitivity", "dnsize": "dnodesize", "encroot": "encryptionroot",
+    "resumetok": "receive_resume_token", "redund_md": "redundant_metadata", "rsnaps": "redact_snaps",
+}
+#: The same for ``zpool`` (pool properties). ``dedup`` here is the pool's ``dedupratio``.
+ZPOOL_ALIASES: Mapping[str, str] = {
+    "alloc": "allocated", "cap": "capacity", "frag": "fragmentation", "dedup": "dedupratio",
+    "expandsz": "expandsize", "ckpoint": "checkpoint", "expand": "autoexpand", "replace": "autoreplace",
+    "listsnaps": "listsnapshots", "rdonly": "readonly", "bclone_used": "bcloneused",
+    "bclone_saved": "bclonesaved", "bclone_ratio": "bcloneratio", "ddtsize": "dedup_table_size",
+    "ddtquota": "dedup_table_quota",
+}
+# Dataset names first; pool-only short names that do not clash with a dataset property are accepted too.
+_ALIASES = {**{k: v for k, v in ZPOOL_ALIASES.items() if k not in ("dedup", "rdonly")}, **ZFS_ALIASES}
 
 _USER_PROP = re.compile(r"^[a-z0-9_.\-]+:[a-z0-9_.:\-]*$")
 _NATIVE_NAME = re.compile(r"^[a-z][a-z0-9_@]*$")
@@ -156,9 +180,12 @@ _HUMAN = re.compile(r"^(\d+(?:\.\d+)?)([BKMGTPE]?)$")
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50, "E": 1 << 60}
 
 
-def canonical_name(name: str) -> str:
-    """The full property name for an abbreviation ZFS accepts (``avail`` -> ``available``)."""
-    return _ALIASES.get(name, name)
+def canonical_name(name: str, *, pool: bool = False) -> str:
+    """The full property name for a short name the tools accept (``avail`` -> ``available``).
+
+    ``pool`` reads it as ``zpool`` does (``dedup`` -> ``dedupratio``, ``rdonly`` -> the pool's ``readonly``).
+    """
+    return (ZPOOL_ALIASES if pool else _ALIASES).get(name, name)
 
 
 def is_user_property(name: str) -> bool:

@@ -334,3 +334,77 @@ def test_nfs_backends_validate_names_before_any_command(flavour: str, backend: s
     with pytest.raises(InvalidName):
         getattr(nfs, call)("tank/a;touch x", *args)
     assert counting.argvs == []
+
+
+# -- item 9: short column names, on outputs written outside this project -------------------------------------
+
+
+def test_zfs_list_with_short_column_names_from_telegraf() -> None:
+    """Telegraf runs ``zfs list -Hp -o name,avail,used,usedsnap,usedds``: every column must be typed."""
+    from pyzfsnas.parsers import build_objects, check_typed, parse_zfs_list
+    from tests.fixturelib import FIXTURES
+
+    cols = ("name", "avail", "used", "usedsnap", "usedds")
+    text = (FIXTURES / "openzfs/zfs-list-Hp-o-name-avail-used-usedsnap-usedds__freebsd-zata__telegraf.txt").read_text()
+    raw = parse_zfs_list(text, cols)
+    check_typed(raw)
+    storage = build_objects(raw)[3]
+    assert storage.name == "zata/storage"
+    assert storage.available == 10741741326336
+    assert storage.used == 8556084379648
+    assert storage.properties["usedbysnapshots"].value == 3601138999296
+    assert storage.properties["usedbydataset"].value == 4954945380352
+    text = (FIXTURES / "openzfs/zfs-list-Hp-o-name-avail-used-usedsnap-usedds__freebsd-14__telegraf.txt").read_text()
+    objs = build_objects(parse_zfs_list(text, cols))
+    assert len(objs) == 14 and all(o.available == 53069045760 for o in objs)
+    assert objs[0].properties["usedbysnapshots"].value is None  # '-' on that host
+
+
+@pytest.mark.parametrize("host", ["freenas", "freebsd-14", "unavail"])
+def test_zpool_list_with_short_column_names_from_telegraf(host: str) -> None:
+    from pyzfsnas.parsers import parse_zpool_list
+    from tests.fixturelib import FIXTURES
+
+    cols = ("name", "health", "size", "alloc", "free", "fragmentation", "capacity", "dedupratio")
+    name = f"zpool-list-Hp-o-name-health-size-alloc-free-fragmentation-capacity-dedupratio__{host}__telegraf.txt"
+    pools = parse_zpool_list((FIXTURES / "openzfs" / name).read_text(), cols)
+    first = pools[0]
+    if host == "unavail":
+        assert (first.name, first.health, first.size, first.allocated) == ("temp2", "UNAVAIL", None, None)
+        return
+    assert all(isinstance(p.allocated, int) and p.allocated + p.free <= p.size for p in pools)  # type: ignore[operator]
+    if host == "freenas":
+        red1 = pools[1]
+        assert (red1.allocated, red1.fragmentation, red1.capacity, red1.dedupratio) == (1126164848640, 8, 12, 1.83)
+    else:
+        assert (first.allocated, first.capacity, first.dedupratio) == (11959578624, 17, 1.0)
+
+
+def test_every_zfs_short_name_is_read_as_its_property() -> None:
+    from pyzfsnas.parsers import parse_zfs_list
+    from pyzfsnas.properties import ZFS_ALIASES
+
+    cols = ("name", *ZFS_ALIASES)
+    raw = parse_zfs_list("tank\t" + "\t".join(["-"] * len(ZFS_ALIASES)) + "\n", cols)
+    assert set(raw["tank"]) == set(ZFS_ALIASES.values())
+
+
+def test_zpool_short_names_on_the_fake_and_through_the_parser() -> None:
+    from pyzfsnas.parsers import parse_zpool_list
+
+    host = FakeHost("openzfs")
+    host.create_pool("tank")
+    cols = ("name", "size", "alloc", "free", "frag", "cap", "dedup", "health")
+    out = FakeExecutor(host).run(["zpool", "list", "-Hp", "-o", ",".join(cols)]).check().stdout
+    (pool,) = parse_zpool_list(out, cols)
+    assert isinstance(pool.allocated, int) and pool.allocated > 0 and pool.capacity is not None
+    assert pool.dedupratio == 1.0 and pool.health == "ONLINE"
+
+
+def test_facade_reads_short_property_names_typed() -> None:
+    host = FakeHost("openzfs")
+    host.create_pool("tank")
+    zfs = ZFS(FakeExecutor(host))
+    (ds,) = zfs.datasets("tank", properties=("avail", "refer", "usedsnap", "compress"))
+    assert isinstance(ds.available, int) and isinstance(ds.referenced, int)
+    assert ds.properties["compression"].value == "off"

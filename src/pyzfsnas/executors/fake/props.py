@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from pyzfsnas.executors.fake.formatting import SizeError, format_date, nicenum, parse_size
-from pyzfsnas.properties import COMPRESSION_VALUES
+from pyzfsnas.properties import COMPRESSION_VALUES, ZFS_ALIASES
 
 __all__ = ["PROPS", "Prop", "all_order", "human", "lookup", "validate"]
 
@@ -132,12 +132,7 @@ _ALL = [
 ]
 
 PROPS: dict[str, Prop] = {p.name: p for p in _ALL}
-_ALIASES = {"avail": "available", "refer": "referenced", "compress": "compression", "reserv": "reservation",
-            "recsize": "recordsize", "refreserv": "refreservation", "volblock": "volblocksize",
-            "ratio": "compressratio", "refratio": "refcompressratio", "lused": "logicalused",
-            "lrefer": "logicalreferenced", "usedsnap": "usedbysnapshots", "usedds": "usedbydataset",
-            "usedchild": "usedbychildren", "usedrefreserv": "usedbyrefreservation", "dnsize": "dnodesize",
-            "shareiscsi": "shareiscsi"}
+_ALIASES = ZFS_ALIASES  # the short names zfs accepts: one table with the library's
 _FUSE_OVERRIDES = {"aclmode": "groupmask"}
 _OPENZFS_DEFAULTS = {"aclmode": "discard", "version": "5", "compression": "off"}
 
