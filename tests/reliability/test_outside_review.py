@@ -408,3 +408,49 @@ def test_facade_reads_short_property_names_typed() -> None:
     (ds,) = zfs.datasets("tank", properties=("avail", "refer", "usedsnap", "compress"))
     assert isinstance(ds.available, int) and isinstance(ds.referenced, int)
     assert ds.properties["compression"].value == "off"
+
+
+# -- item 10: CLI ergonomics ---------------------------------------------------------------------------------
+
+
+def test_cli_global_options_after_the_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from pyzfsnas import cli
+
+    assert cli.main(["--fake", "datasets", "--json"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert cli.main(["--json", "--fake", "datasets"]) == 0
+    assert json.loads(capsys.readouterr().out) == after and after[0]["name"] == "tank"
+    assert cli.main(["pools", "--fake", "-p"]) == 0
+    assert "CAPACITY" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--ssh", "a@b", "pools", "--fake"])
+    assert info.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_cli_pool_capacity_is_a_percentage(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from pyzfsnas import cli
+
+    assert cli.main(["--fake", "pools"]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    capacity = row.split()[header.split().index("CAPACITY")]
+    assert capacity.endswith("%") and capacity[:-1].isdigit()
+    assert cli.main(["--fake", "pools", "--json"]) == 0
+    assert isinstance(json.loads(capsys.readouterr().out)[0]["capacity"], int)
+
+
+def test_demo_extended_share_reads_its_quota_room() -> None:
+    import io
+    import re
+
+    from pyzfsnas import cli
+
+    out = io.StringIO()
+    assert cli.demo(out) == 0
+    (line,) = [ln for ln in out.getvalue().splitlines() if "available" in ln]
+    available = re.search(r"available (\S+)", line).group(1)  # type: ignore[union-attr]
+    assert available.endswith("G") and float(available[:-1]) > 1.5, line  # 2 GiB quota, 200 MiB used
