@@ -454,3 +454,45 @@ def test_demo_extended_share_reads_its_quota_room() -> None:
     (line,) = [ln for ln in out.getvalue().splitlines() if "available" in ln]
     available = re.search(r"available (\S+)", line).group(1)  # type: ignore[union-attr]
     assert available.endswith("G") and float(available[:-1]) > 1.5, line  # 2 GiB quota, 200 MiB used
+
+
+# -- item 11: measurement hygiene ---------------------------------------------------------------------------
+
+
+def test_pytest_entry_point_imports_nothing_of_pyzfsnas() -> None:
+    """pytest imports entry-point plugins before pytest-cov starts: that import must not load pyzfsnas."""
+    import tomllib
+
+    from tests.fixturelib import FIXTURES
+
+    pyproject = tomllib.loads((FIXTURES.parents[1] / "pyproject.toml").read_text())
+    module = pyproject["project"]["entry-points"]["pytest11"]["pyzfsnas"]
+    assert module.split(".")[0] != "pyzfsnas"
+    code = (f"import sys, {module}\n"
+            "loaded = sorted(m for m in sys.modules if m == 'pyzfsnas' or m.startswith('pyzfsnas.'))\n"
+            "print(loaded)\nsys.exit(1 if loaded else 0)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_entry_point_module_registers_the_fixtures(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # only the module under test, no other plugin
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    pytester.makeconftest("pytest_plugins = ['pyzfsnas_pytest']\n")
+    pytester.makepyfile("def test_it(fake_zfs, fake_host):\n"
+                        "    fake_zfs.create_dataset('tank/x')\n"
+                        "    assert fake_host.datasets['tank/x']\n")
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_import_pyzfsnas_loads_no_submodule() -> None:
+    code = ("import sys, pyzfsnas\n"
+            "print(sorted(m for m in sys.modules if m.startswith('pyzfsnas.')))\n"
+            "from pyzfsnas import ZFS\n"
+            "print(sorted(m for m in ('paramiko', 'subprocess', 'pyzfsnas.nfs', 'pyzfsnas.executors.fake')"
+            " if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["[]", "[]"]

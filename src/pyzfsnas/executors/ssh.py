@@ -36,6 +36,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from types import TracebackType
+from typing import Any, cast
 
 import paramiko
 
@@ -165,7 +166,7 @@ def _install_close_guard(transport: paramiko.Transport) -> None:
             original(chan, msg)
 
     table[paramiko.common.MSG_CHANNEL_CLOSE] = guarded_close
-    transport._channel_handler_table = table  # type: ignore[attr-defined]  # per-instance override
+    cast(Any, transport)._channel_handler_table = table  # per-instance override of a private table
 
 
 def _send_all(chan: paramiko.Channel, data: bytes) -> bool:
