@@ -496,3 +496,18 @@ def test_import_pyzfsnas_loads_no_submodule() -> None:
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["[]", "[]"]
+
+
+def test_zfs_list_freebsd_paste_with_its_own_columns() -> None:
+    """The columns exactly as the reporter's command gave them (``...,usedbychildren,lrefer``)."""
+    from pyzfsnas.parsers import build_objects, parse_zfs_list
+    from tests.fixturelib import FIXTURES
+
+    cols = ["name", "used", "usedbydataset", "usedbyrefreservation", "usedbysnapshots", "usedbychildren", "lrefer"]
+    text = (FIXTURES / "openzfs/zfs-list-Hp-o-name-used-usedby-lrefer__dash-values__freebsd-2.2.7-reconstructed.txt")
+    vms, share = build_objects(parse_zfs_list(text.read_text(), cols))
+    parts = [vms.properties[p].value for p in ("usedbydataset", "usedbyrefreservation", "usedbysnapshots",
+                                                "usedbychildren")]
+    assert sum(parts) == vms.used == 3166535424  # type: ignore[arg-type]
+    assert vms.properties["logicalreferenced"].value == 4080961536
+    assert share.properties["logicalreferenced"].value == 2535836658176
