@@ -22,6 +22,7 @@ __all__ = [
     "HostKeyError",
     "InvalidName",
     "InvalidProperty",
+    "InvalidText",
     "ParseError",
     "PathNotFound",
     "PermissionDenied",
@@ -45,6 +46,11 @@ class InvalidName(ZFSError, ValueError):
 
 class InvalidProperty(ZFSError, ValueError):
     """A property name or value is unknown or malformed; nothing was run."""
+
+
+class InvalidText(ZFSError, ValueError):
+    """Text for a command's arguments or standard input cannot be sent as it is (for example a lone
+    surrogate, which has no UTF-8 encoding); nothing was run."""
 
 
 class UnsupportedOperation(ZFSError):

@@ -10,6 +10,7 @@ process at all.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -20,6 +21,9 @@ from pyzfsnas.errors import CommandFailed, InvalidName, ZFSError
 from pyzfsnas.executors.base import NO_TIMEOUT, Result
 from pyzfsnas.executors.quoting import quote_argv
 from pyzfsnas.zfs import ZFS
+
+#: Control and line-breaking characters: none may reach the ssh command line of a direct pipeline.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 __all__ = ["SSHTarget", "TransferCancelled", "TransferResult", "direct_pipeline", "transfer", "transfer_direct"]
 
@@ -142,11 +146,14 @@ class SSHTarget:
     def argv(self) -> list[str]:
         """The ``ssh`` argv prefix (everything before the remote command)."""
         for text in (self.host, self.user or "", self.identity_file or "", *self.options):
-            if text.startswith("-") or any(c in text for c in "\n\0 "):
+            if not isinstance(text, str) or text.startswith("-") or " " in text or _CONTROL.search(text):
                 raise InvalidName(f"invalid ssh target field {text!r}")
         if not self.host:
             raise InvalidName("empty ssh host")
-        argv = ["ssh", "-o", "BatchMode=yes", "-p", str(int(self.port))]
+        port = self.port
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise InvalidName(f"invalid ssh port {port!r}: an int in 1..65535")
+        argv = ["ssh", "-o", "BatchMode=yes", "-p", str(port)]
         if self.identity_file:
             argv += ["-i", self.identity_file]
         for opt in self.options:

@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from pyzfsnas.errors import InvalidName, error_from_result
+from pyzfsnas.errors import InvalidName, InvalidText, error_from_result
 
 __all__ = [
     "CHUNK_SIZE",
@@ -29,6 +29,7 @@ __all__ = [
     "Result",
     "Stdin",
     "check_argv",
+    "check_stdin",
     "effective_timeout",
     "log_result",
 ]
@@ -133,6 +134,23 @@ def check_argv(argv: Sequence[str]) -> tuple[str, ...]:
         if "\0" in arg:
             raise InvalidName(f"NUL byte in argument {arg!r}")
     return out
+
+
+def check_stdin(stdin: Stdin) -> bytes | Iterable[bytes] | None:
+    """Standard input as every executor sends it: text encoded to UTF-8 now, before anything runs.
+
+    Text that has no UTF-8 encoding (a lone surrogate, as ``os.fsdecode`` yields for a non-UTF-8 file name)
+    raises :class:`~pyzfsnas.errors.InvalidText` here, on every host kind alike, instead of failing half-way
+    with part of the input written (or, worse, none of it while the command reports success).
+    """
+    if isinstance(stdin, str):
+        try:
+            return stdin.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidText(f"standard input is not encodable as UTF-8: {exc}") from None
+    if isinstance(stdin, bytearray | memoryview):
+        return bytes(stdin)
+    return stdin
 
 
 def log_result(result: Result, where: str = "local") -> None:

@@ -36,11 +36,21 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from types import TracebackType
+from typing import Any, cast
 
 import paramiko
 
-from pyzfsnas.errors import CommandTimeout, ConnectionFailed, HostKeyError
-from pyzfsnas.executors.base import CHUNK_SIZE, OutputStream, Result, Stdin, check_argv, effective_timeout, log_result
+from pyzfsnas.errors import CommandTimeout, ConnectionFailed, HostKeyError, InvalidName
+from pyzfsnas.executors.base import (
+    CHUNK_SIZE,
+    OutputStream,
+    Result,
+    Stdin,
+    check_argv,
+    check_stdin,
+    effective_timeout,
+    log_result,
+)
 from pyzfsnas.executors.quoting import quote_argv
 
 __all__ = ["SSHExecutor", "is_read_only"]
@@ -157,7 +167,7 @@ def _install_close_guard(transport: paramiko.Transport) -> None:
             original(chan, msg)
 
     table[paramiko.common.MSG_CHANNEL_CLOSE] = guarded_close
-    transport._channel_handler_table = table  # type: ignore[attr-defined]  # per-instance override
+    cast(Any, transport)._channel_handler_table = table  # per-instance override of a private table
 
 
 def _send_all(chan: paramiko.Channel, data: bytes) -> bool:
@@ -304,6 +314,8 @@ class SSHExecutor:
         keepalive: int = 30,
         read_only_predicate: Callable[[Sequence[str]], bool] | None = None,
     ) -> None:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise InvalidName(f"invalid ssh port {port!r}: an int in 1..65535")
         self.host = host
         self.port = port
         self.username = username
@@ -567,6 +579,7 @@ class SSHExecutor:
         A return code of -1 means the remote command ended without an exit status (killed by a signal).
         """
         args = check_argv(argv)
+        stdin = check_stdin(stdin)  # text encoded (or refused) before anything runs
         command = self._command_line(args, stdin)
         limit = effective_timeout(timeout, self.timeout)
         start = time.monotonic()
@@ -660,6 +673,7 @@ class SSHExecutor:
         empty). A stream is never retried: a lost connection raises ConnectionFailed after the ``with``.
         """
         args = check_argv(argv)
+        stdin = check_stdin(stdin)  # text encoded (or refused) before anything runs
         command = self._command_line(args, stdin)
         limit = effective_timeout(timeout, self.timeout)
         start = time.monotonic()

@@ -67,7 +67,7 @@ def _to_network(value: object, level: object = None, *, strict: bool = True) -> 
         raise InvalidAccessRule(value, level, f"access_to must be a string, got {type(value).__name__}")
     if not value:
         raise InvalidAccessRule(value, level, "empty address")
-    if not _ADDRESS_CHARS.match(value):
+    if not _ADDRESS_CHARS.fullmatch(value):
         raise InvalidAccessRule(
             value, level, "only IPv4/IPv6 addresses and CIDR networks are allowed (no hostnames, wildcards, "
             "scope ids or other characters)"

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 
 from pyzfsnas.errors import CommandTimeout
-from pyzfsnas.executors.base import OutputStream, Result, Stdin, check_argv, log_result
+from pyzfsnas.executors.base import OutputStream, Result, Stdin, check_argv, check_stdin, log_result
 from pyzfsnas.executors.fake.exportfs_cli import run_exportfs
 from pyzfsnas.executors.fake.files import FILE_PROGRAMS, run_file_command
 from pyzfsnas.executors.fake.host import FakeHost
@@ -25,13 +25,12 @@ FAKE_DURATION = 0.001
 
 
 def _chunks(stdin: Stdin) -> Iterable[bytes]:
-    if stdin is None:
+    data = check_stdin(stdin)  # text encoded (or refused) before anything runs, as the real executors do
+    if data is None:
         return ()
-    if isinstance(stdin, str):
-        return (stdin.encode(),)
-    if isinstance(stdin, bytes | bytearray | memoryview):
-        return (bytes(stdin),)
-    return stdin
+    if isinstance(data, bytes):
+        return (data,)
+    return data
 
 
 def _text(stdout: str | Iterable[bytes]) -> str:
