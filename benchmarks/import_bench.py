@@ -41,7 +41,8 @@ def main() -> int:
                 [("python -c pass", f"{base * 1e3:.1f}", "-"),
                  ("python -c 'import pyzfsnas'", f"{ours * 1e3:.1f}", f"+{(ours - base) * 1e3:.1f}"),
                  ("python -c 'from pyzfsnas import ZFS'", f"{facade * 1e3:.1f}", f"+{(facade - base) * 1e3:.1f}")]))
-    print(f"import pyzfsnas costs {(ours - base) * 1e3:.1f} ms; from pyzfsnas import ZFS {(facade - base) * 1e3:.1f} ms")
+    print(f"import pyzfsnas costs {(ours - base) * 1e3:.1f} ms; "
+          f"from pyzfsnas import ZFS {(facade - base) * 1e3:.1f} ms")
     print(f"heavy modules loaded by 'import pyzfsnas': {heavy or 'none'}")
     path = write_result("import", {"runs": RUNS, "pass_s": base, "import_s": ours,
                                    "import_cost_ms": (ours - base) * 1e3, "from_import_zfs_s": facade,
