@@ -239,7 +239,8 @@ def test_stats(drv: ZFSonLinuxShareDriver, ex: FakeExecutor) -> None:
     assert stats["storage_protocol"] == "NFS" and stats["driver_handles_share_servers"] is False
     assert stats["snapshot_support"] and stats["create_share_from_snapshot_support"]
     assert stats["revert_to_snapshot_support"] is True
-    assert stats["ipv4_support"] is True and stats["ipv6_support"] is True  # kernel OpenZFS 2.2
+    # Exactly what the export locations offer: an IPv4 export address only, although kernel NFS has IPv6.
+    assert stats["ipv4_support"] is True and stats["ipv6_support"] is False
     pools = {p["pool_name"]: p for p in stats["pools"]}
     assert set(pools) == {"tank", "other"}
     assert 60 < pools["tank"]["total_capacity_gb"] <= 64
@@ -321,8 +322,8 @@ def test_locks_serialize_per_dataset(drv: ZFSonLinuxShareDriver) -> None:
     import threading
 
     order: list[str] = []
-    with drv._locks.hold("mnlA:tank/a"):
-        t = threading.Thread(target=lambda: (drv._locks.hold("mnlA:tank/a").__enter__(), order.append("t")))
+    with drv.service.locks.hold("mnlA:tank/a"):
+        t = threading.Thread(target=lambda: (drv.service.locks.hold("mnlA:tank/a").__enter__(), order.append("t")))
         t.start()
         time.sleep(0.05)
         order.append("main")

@@ -45,7 +45,7 @@ def _ssh_executors(*drivers: ZFSonLinuxShareDriver) -> list[SSHExecutor]:
     """The SSHExecutors the drivers built for themselves (own host and peers)."""
     found: list[SSHExecutor] = []
     for drv in drivers:
-        backends = [drv.own, *drv._peers.values()]
+        backends = [drv.service.site, *drv.service.peers]
         found += [b.zfs.executor for b in backends if isinstance(b.zfs.executor, SSHExecutor)]
     return found
 

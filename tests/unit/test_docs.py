@@ -32,8 +32,9 @@ API_MODULES = (
     "pyzfsnas.executors.fake.host", "pyzfsnas.executors.fake.network",
     "pyzfsnas.nfs", "pyzfsnas.nfs.rules", "pyzfsnas.nfs.base", "pyzfsnas.nfs.kernel", "pyzfsnas.nfs.fuse",
     "pyzfsnas.nfs.exportfs", "pyzfsnas.nfs.ganesha", "pyzfsnas.nfs.detect",
-    "pyzfsnas.manila_glue", "pyzfsnas.manila_glue.driver", "pyzfsnas.manila_glue.naming",
-    "pyzfsnas.manila_glue.replication", "pyzfsnas.testing",
+    "pyzfsnas.manila_glue", "pyzfsnas.manila_glue.driver", "pyzfsnas.shares", "pyzfsnas.shares.layout",
+    "pyzfsnas.shares.service", "pyzfsnas.shares.site", "pyzfsnas.shares.errors",
+    "pyzfsnas.shares.transfer", "pyzfsnas.testing",
 )
 
 

@@ -13,16 +13,16 @@ from oslo_config import cfg, types
 
 __all__ = ["PYZFSNAS_OPTS", "UPSTREAM_HELPER", "ZFSONLINUX_OPTS", "list_opts"]
 
-#: The value of ``zfs_share_helpers`` in upstream configurations; accepted and means "detect".
-UPSTREAM_HELPER = "manila.share.drivers.zfsonlinux.utils.NFSviaZFSHelper"
+from pyzfsnas.shares.site import UPSTREAM_HELPER
 
 ZFSONLINUX_OPTS = [
     cfg.HostAddressOpt(
         "zfs_share_export_ip",
-        help="IP to be added to user-facing export location. Required (checked at setup)."),
+        help="IP address or host name added to the user-facing export location. Required (checked at "
+             "setup)."),
     cfg.HostAddressOpt(
         "zfs_service_ip",
-        help="IP to be added to admin-facing export location; other backends reach this host's ZFS "
+        help="IP address or host name added to the admin-facing export location; other backends reach this host's ZFS "
              "through it for replication and migration. Required (checked at setup)."),
     cfg.ListOpt(
         "zfs_zpool_list",
@@ -73,6 +73,12 @@ ZFSONLINUX_OPTS = [
 ]
 
 PYZFSNAS_OPTS = [
+    cfg.ListOpt(
+        "zfs_share_export_ips",
+        item_type=types.HostAddress(),
+        default=[],
+        help="More user-facing export addresses besides zfs_share_export_ip, e.g. an IPv6 one beside an "
+             "IPv4 one; each becomes an export location (pyzfsnas)."),
     cfg.PortOpt(
         "zfs_ssh_port",
         default=22,
