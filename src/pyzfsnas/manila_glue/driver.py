@@ -136,10 +136,6 @@ def _locations(locations: Sequence[ExportLocation]) -> list[dict[str, Any]]:
     return [{"path": loc.path, "is_admin_only": loc.admin, "metadata": {}} for loc in locations]
 
 
-def _rule_states(rules: Sequence[Rule], rejected: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    return {r.id: {"state": ERROR if r.id in rejected else "active", "access_key": None} for r in rules}
-
-
 class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
     """Manila share driver for ZFS hosts (kernel OpenZFS or zfs-fuse), locally or over SSH, via pyzfsnas.
 
@@ -392,11 +388,12 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         share_access_rules: Any,
         snapshot_access_rules: Any,
         share_server: Any = None,
-    ) -> None:
-        """``zfs rollback`` to the share's latest snapshot; the quota becomes the snapshot's size."""
+    ) -> int:
+        """``zfs rollback`` to the share's latest snapshot; quota and returned size are the snapshot's size."""
         _no_share_server(share_server)
         snap = _snapshot(snapshot)
         self.service.revert_to_snapshot(snap, snap.size)
+        return int(snap.size)
 
     # -- usage, metadata, status ----------------------------------------------------------------------------
 
@@ -478,8 +475,10 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
             "replica_state": "in_sync",
             "access_rules_status": ERROR if rejected else "active",
         }
-        if rules:
-            out["access_rules"] = _rule_states(rules, rejected)
+        if rejected:
+            # The manager writes these states rule by rule (a rule it is not told about becomes active).
+            out["share_access_rules"] = [{"id": r.id, "state": ERROR if r.id in rejected else "active"}
+                                         for r in rules]
         return out
 
     @_mapped

@@ -1,0 +1,241 @@
+"""The driver under manila's own ``ShareManager`` and sqlite database, on every host kind of MANAGER_HOSTS.
+
+Each test drives the manager's RPC-side methods the way manila-share does and asserts what the manager wrote to
+its database (statuses, sizes, export locations, access rule states) and what is on the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from manila.tests import db_utils
+
+from manila import db, exception
+from pyzfsnas import ZFS
+from pyzfsnas.errors import DatasetNotFound
+from tests.manila.managerlib import BUILDERS, GIB, MANAGER_HOSTS, Cloud, manila_env
+
+
+@pytest.fixture(params=MANAGER_HOSTS)
+def cloud(request: pytest.FixtureRequest) -> Iterator[Cloud]:
+    pools = BUILDERS[request.param](request)
+    try:
+        with manila_env():
+            yield Cloud(pools)
+    finally:
+        for undo in pools.cleanup:
+            undo()
+
+
+def quota(c: Cloud, dataset: str, backend: str = "A") -> Any:
+    return c.pools.zfs(c.addr[backend][1]).get(dataset, "quota").value("quota")
+
+
+def test_create_and_delete(cloud: Cloud) -> None:
+    c = cloud
+    share = c.create_share(size=2)
+    inst = share.instance["id"]
+    assert share["status"] == "available"
+    mountpoint = c.pools.zfs().get(c.pool["A"], "mountpoint").raw("mountpoint")
+    leaf = c.dataset(inst).split("/", 1)[1]
+    assert c.paths(inst) == [(f"10.0.1.1:{mountpoint}/{leaf}", False), (f"10.0.1.2:{mountpoint}/{leaf}", True)]
+    assert quota(c, c.dataset(inst)) == 2 * GIB
+    c.m().delete_share_instance(c.ctx, inst)
+    assert not c.pools.zfs().exists(c.dataset(inst))
+    with pytest.raises(Exception, match="could not be found"):
+        db.share_instance_get(c.ctx, inst)
+
+
+def test_access_allow_deny_and_a_hostile_rule(cloud: Cloud) -> None:
+    c = cloud
+    share = c.create_share()
+    inst = share.instance["id"]
+    good = c.allow(share, "10.1.0.5")
+    hostile = c.allow(share, "10.1.0.6,rw=*")
+    cert = c.allow(share, "someone", access_type="cert")
+    states = c.rule_states(inst)
+    assert states[good] == "active"
+    assert states[hostile] == "error" and states[cert] == "error"
+    sharenfs = c.pools.zfs().get(c.dataset(inst), "sharenfs").raw("sharenfs")
+    assert "10.1.0.5" in sharenfs and "*" not in sharenfs and "10.1.0.6" not in sharenfs
+    c.deny(share, good)
+    assert good not in c.rule_states(inst)
+    assert c.pools.zfs().get(c.dataset(inst), "sharenfs").raw("sharenfs") == "off"
+    assert c.share(share["id"]).instance["access_rules_status"] == "error"  # the hostile rule stays in error
+
+
+def test_snapshot_and_share_from_snapshot(cloud: Cloud) -> None:
+    c = cloud
+    share = c.create_share()
+    c.pools.write(c.dataset(share.instance["id"]), 1 << 20)
+    snap = c.create_snapshot(share)
+    assert snap["status"] == "available"
+    assert snap.instance["provider_location"].startswith(c.dataset(share.instance["id"]) + "@")
+    copy = c.create_share(size=2, snapshot_id=snap["id"])
+    assert copy["status"] == "available"
+    assert quota(c, c.dataset(copy.instance["id"])) == 2 * GIB
+    assert c.paths(copy.instance["id"])[0][0].endswith(c.dataset(copy.instance["id"]).split("/", 1)[1])
+    c.m().delete_snapshot(c.ctx, snap["id"])
+    with pytest.raises(Exception, match="could not be found"):
+        c.snapshot(snap["id"])
+
+
+@pytest.mark.parametrize(("size", "changed"), [(1, 2), (3, 2)])
+def test_revert_after_a_resize_records_and_sets_the_snapshot_size(cloud: Cloud, size: int, changed: int) -> None:
+    c = cloud
+    share = c.create_share(size=size)
+    dataset = c.dataset(share.instance["id"])
+    snap = c.create_snapshot(share)
+    if changed > size:
+        c.m().extend_share(c.ctx, share["id"], changed, [])
+    else:
+        c.m().shrink_share(c.ctx, share["id"], changed)
+    assert c.share(share["id"])["size"] == changed and quota(c, dataset) == changed * GIB
+    db.share_update(c.ctx, share["id"], {"status": "reverting"})
+    c.m().revert_to_snapshot(c.ctx, snap["id"], [])
+    after = c.share(share["id"])
+    assert after["status"] == "available" and after["size"] == size
+    assert quota(c, dataset) == size * GIB
+
+
+def test_shrink_below_used_is_refused_and_nothing_changes(cloud: Cloud) -> None:
+    c = cloud
+    if c.pools.is_real:
+        pytest.skip("the real pools here are far smaller than the 1 GiB a share must use to refuse a shrink")
+    share = c.create_share(size=3)
+    dataset = c.dataset(share.instance["id"])
+    c.pools.write(dataset, 3 * GIB // 2)
+    with pytest.raises(exception.ShareShrinkingError, match="possible data loss"):
+        c.m().shrink_share(c.ctx, share["id"], 1)
+    after = c.share(share["id"])
+    assert after["status"] == "available" and after["size"] == 3  # manila keeps the share usable
+    assert quota(c, dataset) == 3 * GIB
+    c.m().shrink_share(c.ctx, share["id"], 2)
+    assert c.share(share["id"])["size"] == 2 and quota(c, dataset) == 2 * GIB
+
+
+def test_manage_unmanage_and_bad_size_options(cloud: Cloud) -> None:
+    c = cloud
+    zfs = c.pools.zfs()
+    legacy = f"{c.pool['A']}/legacy"
+    zfs.create_dataset(legacy)
+    c.pools.write(legacy, 1 << 20)
+    mountpoint = zfs.get(legacy, "mountpoint").raw("mountpoint")
+    for bad in ("abc", "1.5", "²", 2.7):
+        share = db_utils.create_share(host=c.pool_host("A"), size=0, share_type_id=c.share_type["id"],
+                                      status="manage_starting")
+        db.export_locations_update(c.ctx, share.instance["id"], [f"10.9.9.9:{mountpoint}"])
+        with pytest.raises(exception.ManageInvalidShare, match="whole number"):
+            c.m().manage_share(c.ctx, share["id"], {"size": bad})
+        assert c.share(share["id"])["status"] == "manage_error", bad
+        assert zfs.exists(legacy), bad
+    share = db_utils.create_share(host=c.pool_host("A"), size=0, share_type_id=c.share_type["id"],
+                                  status="manage_starting")
+    db.export_locations_update(c.ctx, share.instance["id"], [f"10.9.9.9:{mountpoint}"])
+    c.m().manage_share(c.ctx, share["id"], {})
+    managed = c.share(share["id"])
+    assert managed["status"] == "available" and managed["size"] == 1
+    dataset = c.dataset(share.instance["id"])
+    assert zfs.exists(dataset) and not zfs.exists(legacy) and quota(c, dataset) == GIB
+    c.m().unmanage_share(c.ctx, share["id"])
+    assert zfs.exists(dataset)
+
+
+def test_restart_with_a_new_prefix_and_export_ip_keeps_every_share(cloud: Cloud) -> None:
+    c = cloud
+    share = c.create_share()
+    inst = share.instance["id"]
+    c.start("A", zfs_dataset_name_prefix="renamed_", zfs_share_export_ip="10.0.1.9")
+    after = c.share(share["id"])
+    assert after["status"] == "available"
+    assert next(p for p, admin in c.paths(inst) if not admin).startswith("10.0.1.9:")  # ensure_shares ran
+    c.m().extend_share(c.ctx, share["id"], 2, [])
+    assert c.share(share["id"])["size"] == 2 and quota(c, c.dataset(inst)) == 2 * GIB
+
+
+def test_restart_reports_a_vanished_share_in_error(cloud: Cloud) -> None:
+    c = cloud
+    keep, lost = c.create_share(), c.create_share()
+    c.pools.zfs().destroy(c.dataset(lost.instance["id"]), recursive=True)
+    c.start("A", zfs_share_export_ip="10.0.1.8")  # new backend info: the manager calls ensure_shares
+    assert c.share(keep["id"])["status"] == "available"
+    assert c.share(lost["id"])["status"] == "error"
+
+
+def test_stats_report_exactly_the_export_ip_versions(cloud: Cloud) -> None:
+    c = cloud
+    stats = c.m().driver.get_share_stats(refresh=True)
+    assert stats["ipv4_support"] is True and stats["ipv6_support"] is False
+    assert stats["revert_to_snapshot_support"] is True and stats["replication_type"] == "readable"
+    both = c.start("A", zfs_share_export_ips=["fd00::1"])
+    stats = both.driver.get_share_stats(refresh=True)
+    fuse = c.pools.kind.endswith("zfs-fuse")
+    assert stats["ipv4_support"] is True and stats["ipv6_support"] is (not fuse)
+
+
+def _replicate(c: Cloud) -> tuple[Any, Any]:
+    share = c.create_share()
+    replica = db_utils.create_share_replica(share_id=share["id"], host=c.pool_host("B"), status="creating",
+                                            replica_state="out_of_sync", share_type_id=c.share_type["id"])
+    c.m("B").create_share_replica(c.ctx, replica["id"], share_id=share["id"])
+    return share, db.share_replica_get(c.ctx, replica["id"])
+
+
+def test_replica_create_update_promote(cloud: Cloud) -> None:
+    c = cloud
+    share, replica = _replicate(c)
+    assert replica["status"] == "available" and replica["replica_state"] == "in_sync"
+    b_ds = c.dataset(replica["id"], "B")
+    zb = c.pools.zfs(c.addr["B"][1])
+    assert zb.get(b_ds, "readonly").value("readonly") is True
+    c.pools.write(c.dataset(share.instance["id"]), 1 << 20)
+    c.m("B").update_share_replica(c.ctx, replica["id"], share_id=share["id"])
+    assert db.share_replica_get(c.ctx, replica["id"])["replica_state"] == "in_sync"
+    c.m("B").promote_share_replica(c.ctx, replica["id"], share_id=share["id"])
+    promoted = db.share_replica_get(c.ctx, replica["id"])
+    old = db.share_replica_get(c.ctx, share.instance["id"])
+    assert promoted["replica_state"] == "active" and old["replica_state"] == "in_sync"
+    assert zb.get(b_ds, "readonly").value("readonly") is False
+    assert c.pools.zfs().get(c.dataset(share.instance["id"]), "readonly").value("readonly") is True
+
+
+def test_replica_reports_per_rule_states(cloud: Cloud) -> None:
+    c = cloud
+    share = c.create_share()
+    ok = c.allow(share, "10.1.0.5")
+    bad = c.allow(share, "someone", access_type="cert")
+    replica = db_utils.create_share_replica(share_id=share["id"], host=c.pool_host("B"), status="creating",
+                                            replica_state="out_of_sync", share_type_id=c.share_type["id"])
+    c.m("B").create_share_replica(c.ctx, replica["id"], share_id=share["id"])
+    states = c.rule_states(replica["id"])
+    assert states[ok] == "active" and states[bad] == "error"
+
+
+def test_revert_of_a_replicated_share(cloud: Cloud) -> None:
+    c = cloud
+    share, replica = _replicate(c)
+    snap = db_utils.create_snapshot(share_id=share["id"], size=1, status="creating")
+    db_utils.create_snapshot_instance(snap["id"], share_instance_id=replica["id"], status="creating")
+    c.m("A").create_replicated_snapshot(c.ctx, snap["id"], share_id=share["id"])
+    snap = c.snapshot(snap["id"])
+    assert {i["status"] for i in snap.instances} == {"available"}
+    c.pools.write(c.dataset(share.instance["id"]), 1 << 20)
+    c.m("B").update_share_replica(c.ctx, replica["id"], share_id=share["id"])  # newer replication snapshots
+    db.share_update(c.ctx, share["id"], {"status": "reverting"})
+    c.m("A").revert_to_snapshot(c.ctx, snap["id"], [])
+    after = c.share(share["id"])
+    assert after["status"] == "available", after["status"]
+    assert after["size"] == 1
+
+
+def test_delete_of_a_vanished_share_succeeds(cloud: Cloud) -> None:
+    c = cloud
+    share = c.create_share()
+    c.pools.zfs().destroy(c.dataset(share.instance["id"]), recursive=True)
+    c.m().delete_share_instance(c.ctx, share.instance["id"])
+    with pytest.raises(Exception, match="could not be found"):
+        db.share_instance_get(c.ctx, share.instance["id"])
+    with pytest.raises(DatasetNotFound):
+        ZFS(c.pools.executors["10.0.1.2"]).get(c.dataset(share.instance["id"]), "type")
