@@ -67,6 +67,9 @@ class Pools:
     #: service address -> executor; each backend's own host and its peers are reached through this
     executors: dict[str, Executor]
     write: Callable[[str, int], None]
+    #: whether clients can write into a dataset (zfs-fuse reports ``readonly`` as "off temporary" on a
+    #: read-only mount, so real hosts are probed by writing)
+    read_only: Callable[[str], bool]
     cleanup: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -87,8 +90,13 @@ def _fake(flavour: str, request: pytest.FixtureRequest) -> Pools:
     def write(dataset: str, nbytes: int) -> None:
         (ha if dataset.startswith("mgra") else hb).write(dataset, nbytes)
 
-    return Pools(f"fake-{flavour}", "mgra", "mgrb", {"10.0.1.2": FakeExecutor(ha), "10.0.2.2": FakeExecutor(hb)},
-                 write)
+    executors: dict[str, Executor] = {"10.0.1.2": FakeExecutor(ha), "10.0.2.2": FakeExecutor(hb)}
+
+    def read_only(dataset: str) -> bool:
+        zfs = ZFS(executors["10.0.1.2" if dataset.startswith("mgra") else "10.0.2.2"])
+        return zfs.get(dataset, "readonly").value("readonly") is True
+
+    return Pools(f"fake-{flavour}", "mgra", "mgrb", executors, write, read_only)
 
 
 def _zfsfuse(request: pytest.FixtureRequest) -> Pools:
@@ -109,7 +117,14 @@ def _zfsfuse(request: pytest.FixtureRequest) -> Pools:
             os.fsync(f.fileno())
         subprocess.run(["zfs", "inherit", "com.pyzfsnas:txg", dataset], check=True, capture_output=True)
 
-    pools = Pools("zfs-fuse", pa.name, pb.name, {"10.0.1.2": local, "10.0.2.2": local}, write)
+    def read_only(dataset: str) -> bool:
+        from tests.manila.conftest import writable
+
+        mountpoint = ZFS(local).get(dataset, "mountpoint").raw("mountpoint")
+        assert mountpoint
+        return not writable(Path(mountpoint))
+
+    pools = Pools("zfs-fuse", pa.name, pb.name, {"10.0.1.2": local, "10.0.2.2": local}, write, read_only)
     pools.cleanup += [lambda: zf.destroy_pool(pa.name), lambda: zf.destroy_pool(pb.name)]
     return pools
 

@@ -188,8 +188,7 @@ def test_replica_create_update_promote(cloud: Cloud) -> None:
     share, replica = _replicate(c)
     assert replica["status"] == "available" and replica["replica_state"] == "in_sync"
     b_ds = c.dataset(replica["id"], "B")
-    zb = c.pools.zfs(c.addr["B"][1])
-    assert zb.get(b_ds, "readonly").value("readonly") is True
+    assert c.pools.read_only(b_ds)
     c.pools.write(c.dataset(share.instance["id"]), 1 << 20)
     c.m("B").update_share_replica(c.ctx, replica["id"], share_id=share["id"])
     assert db.share_replica_get(c.ctx, replica["id"])["replica_state"] == "in_sync"
@@ -197,8 +196,8 @@ def test_replica_create_update_promote(cloud: Cloud) -> None:
     promoted = db.share_replica_get(c.ctx, replica["id"])
     old = db.share_replica_get(c.ctx, share.instance["id"])
     assert promoted["replica_state"] == "active" and old["replica_state"] == "in_sync"
-    assert zb.get(b_ds, "readonly").value("readonly") is False
-    assert c.pools.zfs().get(c.dataset(share.instance["id"]), "readonly").value("readonly") is True
+    assert not c.pools.read_only(b_ds)
+    assert c.pools.read_only(c.dataset(share.instance["id"]))
 
 
 def test_replica_reports_per_rule_states(cloud: Cloud) -> None:
