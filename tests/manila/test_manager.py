@@ -6,6 +6,7 @@ its database (statuses, sizes, export locations, access rule states) and what is
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -238,3 +239,46 @@ def test_delete_of_a_vanished_share_succeeds(cloud: Cloud) -> None:
         db.share_instance_get(c.ctx, share.instance["id"])
     with pytest.raises(DatasetNotFound):
         ZFS(c.pools.executors["10.0.1.2"]).get(c.dataset(share.instance["id"]), "type")
+
+
+def test_driver_assisted_migration(cloud: Cloud) -> None:
+    c = cloud
+    share = c.create_share()
+    src = share.instance["id"]
+    c.pools.write(c.dataset(src), 1 << 20)
+    db.share_instance_update(c.ctx, src, {"status": "migrating"})
+    db.share_update(c.ctx, share["id"], {"task_state": "migration_starting"})
+    c.m("B")  # the destination backend is running
+    c.m("A").migration_start(c.ctx, share["id"], c.pool_host("B"), False, True, False, False, False,
+                             new_share_type_id=c.share_type["id"])
+    dest = next(i for i in c.share(share["id"]).instances if i["id"] != src)
+    assert 0 <= c.m("A").migration_get_progress(c.ctx, src, dest["id"])["total_progress"] <= 100
+    deadline = time.monotonic() + 60
+    while c.share(share["id"])["task_state"] != "migration_driver_phase1_done":
+        assert time.monotonic() < deadline, c.share(share["id"])["task_state"]
+        c.m("A").migration_driver_continue(c.ctx)
+        time.sleep(0.05)
+    c.m("A").migration_complete(c.ctx, src, dest["id"])
+    after = c.share(share["id"])
+    assert after["task_state"] == "migration_success" and after["status"] == "available"
+    assert after.instance["id"] == dest["id"]
+    assert [p for p, admin in c.paths(dest["id"]) if not admin][0].startswith("10.0.2.1:")
+    assert c.pools.zfs(c.addr["B"][1]).exists(c.dataset(dest["id"], "B"))
+    assert not c.pools.zfs().exists(c.dataset(src))
+
+
+def test_delete_of_a_vanished_share_removes_its_exportfs_export(cloud: Cloud) -> None:
+    c = cloud
+    if c.pools.is_real:
+        pytest.skip("the exportfs helper on a real host is covered by the exportfs-marked tests")
+    c.start("A", zfs_share_helpers={"NFS": "exportfs"})
+    share = c.create_share()
+    dataset = c.dataset(share.instance["id"])
+    c.allow(share, "10.1.0.5")
+    fake = c.pools.executors["10.0.1.2"].host  # type: ignore[attr-defined]
+    assert [e.path for e in fake.exports.entries()] == [f"/{dataset}"]
+    fake.datasets.pop(dataset)  # gone behind manila's back
+    c.m().delete_share_instance(c.ctx, share.instance["id"])
+    with pytest.raises(Exception, match="could not be found"):
+        db.share_instance_get(c.ctx, share.instance["id"])
+    assert fake.exports.entries() == []
