@@ -262,7 +262,7 @@ def test_driver_assisted_migration(cloud: Cloud) -> None:
     after = c.share(share["id"])
     assert after["task_state"] == "migration_success" and after["status"] == "available"
     assert after.instance["id"] == dest["id"]
-    assert [p for p, admin in c.paths(dest["id"]) if not admin][0].startswith("10.0.2.1:")
+    assert next(p for p, admin in c.paths(dest["id"]) if not admin).startswith("10.0.2.1:")
     assert c.pools.zfs(c.addr["B"][1]).exists(c.dataset(dest["id"], "B"))
     assert not c.pools.zfs().exists(c.dataset(src))
 
