@@ -135,7 +135,9 @@ BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Pools]] = {
     "fake-zfs-fuse": lambda r: _fake("zfs-fuse", r),
     "zfs-fuse": _zfsfuse,
 }
-MANAGER_HOSTS = list(BUILDERS)
+#: Markers of the real kinds, applied at collection so that ``-m "not zfsfuse"`` deselects them.
+MARKS: dict[str, list[pytest.MarkDecorator]] = {"zfs-fuse": [pytest.mark.zfsfuse]}
+MANAGER_HOSTS = [pytest.param(kind, marks=MARKS.get(kind, []), id=kind) for kind in BUILDERS]
 
 
 def configure_backend(group: str, **values: Any) -> None:

@@ -42,16 +42,14 @@ _WHOLE = re.compile(r"[0-9]+")
 def whole_gib(value: Any, what: str = "share size") -> int:
     """``value`` as a whole number of GiB >= 1; anything else is :class:`InvalidRequest`, before any I/O.
 
-    Accepted: ``int``, a float with no fraction, ASCII digits as text. Refused: bools, ``0``, fractions
-    (``1.5``, ``2.7``: never truncated), other digits (``"²"``, Arabic-Indic ones), anything else.
+    Accepted: ``int``, ASCII digits as text. Refused: bools, ``0``, floats (``2.7`` is never truncated, and
+    ``2.5e30`` is no exact size either), other digits (``"²"``, Arabic-Indic ones), anything else.
     """
     number: int | None = None
     if isinstance(value, bool):
         number = None
     elif isinstance(value, int):
         number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
     elif isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
         number = int(value.strip())
     if number is None or number < 1:
