@@ -368,3 +368,91 @@ def test_migration_progress_after_a_restart_says_what_is_known(pair: Any) -> Non
     assert a.migration_progress(src, dst) == {"total_progress": 100}
     b.delete_share(dst)  # the destination is gone: nothing is known to be copied
     assert a.migration_progress(src, dst)["total_progress"] == 0
+
+
+# -- backups ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def backups() -> tuple[ShareService, FakeHost, FakeHost, FakeExecutor]:
+    """A service on ``h`` whose backups go to dataset ``bkp/manila`` on another host ``t``."""
+    h, t = FakeHost("openzfs", name="h"), FakeHost("openzfs", name="t")
+    h.create_pool("tank", size=8 * GIB)
+    t.create_pool("bkp", size=8 * GIB)
+    tex = FakeExecutor(t)
+    ZFS(tex).create_dataset("bkp/manila")
+    get = {**BASE, "zfs_backup_dataset": "bkp/manila", "zfs_backup_service_ip": "10.0.9.9"}.get
+    opts = Options.from_options("A", get)
+    svc = ShareService(Site("A", ZFS(FakeExecutor(h)), layout_from_options(get), opts.helper), opts,
+                       MemoryStore(), None, {"10.0.9.9": ZFS(tex)}.__getitem__)
+    svc.setup()
+    return svc, h, t, tex
+
+
+def test_backups_are_full_then_incremental_and_leave_the_source_alone(backups: Any) -> None:
+    svc, h, t, tex = backups
+    share = ref("b1")
+    svc.create_share(share)
+    h.write("tank/manila_share_b1", 4 << 20)
+    svc.create_backup(share, "k1")
+    assert svc.backup_progress("k1") == 100
+    h.write("tank/manila_share_b1", 2 << 20)
+    tex.reset_transcript()
+    svc.create_backup(share, "k2")
+    receive = [c for c in tex.commands if c[:2] == ("zfs", "receive")]
+    assert receive, tex.commands
+    zt, zh = ZFS(tex), ZFS(FakeExecutor(h))
+    assert [s.snapname for s in zt.snapshots("bkp/manila/manila_share_b1")] == ["manila_backup_k1", "manila_backup_k2"]
+    assert zt.get("bkp/manila/manila_share_b1@manila_backup_k2", "written").value("written") < 4 << 20  # incr.
+    assert [s.snapname for s in zh.snapshots("tank/manila_share_b1")] == ["manila_backup_k1", "manila_backup_k2"]
+    assert zh.get("tank/manila_share_b1", "referenced").value("referenced") >= 6 << 20
+
+
+def test_restore_into_the_original_share_rolls_back(backups: Any) -> None:
+    svc, h, _t, _tex = backups
+    share = ref("b2")
+    svc.create_share(share)
+    h.write("tank/manila_share_b2", 4 << 20)
+    svc.create_backup(share, "k1")
+    h.write("tank/manila_share_b2", 8 << 20)
+    zh = ZFS(FakeExecutor(h))
+    svc.restore_backup("k1", share)
+    assert zh.get("tank/manila_share_b2", "referenced").value("referenced") < 8 << 20
+    svc.create_snapshot(_snap(share, "user1"))
+    with pytest.raises(Exception, match="newer than the backup"):
+        svc.restore_backup("k1", share)
+
+
+def test_restore_into_a_new_share_swaps_the_content_in(backups: Any) -> None:
+    svc, h, _t, _tex = backups
+    share, other = ref("b3"), ref("b4", 2)
+    svc.create_share(share)
+    h.write("tank/manila_share_b3", 4 << 20)
+    svc.create_backup(share, "k1")
+    svc.create_share(other)
+    svc.update_access(other, [Rule("r", "ip", "10.1.0.5", "rw")])
+    svc.restore_backup("k1", other)
+    zh = ZFS(FakeExecutor(h))
+    got = zh.get("tank/manila_share_b4", "referenced", "quota", "sharenfs")
+    assert got.value("referenced") >= 4 << 20 and got.value("quota") == 2 * GIB
+    assert "10.1.0.5" in (got.raw("sharenfs") or "")
+    assert zh.snapshots("tank/manila_share_b4") == []
+    assert [d.name for d in zh.datasets("tank")] == ["tank", "tank/manila_share_b3", "tank/manila_share_b4"]
+
+
+def test_delete_backup_removes_it_from_target_and_source(backups: Any) -> None:
+    svc, h, _t, tex = backups
+    share = ref("b5")
+    svc.create_share(share)
+    svc.create_backup(share, "k1")
+    svc.delete_backup("k1", share)
+    assert not ZFS(tex).exists("bkp/manila/manila_share_b5")
+    assert ZFS(FakeExecutor(h)).snapshots("tank/manila_share_b5") == []
+    svc.create_backup(share, "k2")  # a new chain, full
+    assert ZFS(tex).exists("bkp/manila/manila_share_b5@manila_backup_k2")
+
+
+def test_backups_without_a_target_are_unsupported(svc: ShareService) -> None:
+    svc.create_share(ref("b6"))
+    with pytest.raises(Exception, match="zfs_backup_dataset"):
+        svc.create_backup(ref("b6"), "k")

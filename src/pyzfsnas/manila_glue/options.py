@@ -94,6 +94,18 @@ PYZFSNAS_OPTS = [
         "zfs_command_prefix",
         default=[],
         help="Argv prefix for every command on the ZFS host, e.g. sudo,-n (pyzfsnas)."),
+    cfg.StrOpt(
+        "zfs_backup_dataset",
+        help="Dataset that share backups are received into as ZFS send streams, e.g. backup/manila "
+             "(pyzfsnas; empty: no backups). Each share gets one dataset per incremental chain below it."),
+    cfg.HostAddressOpt(
+        "zfs_backup_service_ip",
+        help="Host holding zfs_backup_dataset, reached like another backend's host (SSH with the "
+             "zfs_ssh_* options); empty: this backend's own host (pyzfsnas)."),
+    cfg.StrOpt(
+        "zfs_backup_snapshot_prefix",
+        default="manila_backup_",
+        help="Prefix of the snapshots that backups make (pyzfsnas)."),
     cfg.BoolOpt(
         "zfs_use_external_locks",
         default=False,

@@ -179,6 +179,11 @@ class Layout:
         """``<prefix><snapshot instance id with - as _>``."""
         return self.snapshot_prefix + snapshot_instance_id.replace("-", "_")
 
+    def backup_dataset(self, root: str, share_id: str, chain: str = "") -> str:
+        """Where a share's backups are received under ``root``: one dataset per incremental chain."""
+        leaf = self.share_leaf(share_id) + (f"_{chain}" if chain else "")
+        return validate_dataset_name(f"{root}/{leaf}")
+
     def snapshot(self, dataset: str, tag: str) -> str:
         """``dataset@tag``, validated."""
         return validate_snapshot_name(f"{dataset}@{tag}")

@@ -15,7 +15,8 @@ from typing import Any
 
 import attrs
 
-from pyzfsnas.errors import DatasetNotFound
+from pyzfsnas.commands import validate_dataset_name
+from pyzfsnas.errors import DatasetNotFound, InvalidName
 from pyzfsnas.locks import KeyedLocks
 from pyzfsnas.nfs import ExportfsNFS, FuseNFS, KernelNFS, NFSBackend, detect
 from pyzfsnas.shares.errors import ConfigError
@@ -91,6 +92,11 @@ class Options:
     max_over_subscription_ratio: float | None = None
     replication_domain: str | None = None
     external_locks: bool = False
+    #: Dataset under which backups are received (``zfs_backup_dataset``); empty: no backups.
+    backup_dataset: str = ""
+    #: Address of the host holding ``backup_dataset`` (``zfs_backup_service_ip``); empty: this host.
+    backup_address: str = ""
+    backup_prefix: str = "manila_backup_"
 
     @classmethod
     def from_options(cls, backend_name: str, get: OptionGetter) -> Options:
@@ -116,7 +122,22 @@ class Options:
             max_over_subscription_ratio=get("max_over_subscription_ratio"),
             replication_domain=get("replication_domain") or None,
             external_locks=bool(get("zfs_use_external_locks")),
+            backup_dataset=_backup_dataset(get("zfs_backup_dataset")),
+            backup_address=(check_address("zfs_backup_service_ip", get("zfs_backup_service_ip"))
+                            if get("zfs_backup_service_ip") else ""),
+            backup_prefix=str(get("zfs_backup_snapshot_prefix") or "manila_backup_"),
         )
+
+
+def _backup_dataset(value: Any) -> str:
+    text = str(value or "").strip().rstrip("/")
+    if not text:
+        return ""
+    try:
+        validate_dataset_name(text)
+    except InvalidName as exc:
+        raise ConfigError(f"zfs_backup_dataset={text!r} is not a dataset name ({exc})") from None
+    return text
 
 
 def layout_from_options(get: OptionGetter) -> Layout:
