@@ -70,6 +70,8 @@ class Pools:
     #: whether clients can write into a dataset (zfs-fuse reports ``readonly`` as "off temporary" on a
     #: read-only mount, so real hosts are probed by writing)
     read_only: Callable[[str], bool]
+    #: the content of a dataset in a comparable form (real hosts: every file's bytes; fake: referenced bytes)
+    content: Callable[[str], object]
     cleanup: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -96,7 +98,11 @@ def _fake(flavour: str, request: pytest.FixtureRequest) -> Pools:
         zfs = ZFS(executors["10.0.1.2" if dataset.startswith("mgra") else "10.0.2.2"])
         return zfs.get(dataset, "readonly").value("readonly") is True
 
-    return Pools(f"fake-{flavour}", "mgra", "mgrb", executors, write, read_only)
+    def content(dataset: str) -> object:
+        zfs = ZFS(executors["10.0.1.2" if dataset.startswith("mgra") else "10.0.2.2"])
+        return zfs.get(dataset, "referenced").value("referenced")
+
+    return Pools(f"fake-{flavour}", "mgra", "mgrb", executors, write, read_only, content)
 
 
 def _zfsfuse(request: pytest.FixtureRequest) -> Pools:
@@ -124,7 +130,13 @@ def _zfsfuse(request: pytest.FixtureRequest) -> Pools:
         assert mountpoint
         return not writable(Path(mountpoint))
 
-    pools = Pools("zfs-fuse", pa.name, pb.name, {"10.0.1.2": local, "10.0.2.2": local}, write, read_only)
+    def content(dataset: str) -> object:
+        mountpoint = ZFS(local).get(dataset, "mountpoint").raw("mountpoint")
+        assert mountpoint
+        return {p.name: p.read_bytes() for p in sorted(Path(mountpoint).iterdir()) if p.is_file()}
+
+    pools = Pools("zfs-fuse", pa.name, pb.name, {"10.0.1.2": local, "10.0.2.2": local}, write, read_only,
+                  content)
     pools.cleanup += [lambda: zf.destroy_pool(pa.name), lambda: zf.destroy_pool(pb.name)]
     return pools
 

@@ -282,3 +282,56 @@ def test_delete_of_a_vanished_share_removes_its_exportfs_export(cloud: Cloud) ->
     with pytest.raises(Exception, match="could not be found"):
         db.share_instance_get(c.ctx, share.instance["id"])
     assert fake.exports.entries() == []
+
+
+def _backup(c: Cloud, share: Any) -> Any:
+    from manila.common import constants
+
+    backup = db_utils.create_backup(share["id"], host=c.host("A"), topic="manila-share", status="creating")
+    db.share_update(c.ctx, share["id"], {"status": constants.STATUS_BACKUP_CREATING})
+    c.m("A").create_backup(c.ctx, backup)
+    c.m("A").create_backup_continue(c.ctx)
+    done = db.share_backup_get(c.ctx, backup["id"])
+    assert (done["status"], done["progress"]) == ("available", "100")
+    assert c.share(share["id"])["status"] == "available"
+    return done
+
+
+def _restore(c: Cloud, backup: Any, share: Any) -> None:
+    db.share_update(c.ctx, share["id"], {"status": "backup_restoring", "source_backup_id": backup["id"]})
+    db.share_backup_update(c.ctx, backup["id"], {"status": "restoring"})
+    c.m("A").restore_backup(c.ctx, db.share_backup_get(c.ctx, backup["id"]), share["id"])
+    c.m("A").restore_backup_continue(c.ctx)
+    assert c.share(share["id"])["status"] == "available"
+    assert db.share_backup_get(c.ctx, backup["id"])["status"] == "available"
+
+
+def test_backups_incremental_and_restores_byte_exact(cloud: Cloud) -> None:
+    c = cloud
+    target = f"{c.pool['B']}/backups"
+    c.pools.zfs(c.addr["B"][1]).create_dataset(target)
+    c.start("A", zfs_backup_dataset=target, zfs_backup_service_ip=c.addr["B"][1])
+    share = c.create_share()
+    dataset = c.dataset(share.instance["id"])
+    c.pools.write(dataset, 1 << 20)
+    first = _backup(c, share)
+    before = c.pools.content(dataset)
+    c.pools.write(dataset, 1 << 20)
+    second = _backup(c, share)
+    after = c.pools.content(dataset)
+    assert before != after
+    chain = f"{target}/manila_share_{share.instance['id'].replace('-', '_')}"
+    zb = c.pools.zfs(c.addr["B"][1])
+    assert [s.snapname for s in zb.snapshots(chain)] == [
+        f"manila_backup_{first['id'].replace('-', '_')}", f"manila_backup_{second['id'].replace('-', '_')}"]
+    # Into a new share: receive and swap.
+    other = c.create_share(size=2)
+    _restore(c, second, other)
+    assert c.pools.content(c.dataset(other.instance["id"])) == after
+    assert quota(c, c.dataset(other.instance["id"])) == 2 * GIB
+    # Into the original share: rollback.
+    _restore(c, first, share)
+    assert c.pools.content(dataset) == before
+    c.m("A").delete_backup(c.ctx, db.share_backup_get(c.ctx, second["id"]))
+    c.m("A").delete_backup(c.ctx, db.share_backup_get(c.ctx, first["id"]))
+    assert not zb.exists(chain)

@@ -390,7 +390,7 @@ def backups() -> tuple[ShareService, FakeHost, FakeHost, FakeExecutor]:
 
 
 def test_backups_are_full_then_incremental_and_leave_the_source_alone(backups: Any) -> None:
-    svc, h, t, tex = backups
+    svc, h, _t, tex = backups
     share = ref("b1")
     svc.create_share(share)
     h.write("tank/manila_share_b1", 4 << 20)
