@@ -335,3 +335,55 @@ def test_backups_incremental_and_restores_byte_exact(cloud: Cloud) -> None:
     c.m("A").delete_backup(c.ctx, db.share_backup_get(c.ctx, second["id"]))
     c.m("A").delete_backup(c.ctx, db.share_backup_get(c.ctx, first["id"]))
     assert not zb.exists(chain)
+
+
+def test_usage_sizes_reach_the_manager_from_one_command(cloud: Cloud) -> None:
+    from manila.tests import fake_notifier
+
+    c = cloud
+    big, small = c.create_share(), c.create_share()
+    c.pools.write(c.dataset(big.instance["id"]), 2 << 20)
+    fake_notifier.reset()
+    c.m().update_share_usage_size(c.ctx)
+    used = {n["payload"]["share_id"]: n["payload"]["used_size"] for n in fake_notifier.NOTIFICATIONS
+            if n["event_type"].endswith("consumed.size")}
+    assert set(used) == {big["id"], small["id"]}
+    assert used[big["id"]] > used[small["id"]] >= 0
+
+
+def test_get_share_status_reports_what_is_on_the_host(cloud: Cloud) -> None:
+    c = cloud
+    share = c.create_share()
+    driver = c.m().driver
+    inst = c.m()._get_share_instance_dict(c.ctx, c.instance(share.instance["id"]))
+    got = driver.get_share_status(inst)
+    assert got["status"] == "available" and got["export_locations"][0]["path"].startswith("10.0.1.1:")
+    c.pools.zfs().destroy(c.dataset(share.instance["id"]), recursive=True)
+    assert driver.get_share_status(inst) == {"status": "error"}
+
+
+def test_promote_that_cannot_make_the_new_active_writable_keeps_the_roles(cloud: Cloud) -> None:
+    c = cloud
+    if c.pools.is_real:
+        pytest.skip("needs fault injection, which only the fake hosts offer")
+    inner = c.pools.executors[c.addr["B"][1]]
+
+    class FailReadonlyOff:
+        """B's executor, whose `zfs set readonly=off` fails (through the fake host's own fault injection)."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(inner, name)
+
+        def run(self, argv: Any, **kw: Any) -> Any:
+            if tuple(argv[:2]) == ("zfs", "set") and "readonly=off" in argv:
+                inner.host.fail_command(1)  # type: ignore[attr-defined]
+            return inner.run(argv, **kw)
+
+    c.pools.executors[c.addr["B"][1]] = FailReadonlyOff()  # type: ignore[assignment]
+    share, replica = _replicate(c)
+    with pytest.raises(exception.ReplicationException, match="writable"):
+        c.m("B").promote_share_replica(c.ctx, replica["id"], share_id=share["id"])
+    assert db.share_replica_get(c.ctx, share.instance["id"])["replica_state"] == "active"
+    assert db.share_replica_get(c.ctx, replica["id"])["replica_state"] != "active"
+    assert not c.pools.read_only(c.dataset(share.instance["id"]))  # the old active is writable again
+    assert c.pools.read_only(c.dataset(replica["id"], "B"))

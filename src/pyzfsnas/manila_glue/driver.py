@@ -412,7 +412,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         refs = {s["id"]: _share(s) for s in shares}
         used = self.service.usage(list(refs.values()))
         now = timeutils.utcnow()
-        return [{"id": sid, "used_size": round(nbytes / (1 << 30), 2), "gathered_at": now}
+        return [{"id": sid, "used_size": nbytes / (1 << 30), "gathered_at": now}
                 for sid, nbytes in used.items()]
 
     @_mapped
