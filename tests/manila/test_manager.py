@@ -387,3 +387,18 @@ def test_promote_that_cannot_make_the_new_active_writable_keeps_the_roles(cloud:
     assert db.share_replica_get(c.ctx, replica["id"])["replica_state"] != "active"
     assert not c.pools.read_only(c.dataset(share.instance["id"]))  # the old active is writable again
     assert c.pools.read_only(c.dataset(replica["id"], "B"))
+
+
+def test_metadata_updates_properties_and_the_manager_records_the_outcome(cloud: Cloud) -> None:
+    c = cloud
+    share = c.create_share()
+    c.m().update_share_from_metadata(c.ctx, share["id"], {"zfs:compression": "gzip", "note": "x"})
+    assert c.pools.zfs().get(c.dataset(share.instance["id"]), "compression").raw("compression") == "gzip"
+    c.m().update_share_from_metadata(c.ctx, share["id"], {"zfs:atime": "sometimes"})
+    messages = db.message_get_all(c.ctx, sort_key="created_at", sort_dir="asc")
+    details = [m["detail_id"] for m in messages if m["resource_id"] == share["id"]]
+    from manila.message import message_field
+
+    assert sorted(details) == sorted([message_field.Detail.UPDATE_METADATA_SUCCESS[0],
+                                      message_field.Detail.UPDATE_METADATA_FAILURE[0]])
+    assert c.pools.zfs().get(c.dataset(share.instance["id"]), "atime").value("atime") is not None

@@ -456,3 +456,29 @@ def test_backups_without_a_target_are_unsupported(svc: ShareService) -> None:
     svc.create_share(ref("b6"))
     with pytest.raises(Exception, match="zfs_backup_dataset"):
         svc.create_backup(ref("b6"), "k")
+
+
+def test_metadata_sets_documented_properties_in_one_command(svc: ShareService, host: FakeHost) -> None:
+    svc.create_share(ref("md"))
+    ex = svc.site.zfs.executor
+    assert isinstance(ex, FakeExecutor)
+    ex.reset_transcript()
+    applied = svc.apply_metadata(ref("md"), {"zfs:compression": "lz4", "zfs:recordsize": "64K",
+                                              "zfs:atime": "off", "owner": "team-a"})
+    assert applied == {"compression": "lz4", "recordsize": str(64 << 10), "atime": "off"}
+    assert len(ex.commands) == 1
+    got = props(host, "tank/manila_share_md", "compression", "recordsize", "atime")
+    assert (got.raw("compression"), got.value("recordsize"), got.value("atime")) == ("lz4", 64 << 10, False)
+    assert svc.apply_metadata(ref("md"), {"owner": "x"}) == {}
+
+
+@pytest.mark.parametrize("bad", [{"zfs:compression": "lz4; rm -rf /"}, {"zfs:atime": "maybe"},
+                                 {"zfs:recordsize": "lots"}, {"zfs:quota": "1G"}, {"zfs:sharenfs": "on"}])
+def test_bad_metadata_is_refused_before_any_command(svc: ShareService, bad: dict[str, str]) -> None:
+    svc.create_share(ref("md2"))
+    ex = svc.site.zfs.executor
+    assert isinstance(ex, FakeExecutor)
+    ex.reset_transcript()
+    with pytest.raises(InvalidRequest):
+        svc.apply_metadata(ref("md2"), bad)
+    assert ex.commands == []

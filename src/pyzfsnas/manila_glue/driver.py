@@ -458,6 +458,13 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         """``{'total_progress': '100'}``: a restore completes within ``restore_backup``."""
         return {"total_progress": "100"}
 
+    @_mapped
+    def update_share_from_metadata(self, context: Any, share: Mapping[str, Any], metadata: Mapping[str, Any],
+                                   share_server: Any = None) -> None:
+        """Set the ZFS properties named by ``zfs:*`` metadata keys (see ``METADATA_PROPERTIES``)."""
+        _no_share_server(share_server)
+        self.service.apply_metadata(_share(share), metadata or {})
+
     # -- stats --------------------------------------------------------------------------------------------
 
     def get_configured_ip_versions(self) -> list[int]:

@@ -23,9 +23,16 @@ from typing import Any, Protocol
 import attrs
 
 from pyzfsnas import __version__
-from pyzfsnas.errors import DatasetExists, DatasetNotFound, SizeBelowUsage, UnsupportedOperation, ZFSError
+from pyzfsnas.errors import (
+    DatasetExists,
+    DatasetNotFound,
+    InvalidProperty,
+    SizeBelowUsage,
+    UnsupportedOperation,
+    ZFSError,
+)
 from pyzfsnas.nfs import AccessRule, InvalidAccessRule, NFSBackend
-from pyzfsnas.properties import PropertyMap
+from pyzfsnas.properties import PropertyMap, parse_size, validate_property_value
 from pyzfsnas.shares.errors import (
     InvalidRequest,
     ManageRefused,
@@ -43,11 +50,33 @@ from pyzfsnas.shares.transfer import TransferCancelled, transfer
 from pyzfsnas.zfs import ZFS
 
 __all__ = [
-    "ACTIVE", "AVAILABLE", "DELETED", "ERROR", "IN_SYNC", "OUT_OF_SYNC", "SYNCING",
-    "MemoryStore", "Rule", "ShareRef", "ShareService", "ShareState", "SnapshotRef", "Store",
+    "ACTIVE",
+    "AVAILABLE",
+    "DELETED",
+    "ERROR",
+    "IN_SYNC",
+    "METADATA_PROPERTIES",
+    "OUT_OF_SYNC",
+    "SYNCING",
+    "MemoryStore",
+    "Rule",
+    "ShareRef",
+    "ShareService",
+    "ShareState",
+    "SnapshotRef",
+    "Store",
 ]
 
 LOG = logging.getLogger(__name__)
+
+#: Share metadata keys that set ZFS properties (``update_share_from_metadata``); other keys are ignored.
+METADATA_PROPERTIES = {
+    "zfs:compression": "compression",
+    "zfs:atime": "atime",
+    "zfs:recordsize": "recordsize",
+    "zfs:snapdir": "snapdir",
+    "zfs:sync": "sync",
+}
 
 # States and statuses, spelled as Manila spells them (plain strings: any front end can use them).
 ACTIVE = "active"
@@ -610,6 +639,41 @@ class ShareService:
         except ShareNotFound:
             return ERROR
         return AVAILABLE
+
+    def apply_metadata(self, share: ShareRef, metadata: Mapping[str, Any]) -> dict[str, str]:
+        """Set the ZFS properties that ``metadata`` names with :data:`METADATA_PROPERTIES` keys, in one ``zfs set``.
+
+        Other keys are ignored (they are the user's). Every value is validated first; a bad one is
+        InvalidRequest and nothing changes. Returns ``{property: value}`` as set.
+        """
+        wanted: dict[str, object] = {}
+        for key, value in metadata.items():
+            prop = METADATA_PROPERTIES.get(str(key).lower())
+            if prop is None:
+                if str(key).lower().startswith("zfs:"):
+                    raise InvalidRequest(f"metadata key {key!r} is not one of {', '.join(sorted(METADATA_PROPERTIES))}")
+                continue
+            text = str(value).strip()
+            try:
+                typed: object = parse_size(text) if prop == "recordsize" else text
+                _, shown = validate_property_value(prop, typed)
+            except (ValueError, InvalidProperty) as exc:
+                raise InvalidRequest(f"metadata {key}={value!r}: {exc}") from None
+            if prop == "compression":
+                allowed = self.capabilities["compression"]
+                if (shown == "off" and False not in allowed) or (shown != "off" and True not in allowed):
+                    raise InvalidRequest(f"metadata {key}={value!r}: compression is fixed on this backend")
+            wanted[prop] = typed
+        if not wanted:
+            return {}
+        site = self.site
+        dataset = self.dataset(share, site)
+        with self.locks.hold(site.key(dataset)):
+            try:
+                site.zfs.set(dataset, wanted)
+            except DatasetNotFound:
+                raise ShareNotFound(share.id, dataset) from None
+        return {k: str(v) for k, v in wanted.items()}
 
     # -- stats --------------------------------------------------------------------------------------------
 
