@@ -402,3 +402,29 @@ def test_metadata_updates_properties_and_the_manager_records_the_outcome(cloud: 
     assert sorted(details) == sorted([message_field.Detail.UPDATE_METADATA_SUCCESS[0],
                                       message_field.Detail.UPDATE_METADATA_FAILURE[0]])
     assert c.pools.zfs().get(c.dataset(share.instance["id"]), "atime").value("atime") is not None
+
+
+def test_group_snapshot_is_recorded_per_member(cloud: Cloud) -> None:
+    c = cloud
+    gtype = db_utils.create_share_group_type(name=f"g-{c.names['A']}", share_types=[c.share_type["id"]])
+    group = db_utils.create_share_group(host=c.pool_host("A"), share_group_type_id=gtype["id"],
+                                        share_types=[c.share_type["id"]])
+    db.share_group_update(c.ctx, group["id"], {"status": "available"})  # the driver keeps no group state
+    shares = [c.create_share(share_group_id=group["id"]) for _ in range(2)]
+    for s in shares:
+        c.pools.write(c.dataset(s.instance["id"]), 1 << 20)
+    gsnap = db_utils.create_share_group_snapshot(group["id"])
+    members = [db_utils.create_share_group_snapshot_member(gsnap["id"], share_instance_id=s.instance["id"],
+                                                           size=s["size"]) for s in shares]
+    c.m().create_share_group_snapshot(c.ctx, gsnap["id"])
+    done = db.share_group_snapshot_get(c.ctx, gsnap["id"])
+    assert done["status"] == "available"
+    tag = f"manila_share_snapshot_{gsnap['id'].replace('-', '_')}"
+    recorded = {m["id"]: m for m in db.share_group_snapshot_members_get_all(c.ctx, gsnap["id"])}
+    for s, m in zip(shares, members, strict=True):
+        member = recorded[m["id"]]
+        assert member["provider_location"] == f"{c.dataset(s.instance['id'])}@{tag}"
+        assert c.pools.zfs().exists(member["provider_location"])
+    stats = c.m().driver.get_share_stats(refresh=True)
+    fuse = c.pools.kind.endswith("zfs-fuse")
+    assert stats["share_group_stats"]["consistent_snapshot_support"] == (None if fuse else "pool")

@@ -482,3 +482,36 @@ def test_bad_metadata_is_refused_before_any_command(svc: ShareService, bad: dict
     with pytest.raises(InvalidRequest):
         svc.apply_metadata(ref("md2"), bad)
     assert ex.commands == []
+
+
+# -- share groups -------------------------------------------------------------------------------------------
+
+
+def test_group_snapshot_is_one_atomic_command_on_openzfs(svc: ShareService) -> None:
+    shares = [ref(f"g{i}") for i in range(3)]
+    for s in shares:
+        svc.create_share(s)
+    ex = svc.site.zfs.executor
+    assert isinstance(ex, FakeExecutor)
+    ex.reset_transcript()
+    names = svc.create_group_snapshot("gs-1", [_snap(s, f"m{i}") for i, s in enumerate(shares)])
+    assert ex.commands == [("zfs", "snapshot", *(f"tank/manila_share_g{i}@manila_share_snapshot_gs_1"
+                                                   for i in range(3)))]
+    assert names == {f"m{i}": f"tank/manila_share_g{i}@manila_share_snapshot_gs_1" for i in range(3)}
+
+
+def test_group_snapshot_on_zfs_fuse_undoes_what_it_made_when_one_fails() -> None:
+    h = FakeHost("zfs-fuse", name="gf")
+    h.create_pool("tank")
+    svc = build(h)
+    assert not svc.consistent_group_snapshots
+    shares = [ref(f"f{i}") for i in range(3)]
+    for s in shares:
+        svc.create_share(s)
+    h.fail_command(3)
+    with pytest.raises(Exception, match="injected"):
+        svc.create_group_snapshot("gs-2", [_snap(s, f"m{i}") for i, s in enumerate(shares)])
+    z = ZFS(FakeExecutor(h))
+    assert all(z.snapshots(f"tank/manila_share_f{i}") == [] for i in range(3))
+    names = svc.create_group_snapshot("gs-2", [_snap(s, f"m{i}") for i, s in enumerate(shares)])
+    assert all(z.exists(n) for n in names.values())

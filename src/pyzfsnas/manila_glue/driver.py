@@ -402,6 +402,20 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         self.service.revert_to_snapshot(snap, snap.size)
         return int(snap.size)
 
+    # -- share groups -------------------------------------------------------------------------------------
+
+    @_mapped
+    def create_share_group_snapshot(self, context: Any, snap_dict: Mapping[str, Any],
+                                    share_server: Any = None) -> tuple[None, list[dict[str, Any]] | None]:
+        """One atomic ``zfs snapshot`` per pool for the whole group (where the host can); member locations."""
+        _no_share_server(share_server)
+        members = snap_dict.get("share_group_snapshot_members") or []
+        if not members:
+            return None, None
+        refs = [SnapshotRef(id=m["id"], snapshot_id=m["id"], share=_share(m["share"])) for m in members]
+        names = self.service.create_group_snapshot(snap_dict["id"], refs)
+        return None, [{"id": mid, "provider_location": name, "status": AVAILABLE} for mid, name in names.items()]
+
     # -- usage, metadata, status ----------------------------------------------------------------------------
 
     @_mapped
@@ -494,6 +508,8 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         }
         if self.replication_domain:
             stats["replication_type"] = "readable"
+        stats["share_group_stats"] = {
+            "consistent_snapshot_support": "pool" if self.service.consistent_group_snapshots else None}
         stats.update(data or {})
         super()._update_share_stats(stats)
 

@@ -568,6 +568,42 @@ class ShareService:
         self.store.update(snapshot.snapshot_id, {"entity_type": "snapshot", "snapshot_tag": tag})
         return name
 
+    @property
+    def consistent_group_snapshots(self) -> bool:
+        """Whether group snapshots are atomic per pool (``zfs snapshot a@x b@x``; not on zfs-fuse)."""
+        return self.site.zfs.flavour.multi_snapshot
+
+    def create_group_snapshot(self, group_snapshot_id: str, members: Sequence[SnapshotRef]) -> dict[str, str]:
+        """Snapshot every member share with one tag: one atomic ``zfs snapshot a@t b@t ...`` per pool.
+
+        Returns ``{member id: snapshot name}``. Where the host cannot take several snapshots in one command
+        (zfs-fuse) each is taken alone and a failure destroys the ones this call made.
+        """
+        site = self.site
+        tag = site.layout.snapshot_tag(group_snapshot_id)
+        names = {m.id: site.layout.snapshot(self.dataset(m.share, site), tag) for m in members}
+        by_pool: dict[str, list[str]] = {}
+        for name in names.values():
+            by_pool.setdefault(name.split("/", 1)[0], []).append(name)
+        datasets = [n.partition("@")[0] for n in names.values()]
+        made: list[str] = []
+        with self.locks.hold(*(site.key(d) for d in datasets)):
+            try:
+                for group in by_pool.values():
+                    if self.consistent_group_snapshots:
+                        site.zfs.snapshot_many(group)
+                        made += group
+                    else:
+                        for name in group:
+                            site.zfs.snapshot(name)
+                            made.append(name)
+            except ZFSError:
+                for name in made:
+                    with contextlib.suppress(ZFSError):
+                        site.zfs.destroy(name)
+                raise
+        return names
+
     def delete_snapshot(self, snapshot: SnapshotRef) -> None:
         """``zfs destroy dataset@tag``; an absent snapshot is not an error."""
         site = self.site
