@@ -59,7 +59,11 @@ def manila_env() -> Iterator[None]:
 
 @dataclass
 class Pools:
-    """Two pools (backend A's and backend B's) on some host kind, and how to reach and write into them."""
+    """Backend A's and backend B's root datasets on some host kind, and how to reach and write into them.
+
+    A root is a zpool or a dataset in one (``zfs_zpool_list`` accepts both); the two may share a zpool (a
+    single-pool guest: ``tank/mgra`` and ``tank/mgrb``), as two backends may.
+    """
 
     kind: str
     a: str
@@ -170,7 +174,8 @@ class Cloud:
         self.ctx = manila_context.get_admin_context()
         tag = uuid.uuid4().hex[:6]
         self.names = {"A": f"mgrA{tag}", "B": f"mgrB{tag}"}
-        self.pool = {"A": pools.a, "B": pools.b}
+        self.root = {"A": pools.a, "B": pools.b}
+        self.pool = {k: root.split("/")[0] for k, root in self.root.items()}
         self.addr = {"A": ("10.0.1.1", "10.0.1.2"), "B": ("10.0.2.1", "10.0.2.2")}
         self.extra: dict[str, dict[str, Any]] = {"A": {}, "B": {}}
         self.managers: dict[str, Any] = {}
@@ -196,7 +201,7 @@ class Cloud:
         for name in self.names:
             configure_backend(self.names[name], **{
                 "share_driver": DRIVER_PATH, "driver_handles_share_servers": False,
-                "zfs_zpool_list": [self.pool[name]], "zfs_share_export_ip": self.addr[name][0],
+                "zfs_zpool_list": [self.root[name]], "zfs_share_export_ip": self.addr[name][0],
                 "zfs_service_ip": self.addr[name][1], "share_backend_name": self.names[name],
                 "replication_domain": "zfsdomain", "zfs_share_helpers": {"NFS": "auto"}, **self.extra[name]})
         with contextlib.suppress(Exception):  # the service row manila-share's launcher would have made
@@ -238,7 +243,7 @@ class Cloud:
         return db.share_snapshot_get(self.ctx, snapshot_id)
 
     def dataset(self, instance_id: str, backend: str = "A") -> str:
-        return f"{self.pool[backend]}/manila_share_{instance_id.replace('-', '_')}"
+        return f"{self.root[backend]}/manila_share_{instance_id.replace('-', '_')}"
 
     # -- operations through the manager -------------------------------------------------------------------
 

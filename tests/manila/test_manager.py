@@ -39,7 +39,7 @@ def test_create_and_delete(cloud: Cloud) -> None:
     share = c.create_share(size=2)
     inst = share.instance["id"]
     assert share["status"] == "available"
-    mountpoint = c.pools.zfs().get(c.pool["A"], "mountpoint").raw("mountpoint")
+    mountpoint = c.pools.zfs().get(c.root["A"], "mountpoint").raw("mountpoint")
     leaf = c.dataset(inst).split("/", 1)[1]
     assert c.paths(inst) == [(f"10.0.1.1:{mountpoint}/{leaf}", False), (f"10.0.1.2:{mountpoint}/{leaf}", True)]
     assert quota(c, c.dataset(inst)) == 2 * GIB
@@ -120,7 +120,7 @@ def test_shrink_below_used_is_refused_and_nothing_changes(cloud: Cloud) -> None:
 def test_manage_unmanage_and_bad_size_options(cloud: Cloud) -> None:
     c = cloud
     zfs = c.pools.zfs()
-    legacy = f"{c.pool['A']}/legacy"
+    legacy = f"{c.root['A']}/legacy"
     zfs.create_dataset(legacy)
     c.pools.write(legacy, 1 << 20)
     mountpoint = zfs.get(legacy, "mountpoint").raw("mountpoint")
@@ -308,7 +308,7 @@ def _restore(c: Cloud, backup: Any, share: Any) -> None:
 
 def test_backups_incremental_and_restores_byte_exact(cloud: Cloud) -> None:
     c = cloud
-    target = f"{c.pool['B']}/backups"
+    target = f"{c.root['B']}/backups"
     c.pools.zfs(c.addr["B"][1]).create_dataset(target)
     c.start("A", zfs_backup_dataset=target, zfs_backup_service_ip=c.addr["B"][1])
     share = c.create_share()
