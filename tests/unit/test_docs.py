@@ -33,7 +33,8 @@ API_MODULES = (
     "pyzfsnas.nfs", "pyzfsnas.nfs.rules", "pyzfsnas.nfs.base", "pyzfsnas.nfs.kernel", "pyzfsnas.nfs.fuse",
     "pyzfsnas.nfs.exportfs", "pyzfsnas.nfs.ganesha", "pyzfsnas.nfs.detect",
     "pyzfsnas.manila_glue", "pyzfsnas.manila_glue.driver", "pyzfsnas.shares", "pyzfsnas.shares.layout",
-    "pyzfsnas.shares.service", "pyzfsnas.shares.site", "pyzfsnas.shares.errors",
+    "pyzfsnas.shares.service", "pyzfsnas.shares.site", "pyzfsnas.shares.errors", "pyzfsnas.shares.values",
+    "pyzfsnas.shares.core", "pyzfsnas.shares.replication", "pyzfsnas.shares.migration", "pyzfsnas.shares.backups",
     "pyzfsnas.shares.transfer", "pyzfsnas.testing",
 )
 
