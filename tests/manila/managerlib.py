@@ -203,7 +203,8 @@ class Cloud:
                 "share_driver": DRIVER_PATH, "driver_handles_share_servers": False,
                 "zfs_zpool_list": [self.root[name]], "zfs_share_export_ip": self.addr[name][0],
                 "zfs_service_ip": self.addr[name][1], "share_backend_name": self.names[name],
-                "replication_domain": "zfsdomain", "zfs_share_helpers": {"NFS": "auto"}, **self.extra[name]})
+                "replication_domain": "zfsdomain", "zfs_share_helpers": {"NFS": "auto"},
+                "backend_availability_zone": "fake_availability_zone", **self.extra[name]})
         with contextlib.suppress(Exception):  # the service row manila-share's launcher would have made
             db.service_get_by_args(self.ctx, self.host(backend), "manila-share")
             self._services.add(backend)

@@ -428,3 +428,15 @@ def test_group_snapshot_is_recorded_per_member(cloud: Cloud) -> None:
     stats = c.m().driver.get_share_stats(refresh=True)
     fuse = c.pools.kind.endswith("zfs-fuse")
     assert stats["share_group_stats"]["consistent_snapshot_support"] == (None if fuse else "pool")
+    # A new group from the group snapshot: one share per member, with the member's content.
+    copy = db_utils.create_share_group(host=c.pool_host("A"), share_group_type_id=gtype["id"],
+                                       share_types=[c.share_type["id"]], source_share_group_snapshot_id=gsnap["id"])
+    clones = [db_utils.create_share(host=c.pool_host("A"), size=1, share_type_id=c.share_type["id"],
+                                    share_group_id=copy["id"], source_share_group_snapshot_member_id=m["id"])
+              for m in members]
+    c.m().create_share_group(c.ctx, copy["id"])
+    assert db.share_group_get(c.ctx, copy["id"])["status"] == "available"
+    for clone, s in zip(clones, shares, strict=True):
+        got = c.share(clone["id"])
+        assert got["status"] == "available" and c.paths(got.instance["id"])
+        assert c.pools.content(c.dataset(got.instance["id"])) == c.pools.content(c.dataset(s.instance["id"]))
