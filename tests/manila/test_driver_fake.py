@@ -329,3 +329,25 @@ def test_locks_serialize_per_dataset(drv: ZFSonLinuxShareDriver) -> None:
         order.append("main")
     t.join(1)
     assert order == ["main", "t"]
+
+
+@pytest.mark.parametrize("bad", ["abc", "1.5", "²", 2.7, 2.0, 0, True])
+def test_sizes_that_are_not_whole_numbers_are_typed_errors_before_any_command(
+        drv: ZFSonLinuxShareDriver, ex: FakeExecutor, bad: Any) -> None:
+    sh = share("wz", backend="mnlA", pool="tank")
+    drv.create_share(None, sh)
+    zfs(ex).snapshot("tank/manila_share_wz@adminsnap")
+    ex.reset_transcript()
+    with pytest.raises(exception.InvalidInput, match="whole number"):
+        drv.create_share(None, share(backend="mnlA", pool="tank", size=bad))
+    with pytest.raises(exception.InvalidInput, match="whole number"):
+        drv.extend_share(sh, bad)
+    with pytest.raises(exception.InvalidInput, match="whole number"):
+        drv.shrink_share(sh, bad)
+    with pytest.raises(exception.ManageInvalidShare, match="whole number"):
+        drv.manage_existing(share(backend="mnlA", pool="tank", export_locations=[{"path": "x:/tank/legacy"}]),
+                            {"size": bad})
+    with pytest.raises(exception.ManageInvalidShareSnapshot, match="whole number"):
+        drv.manage_existing_snapshot(snapshot(sh, provider_location="tank/manila_share_wz@adminsnap"),
+                                     {"size": bad})
+    assert ex.commands == []
