@@ -93,6 +93,7 @@ class ShareCore:
         self._peers_lock = threading.Lock()
         self.locks = DatasetLocks(options.external_locks)
         self.capabilities = self._capabilities()
+        self._ip_versions: list[int] | None = None
 
     # -- setup --------------------------------------------------------------------------------------------
 
@@ -591,11 +592,16 @@ class ShareCore:
     # -- stats --------------------------------------------------------------------------------------------
 
     def ip_versions(self) -> list[int]:
-        """IP versions clients can use: those of the export addresses that the NFS backend can serve."""
-        versions = self.site.layout.ip_versions()
-        if not self.site.nfs.supports_ipv6:
-            versions.discard(6)
-        return sorted(versions)
+        """IP versions clients can use: those of the export addresses that the NFS backend can serve.
+
+        Host names are resolved once (stats are gathered periodically; a slow resolver must not stall them).
+        """
+        if self._ip_versions is None:
+            versions = self.site.layout.ip_versions()
+            if not self.site.nfs.supports_ipv6:
+                versions.discard(6)
+            self._ip_versions = sorted(versions)
+        return list(self._ip_versions)
 
     def pools(self) -> list[dict[str, Any]]:
         """Per-pool capacity (one ``zfs get used,available`` over the roots) and capabilities."""
