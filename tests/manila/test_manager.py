@@ -440,3 +440,26 @@ def test_group_snapshot_is_recorded_per_member(cloud: Cloud) -> None:
         got = c.share(clone["id"])
         assert got["status"] == "available" and c.paths(got.instance["id"])
         assert c.pools.content(c.dataset(got.instance["id"])) == c.pools.content(c.dataset(s.instance["id"]))
+
+
+def test_mountable_snapshot_export_locations_and_access(cloud: Cloud) -> None:
+    c = cloud
+    share = c.create_share(mount_snapshot_support=True)
+    c.pools.write(c.dataset(share.instance["id"]), 1 << 20)
+    snap = c.create_snapshot(share)
+    assert snap["status"] == "available"
+    locations = db.share_snapshot_instance_export_locations_get_all(c.ctx, snap.instance["id"])
+    mount = f"{c.root['A']}/manila_share_snapshot_{snap.instance['id'].replace('-', '_')}"
+    assert [loc["path"].split(":", 1)[0] for loc in locations if not loc["is_admin_only"]] == ["10.0.1.1"]
+    assert c.pools.read_only(mount)
+    assert c.pools.content(mount) == c.pools.content(c.dataset(share.instance["id"]))
+    rule = db_utils.create_snapshot_access(share_snapshot_id=snap["id"], access_type="ip",
+                                           access_to="10.1.0.5")
+    c.m().snapshot_update_access(c.ctx, snap.instance["id"])
+    rules = db.share_snapshot_access_get_all_for_snapshot_instance(c.ctx, snap.instance["id"])
+    state = {r["access_id"] if "access_id" in r else r["id"]: r["state"] for r in rules}.get(rule["id"])
+    assert state == "active"
+    assert "10.1.0.5" in (c.pools.zfs().get(mount, "sharenfs").raw("sharenfs") or "")
+    c.m().delete_snapshot(c.ctx, snap["id"])
+    assert not c.pools.zfs().exists(mount)
+    assert c.pools.zfs().snapshots(c.dataset(share.instance["id"])) == []

@@ -515,3 +515,35 @@ def test_group_snapshot_on_zfs_fuse_undoes_what_it_made_when_one_fails() -> None
     assert all(z.snapshots(f"tank/manila_share_f{i}") == [] for i in range(3))
     names = svc.create_group_snapshot("gs-2", [_snap(s, f"m{i}") for i, s in enumerate(shares)])
     assert all(z.exists(n) for n in names.values())
+
+
+# -- mountable snapshots ------------------------------------------------------------------------------------
+
+
+def test_a_mountable_snapshot_is_a_read_only_exported_clone(svc: ShareService, host: FakeHost) -> None:
+    share = ref("ms")
+    svc.create_share(share)
+    host.write("tank/manila_share_ms", 3 << 20)
+    snap = _snap(share, "sm1")
+    svc.create_snapshot(snap)
+    locations = svc.mount_snapshot(snap)
+    mount = "tank/manila_share_snapshot_sm1"
+    assert locations[0] == ExportLocation(f"10.0.0.1:/{mount}", False)
+    got = props(host, mount, "readonly", "origin", "referenced")
+    assert got.value("readonly") is True and got.raw("origin") == "tank/manila_share_ms@manila_share_snapshot_sm1"
+    assert got.value("referenced") >= 3 << 20
+    svc.snapshot_access(snap, [Rule("r", "ip", "10.1.0.5", "rw")])
+    assert "ro=10.1.0.5" in (props(host, mount, "sharenfs").raw("sharenfs") or "").replace("@", "")
+    with pytest.raises(InvalidRequest):
+        svc.snapshot_access(snap, [Rule("x", "cert", "c", "ro")])
+    svc.delete_snapshot(snap)
+    z = ZFS(FakeExecutor(host))
+    assert not z.exists(mount) and z.snapshots("tank/manila_share_ms") == []
+
+
+def test_snapshot_access_needs_a_mountable_snapshot(svc: ShareService) -> None:
+    share = ref("ms2")
+    svc.create_share(share)
+    svc.create_snapshot(_snap(share, "sm2"))
+    with pytest.raises(Exception, match="not mountable"):
+        svc.snapshot_access(_snap(share, "sm2"), [])

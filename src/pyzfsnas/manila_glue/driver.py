@@ -365,7 +365,30 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
     def create_snapshot(self, context: Any, snapshot: Mapping[str, Any], share_server: Any = None) -> dict[str, Any]:
         """``zfs snapshot dataset@<prefix><snapshot instance id>``; returns ``provider_location``."""
         _no_share_server(share_server)
-        return {"provider_location": self.service.create_snapshot(_snapshot(snapshot))}
+        snap = _snapshot(snapshot)
+        out: dict[str, Any] = {"provider_location": self.service.create_snapshot(snap)}
+        parent = snapshot.get("share_instance") or snapshot.get("share") or {}
+        if parent.get("mount_snapshot_support"):
+            try:
+                out["export_locations"] = _locations(self.service.mount_snapshot(snap))
+            except ZFSError:
+                self.service.delete_snapshot(snap)  # leave nothing half-made
+                raise
+        return out
+
+    @_mapped
+    def snapshot_update_access(  # noqa: PLR0917 - Manila's signature
+        self,
+        context: Any,
+        snapshot: Mapping[str, Any],
+        access_rules: Sequence[Mapping[str, Any]],
+        add_rules: Sequence[Mapping[str, Any]],
+        delete_rules: Sequence[Mapping[str, Any]],
+        share_server: Any = None,
+    ) -> None:
+        """Make ``access_rules`` exactly the read-only exports of a mountable snapshot."""
+        _no_share_server(share_server)
+        self.service.snapshot_access(_snapshot(snapshot), _rules(access_rules))
 
     @_mapped
     def delete_snapshot(self, context: Any, snapshot: Mapping[str, Any], share_server: Any = None) -> None:
@@ -503,7 +526,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
             "snapshot_support": True,
             "create_share_from_snapshot_support": True,
             "revert_to_snapshot_support": True,
-            "mount_snapshot_support": False,
+            "mount_snapshot_support": True,
             "pools": self.service.pools(),
         }
         if self.replication_domain:

@@ -446,6 +446,40 @@ class ShareCore:
         self.store.update(snapshot.snapshot_id, {"entity_type": "snapshot", "snapshot_tag": tag})
         return name
 
+    def mount_snapshot(self, snapshot: SnapshotRef) -> list[ExportLocation]:
+        """Make a snapshot mountable: a read-only clone beside the shares, exported with no rules yet.
+
+        A clone is a dataset, so every NFS backend can export it (``sharenfs`` cannot name a snapshot's
+        ``.zfs`` directory); it shares the snapshot's blocks and costs nothing until written, which
+        ``readonly=on`` forbids. :meth:`delete_snapshot` removes it first.
+        """
+        site = self.site
+        name = self.snapshot_name(snapshot, site)
+        dataset = name.partition("@")[0]
+        mount = site.layout.snapshot_mount(dataset, snapshot.id)
+        with self.locks.hold(site.key(dataset), site.key(mount)):
+            site.zfs.clone(name, mount, {"readonly": "on", "sharenfs": "off"})
+        self.store.update(snapshot.snapshot_id, {"mount_dataset": mount})
+        return site.export_locations(mount)
+
+    def snapshot_access(self, snapshot: SnapshotRef, rules: Sequence[Rule]) -> None:
+        """Make ``rules`` (read-only, whatever their level) exactly the exports of a mounted snapshot.
+
+        Manila records one outcome for all of a snapshot's rules, so a rule this host cannot apply is
+        InvalidRequest and nothing changes (rather than applying some and reporting all in error).
+        """
+        site = self.site
+        mount = self.store.get(snapshot.snapshot_id, "mount_dataset")
+        if not mount:
+            raise Unsupported(f"snapshot {snapshot.id} is not mountable (its share type has no "
+                              "mount_snapshot_support)")
+        # Snapshot rules carry no level (Manila's are read-only by definition).
+        good, errors = self.access_rules([attrs.evolve(r, level="ro") for r in rules], site.nfs)
+        if errors:
+            raise InvalidRequest("; ".join(f"rule {k}: {v}" for k, v in errors.items()))
+        with self.locks.hold(site.key(str(mount))):
+            site.nfs.apply(str(mount), good, read_only=True)
+
     @property
     def consistent_group_snapshots(self) -> bool:
         """Whether group snapshots are atomic per pool (``zfs snapshot a@x b@x``; not on zfs-fuse)."""
@@ -486,7 +520,10 @@ class ShareCore:
         """``zfs destroy dataset@tag``; an absent snapshot is not an error."""
         site = self.site
         name = self.snapshot_name(snapshot, site)
+        mount = self.store.get(snapshot.snapshot_id, "mount_dataset")
         with self.locks.hold(site.key(name.partition("@")[0])):
+            if mount:
+                self._destroy_share_dataset(site, str(mount))
             try:
                 site.zfs.destroy(name)
             except DatasetNotFound:

@@ -179,6 +179,11 @@ class Layout:
         """``<prefix><snapshot instance id with - as _>``."""
         return self.snapshot_prefix + snapshot_instance_id.replace("-", "_")
 
+    def snapshot_mount(self, dataset: str, snapshot_instance_id: str) -> str:
+        """The read-only clone that exports a mountable snapshot: ``<parent>/<snapshot prefix><id>``."""
+        parent = dataset.rsplit("/", 1)[0]
+        return validate_dataset_name(f"{parent}/{self.snapshot_tag(snapshot_instance_id)}")
+
     def backup_dataset(self, root: str, share_id: str, chain: str = "") -> str:
         """Where a share's backups are received under ``root``: one dataset per incremental chain."""
         leaf = self.share_leaf(share_id) + (f"_{chain}" if chain else "")
