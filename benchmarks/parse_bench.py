@@ -47,12 +47,18 @@ PROPS: list[tuple[str, str, str]] = [
 
 
 def generate(n_datasets: int, seed: int = 42) -> str:
-    """``zfs get -H -p all`` text for ``n_datasets`` datasets (every tenth is a snapshot)."""
+    """``zfs get -H -p all`` text for ``n_datasets`` objects: nine filesystems then one snapshot, repeated.
+
+    So one object in ten is a snapshot (of the filesystem before it), typed ``snapshot``; every object has
+    the same 71 property lines, which keeps the line count exact (71 per object).
+    """
     rng = random.Random(seed)
     lines: list[str] = []
     for i in range(n_datasets):
-        name = f"tank/share{i // 10}" + (f"@snap{i % 10}" if i % 10 else "")
-        for prop, value, source in PROPS:
+        is_snapshot = i % 10 == 9
+        name = f"tank/share{i - 1}@daily" if is_snapshot else f"tank/share{i}"
+        for prop, template, source in PROPS:
+            value = "snapshot" if prop == "type" and is_snapshot else template
             text = value.format(n=rng.randrange(1 << 40), r=rng.randrange(10, 99), name=name)
             lines.append(f"{name}\t{prop}\t{text}\t{source}")
     return "\n".join(lines) + "\n"

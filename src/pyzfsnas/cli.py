@@ -1,9 +1,10 @@
 """The ``pyzfsnas`` command line: inspect a host's pools, datasets, snapshots, properties and exports.
 
 Hosts: this machine (default), ``--ssh user@host[:port]``, or ``--fake`` (a small built-in demo host).
-Output: aligned tables for people, ``--json`` for programs. Expected failures print one line on stderr and
-exit 1; usage errors exit 2. ``pyzfsnas demo`` runs a whole share lifecycle on a fake host and prints every
-command it ran.
+Output: aligned tables for people, ``--json`` for programs. Expected failures (a missing dataset, an
+unreachable host, a malformed ``--ssh`` value) print one line on stderr and exit 1; command-line syntax
+errors (an unknown option or command, a missing argument) print the usage and exit 2. ``pyzfsnas demo``
+runs a whole share lifecycle on a fake host and prints every command it ran.
 """
 
 from __future__ import annotations
@@ -220,7 +221,8 @@ def _executor(args: argparse.Namespace) -> Executor:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    p = argparse.ArgumentParser(prog="pyzfsnas", description=__doc__.splitlines()[0])
+    # The docstring's first line without its reST literal markup (``x``), which --help would print as is.
+    p = argparse.ArgumentParser(prog="pyzfsnas", description=__doc__.splitlines()[0].replace("``", ""))
     where = p.add_mutually_exclusive_group()
     where.add_argument("--ssh", metavar="USER@HOST[:PORT]", help="run on a remote host over SSH")
     where.add_argument("--fake", action="store_true", help="use a built-in fake host with demo data")

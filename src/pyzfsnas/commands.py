@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: Longest dataset or snapshot name ZFS accepts (ZFS_MAX_DATASET_NAME_LEN - 1).
-MAX_NAME_LEN = 255
+MAX_NAME_LEN: int = 255
 _COMPONENT = re.compile(r"^[A-Za-z0-9_.: \-]+$")
 _BAD_CHAR = re.compile(r"[^A-Za-z0-9_.: \-]")
 _RESERVED_POOL_PREFIXES = ("mirror", "raidz", "draid", "spare")

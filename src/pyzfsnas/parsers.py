@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 #: Default column set of ``zfs get -H -p``.
-GET_COLUMNS = ("name", "property", "value", "source")
+GET_COLUMNS: tuple[str, ...] = ("name", "property", "value", "source")
 _KNOWN_GET_COLUMNS = frozenset(("name", "property", "value", "received", "source"))
 
 #: Raw properties of each object while a parser collects them: ``{name: {property: entry}}`` where each

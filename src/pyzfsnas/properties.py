@@ -334,7 +334,17 @@ class PropertyMap(Mapping[str, Property]):
     __hash__ = None  # type: ignore[assignment]
 
     def raw(self, name: str) -> str | None:
-        """The raw text of ``name``, or None if it was not read."""
+        """The raw text of ``name``, or None if it was not read.
+
+        Before the map is built, only the lines up to ``name``'s are looked at and only its line is split in
+        full, so reading one property (``type``, to tell filesystems from volumes) keeps the rest lazy.
+        """
+        if self._raw_map is None:
+            for line in self._lines or ():
+                if line.split("\t", 2)[1] == name:
+                    parts = line.split("\t")
+                    return "\t".join(parts[2:-1]) if len(parts) > 4 else parts[2]
+            return None
         item = self._raw.get(name)
         return item[-2] if item else None
 

@@ -43,7 +43,7 @@ __all__ = ["DATASET_PROPERTIES", "SNAPSHOT_PROPERTIES", "ZFS"]
 log = logging.getLogger("pyzfsnas")
 
 #: Properties read for each dataset by :meth:`ZFS.datasets` unless others are asked for.
-DATASET_PROPERTIES = (
+DATASET_PROPERTIES: tuple[str, ...] = (
     "type", "creation", "used", "available", "referenced", "quota", "refquota", "reservation",
     "refreservation", "volsize", "mountpoint", "mounted", "origin", "compression", "compressratio", "dedup",
     "readonly", "canmount", "sharenfs",
@@ -54,7 +54,7 @@ _FLAVOURS: weakref.WeakKeyDictionary[Executor, Flavour] = weakref.WeakKeyDiction
 _BUSY_BACKOFF = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
 
 #: Properties read for each snapshot by :meth:`ZFS.snapshots`.
-SNAPSHOT_PROPERTIES = ("type", "creation", "used", "referenced", "userrefs", "defer_destroy")
+SNAPSHOT_PROPERTIES: tuple[str, ...] = ("type", "creation", "used", "referenced", "userrefs", "defer_destroy")
 
 
 def _shared(props: PropertyMap) -> bool:

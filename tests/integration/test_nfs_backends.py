@@ -104,10 +104,16 @@ def _fake(flavour: str) -> tuple[ZFS, Recorder, str]:
     return ZFS(rec), rec, "tank"
 
 
-@pytest.fixture(params=["zfs-fuse", "fake-zfs-fuse", "fake-openzfs"])
+@pytest.fixture(params=["zfs-fuse", "fake-zfs-fuse", "fake-openzfs", "openzfs"])
 def nfs_host(request: pytest.FixtureRequest) -> Iterator[NFSHost]:
     kind = request.param
-    if kind == "zfs-fuse":
+    if kind == "openzfs":
+        # Real OpenZFS 2.x + kernel nfsd in the guest: sharenfs runs the guest's exportfs.
+        request.node.add_marker(pytest.mark.openzfs)
+        guest = request.getfixturevalue("openzfs")
+        rec = Recorder(guest.executor)
+        zfs, pool_name = ZFS(rec), "tank"
+    elif kind == "zfs-fuse":
         request.node.add_marker(pytest.mark.zfsfuse)
         request.node.add_marker(pytest.mark.exportfs)
         if not real_nfs.available():
@@ -131,7 +137,7 @@ def nfs_host(request: pytest.FixtureRequest) -> Iterator[NFSHost]:
 
 def test_detect_picks_the_flavour_backend_once(nfs_host: NFSHost) -> None:
     backend = detect(nfs_host.zfs)
-    expected = KernelNFS if nfs_host.kind == "fake-openzfs" else FuseNFS
+    expected = KernelNFS if nfs_host.kind in ("fake-openzfs", "openzfs") else FuseNFS
     assert isinstance(backend, expected)
     assert isinstance(backend, NFSBackend)
     before = len(nfs_host.recorder.calls)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import IO
 
 from pyzfsnas.errors import CommandTimeout, ConnectionFailed
-from pyzfsnas.executors.base import CHUNK_SIZE, Result, Stdin, check_argv, effective_timeout, log_result
+from pyzfsnas.executors.base import CHUNK_SIZE, OutputStream, Result, Stdin, check_argv, effective_timeout, log_result
 
 __all__ = ["LocalExecutor"]
 
@@ -77,6 +77,11 @@ class LocalExecutor:
     that tool messages are the ones :mod:`pyzfsnas.errors` understands.
     """
 
+    #: Prepended to every argv, e.g. ``("sudo", "-n")``.
+    prefix: tuple[str, ...]
+    #: Default time limit per command, in seconds (``None``: no limit).
+    timeout: float | None
+
     def __init__(self, *, prefix: Sequence[str] = (), timeout: float | None = 600.0) -> None:
         self.prefix = tuple(prefix)
         self.timeout = timeout
@@ -105,7 +110,8 @@ class LocalExecutor:
 
     def _missing(self, args: tuple[str, ...], exc: FileNotFoundError, start: float) -> Result:
         program = (self.prefix or args)[0]
-        result = Result(args, 127, "", f"{program}: command not found ({exc.strerror})", time.monotonic() - start)
+        result = Result(args, 127, "", f"{program}: command not found ({exc.strerror})", time.monotonic() - start,
+                        prefix=self.prefix)
         log_result(result)
         return result
 
@@ -146,7 +152,7 @@ class LocalExecutor:
         except subprocess.TimeoutExpired:
             self._kill_group(proc)
             proc.wait()
-            raise CommandTimeout(args, limit or 0.0) from None
+            raise CommandTimeout(args, limit or 0.0, prefix=self.prefix) from None
         finally:
             for t in threads:
                 t.join(5)
@@ -158,6 +164,7 @@ class LocalExecutor:
             b"".join(out).decode("utf-8", "replace"),
             b"".join(err).decode("utf-8", "replace"),
             time.monotonic() - start,
+            prefix=self.prefix,
         )
         log_result(result)
         return result
@@ -165,7 +172,7 @@ class LocalExecutor:
     @contextmanager
     def stream(
         self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
-    ) -> Iterator[_LocalStream | _NoStream]:
+    ) -> Iterator[OutputStream]:
         """Run ``argv`` and yield its stdout in chunks (bounded memory); see the protocol."""
         args = check_argv(argv)
         limit = effective_timeout(timeout, self.timeout)
@@ -207,11 +214,12 @@ class LocalExecutor:
             if proc.stdout is not None and not proc.stdout.closed:
                 proc.stdout.close()
             handle.result = Result(
-                args, proc.returncode, "", b"".join(err).decode("utf-8", "replace"), time.monotonic() - start
+                args, proc.returncode, "", b"".join(err).decode("utf-8", "replace"), time.monotonic() - start,
+                prefix=self.prefix,
             )
             log_result(handle.result)
         if timed_out.is_set():
-            raise CommandTimeout(args, limit or 0.0)
+            raise CommandTimeout(args, limit or 0.0, prefix=self.prefix)
         if fed:
             raise fed[0]
 

@@ -11,19 +11,22 @@ from __future__ import annotations
 
 from oslo_config import cfg, types
 
+from pyzfsnas.shares.site import UPSTREAM_HELPER as _UPSTREAM_HELPER
+
 __all__ = ["PYZFSNAS_OPTS", "UPSTREAM_HELPER", "ZFSONLINUX_OPTS", "list_opts"]
 
-from pyzfsnas.shares.site import UPSTREAM_HELPER
+#: The value of ``zfs_share_helpers`` in upstream configurations; accepted and means "detect".
+UPSTREAM_HELPER: str = _UPSTREAM_HELPER
 
-ZFSONLINUX_OPTS = [
+ZFSONLINUX_OPTS: list[cfg.Opt] = [
     cfg.HostAddressOpt(
         "zfs_share_export_ip",
         help="IP address or host name added to the user-facing export location. Required (checked at "
              "setup)."),
     cfg.HostAddressOpt(
         "zfs_service_ip",
-        help="IP address or host name added to the admin-facing export location; other backends reach this host's ZFS "
-             "through it for replication and migration. Required (checked at setup)."),
+        help="IP address or host name added to the admin-facing export location; other backends reach "
+             "this host's ZFS through it for replication and migration. Required (checked at setup)."),
     cfg.ListOpt(
         "zfs_zpool_list",
         help="Zpools (or nested datasets, 'pool/nested/ds') the backend may use; each is a Manila pool "
@@ -72,7 +75,7 @@ ZFSONLINUX_OPTS = [
         help="Prefix of the snapshots made by migration."),
 ]
 
-PYZFSNAS_OPTS = [
+PYZFSNAS_OPTS: list[cfg.Opt] = [
     cfg.ListOpt(
         "zfs_share_export_ips",
         item_type=types.HostAddress(),

@@ -258,8 +258,13 @@ class ExportfsNFS:
     (or a reboot) drops them, so the caller re-applies its rules after such events.
     """
 
-    name = "exportfs"
-    supports_ipv6 = True
+    #: The facade whose executor runs the backend's commands.
+    zfs: ZFS
+    #: Export options besides the access level.
+    options: tuple[str, ...]
+
+    name: str = "exportfs"
+    supports_ipv6: bool = True
 
     def __init__(self, target: ZFS | Executor, *, options: Iterable[str] = DEFAULT_OPTIONS) -> None:
         self.zfs = _as_zfs(target)

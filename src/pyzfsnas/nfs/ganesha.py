@@ -105,13 +105,13 @@ __all__ = [
 log = logging.getLogger("pyzfsnas")
 
 #: Where the managed export file lives unless told otherwise.
-DEFAULT_CONFIG_PATH = "/etc/ganesha/pyzfsnas.conf"
+DEFAULT_CONFIG_PATH: str = "/etc/ganesha/pyzfsnas.conf"
 #: Debian's ``ganesha.nfsd`` pidfile.
-DEFAULT_PIDFILE = "/var/run/ganesha/ganesha.pid"
+DEFAULT_PIDFILE: str = "/var/run/ganesha/ganesha.pid"
 #: First ``Export_Id`` handed out: above the small ids hand-written exports usually take.
-DEFAULT_EXPORT_ID_BASE = 1000
+DEFAULT_EXPORT_ID_BASE: int = 1000
 #: Ganesha's export ids are 16-bit; 0 is its NFSv4 pseudo root.
-MAX_EXPORT_ID = 65535
+MAX_EXPORT_ID: int = 65535
 
 HEADER = "# Managed by pyzfsnas (GaneshaNFS): rewritten whole on every change; do not edit.\n"
 
@@ -511,8 +511,19 @@ class GaneshaNFS:
     ``export_id_base`` is the lowest ``Export_Id`` handed out. ``timeout`` bounds every command.
     """
 
-    name = "ganesha"
-    supports_ipv6 = True
+    #: The facade whose executor runs the backend's commands.
+    zfs: ZFS
+    #: The ``EXPORT`` blocks file this backend owns.
+    config_path: str
+    #: ganesha's pid file (or a callable returning the pid), read to send ``SIGHUP``.
+    pidfile: PidSource
+    #: First ``Export_Id`` this backend assigns.
+    export_id_base: int
+    #: Time limit of each command, in seconds (``None``: the executor's).
+    timeout: float | None
+
+    name: str = "ganesha"
+    supports_ipv6: bool = True
 
     def __init__(
         self,

@@ -133,7 +133,12 @@ class KernelNFS:
     :class:`~pyzfsnas.errors.UnsupportedOperation` before anything runs.
     """
 
-    name = "kernel"
+    #: The facade whose executor runs the backend's commands.
+    zfs: ZFS
+    #: Export options besides the access level.
+    options: tuple[str, ...]
+
+    name: str = "kernel"
 
     def __init__(self, zfs: ZFS, *, options: Sequence[str] = KERNEL_OPTIONS) -> None:
         self.zfs = zfs

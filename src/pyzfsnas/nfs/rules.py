@@ -43,6 +43,13 @@ _ADDRESS_CHARS = re.compile(r"^[0-9A-Fa-f:./]+$")
 class InvalidAccessRule(ZFSError, ValueError):
     """An access rule is not an IPv4/IPv6 address or network with level ``rw``/``ro``; nothing was run."""
 
+    #: The rule's network as given (not validated).
+    access_to: object
+    #: The rule's access level as given (not validated).
+    access_level: object
+    #: Why the rule was refused.
+    reason: str
+
     def __init__(self, access_to: object, access_level: object, reason: str) -> None:
         self.access_to = access_to
         self.access_level = access_level
