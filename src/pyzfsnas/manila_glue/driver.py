@@ -22,16 +22,9 @@ from pyzfsnas.executors.base import Executor
 from pyzfsnas.manila_glue import options
 from pyzfsnas.shares import errors as share_errors
 from pyzfsnas.shares.layout import ExportLocation
-from pyzfsnas.shares.service import (
-    AVAILABLE,
-    ERROR,
-    MemoryStore,
-    Rule,
-    ShareRef,
-    ShareService,
-    SnapshotRef,
-)
+from pyzfsnas.shares.service import MemoryStore, Rule, ShareRef, ShareService, SnapshotRef
 from pyzfsnas.shares.site import Options, Site, layout_from_options
+from pyzfsnas.shares.values import AVAILABLE, ERROR
 from pyzfsnas.zfs import ZFS
 
 __all__ = ["ZFSonLinuxShareDriver"]
@@ -143,6 +136,15 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
     host; ``executor_factory(address)`` builds executors for other backends' hosts, by their
     ``zfs_service_ip`` (default: SSH with that backend's ``zfs_ssh_*`` options).
     """
+
+    #: Manila's private storage for this driver (``private_storage=`` of the constructor), or None.
+    private_storage: Any
+    #: ``share_backend_name``, or ``ZFSonLinux``.
+    backend_name: str
+    #: IPv6 clients can be given access where the NFS backend supports them.
+    ipv6_implemented: bool
+    #: A backup can be restored into another share than its own (receive and swap).
+    restore_to_target_support: bool
 
     def __init__(
         self,

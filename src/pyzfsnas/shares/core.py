@@ -59,7 +59,7 @@ __all__ = ["METADATA_PROPERTIES", "ShareCore"]
 LOG = logging.getLogger(__name__)
 
 #: Share metadata keys that set ZFS properties (``update_share_from_metadata``); other keys are ignored.
-METADATA_PROPERTIES = {
+METADATA_PROPERTIES: dict[str, str] = {
     "zfs:compression": "compression",
     "zfs:atime": "atime",
     "zfs:recordsize": "recordsize",
@@ -74,6 +74,17 @@ class ShareCore:
 
     ``connect(address)`` reaches a host by address (the backup target when it is not this host).
     """
+
+    #: This backend's host.
+    site: Site
+    #: This backend's options.
+    options: Options
+    #: Where the service records each share's dataset name, snapshot tags and replication bases.
+    store: Store
+    #: One lock per (site, dataset), held by every mutating call.
+    locks: DatasetLocks
+    #: Capabilities reported with every pool (dedupe, compression, thin provisioning, ...).
+    capabilities: dict[str, Any]
 
     def __init__(
         self,

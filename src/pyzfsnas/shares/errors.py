@@ -44,6 +44,9 @@ class Unsupported(ShareError):
 class ShareNotFound(ShareError):
     """The share's dataset does not exist on its host."""
 
+    #: The share (instance) asked for.
+    share_id: str
+
     def __init__(self, share_id: str, detail: str = "") -> None:
         super().__init__(f"share {share_id}: dataset not found{': ' + detail if detail else ''}")
         self.share_id = share_id
@@ -52,6 +55,9 @@ class ShareNotFound(ShareError):
 class SnapshotNotFound(ShareError):
     """The snapshot does not exist on the host (asked for during its deletion, or never made)."""
 
+    #: The snapshot (``dataset@tag``) or backup asked for.
+    name: str
+
     def __init__(self, name: str) -> None:
         super().__init__(f"snapshot {name} not found")
         self.name = name
@@ -59,6 +65,9 @@ class SnapshotNotFound(ShareError):
 
 class ShrinkWouldLoseData(ShareError):
     """The share already uses more than the size asked for; nothing changed."""
+
+    #: The share (instance) that was not shrunk.
+    share_id: str
 
     def __init__(self, share_id: str) -> None:
         super().__init__(f"share {share_id} uses more than the requested size; not shrunk")

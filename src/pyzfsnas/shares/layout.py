@@ -30,10 +30,11 @@ __all__ = [
 #: ``Configuration.safe_get``, a dict's ``get``).
 OptionGetter = Callable[[str], Any]
 
-GIB = 1 << 30
+#: Bytes in a GiB (share sizes are whole GiB).
+GIB: int = 1 << 30
 
 #: Options of ``zfs_dataset_creation_options`` the driver owns and therefore ignores (exact names).
-IGNORED_CREATION_OPTIONS = frozenset({"readonly", "quota", "sharenfs", "sharesmb"})
+IGNORED_CREATION_OPTIONS: frozenset[str] = frozenset({"readonly", "quota", "sharenfs", "sharesmb"})
 
 
 _WHOLE = re.compile(r"[0-9]+")

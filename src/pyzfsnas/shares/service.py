@@ -15,13 +15,6 @@ from pyzfsnas.shares.core import METADATA_PROPERTIES
 from pyzfsnas.shares.migration import Migrations
 from pyzfsnas.shares.replication import Replication
 from pyzfsnas.shares.values import (
-    ACTIVE,
-    AVAILABLE,
-    DELETED,
-    ERROR,
-    IN_SYNC,
-    OUT_OF_SYNC,
-    SYNCING,
     MemoryStore,
     Rule,
     ShareRef,
@@ -31,8 +24,7 @@ from pyzfsnas.shares.values import (
 )
 
 __all__ = [
-    "ACTIVE", "AVAILABLE", "DELETED", "ERROR", "IN_SYNC", "METADATA_PROPERTIES", "OUT_OF_SYNC", "SYNCING",
-    "MemoryStore", "Rule", "ShareRef", "ShareService", "ShareState", "SnapshotRef", "Store",
+    "METADATA_PROPERTIES", "MemoryStore", "Rule", "ShareRef", "ShareService", "ShareState", "SnapshotRef", "Store",
 ]
 
 

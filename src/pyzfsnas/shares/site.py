@@ -26,7 +26,7 @@ from pyzfsnas.zfs import ZFS
 __all__ = ["DatasetLocks", "Options", "Site", "check_address", "helper_kind"]
 
 #: The value of ``zfs_share_helpers`` in upstream configurations; accepted and means "detect".
-UPSTREAM_HELPER = "manila.share.drivers.zfsonlinux.utils.NFSviaZFSHelper"
+UPSTREAM_HELPER: str = "manila.share.drivers.zfsonlinux.utils.NFSviaZFSHelper"
 
 _HELPER_ALIASES = {
     "auto": "auto", "detect": "auto", "nfsviazfshelper": "auto",
@@ -37,7 +37,7 @@ _HELPER_ALIASES = {
 
 #: NFS backends whose exports live in the ``sharenfs`` property: they vanish with the dataset and survive
 #: reboots, so delete needs no unexport and ensure needs no re-apply.
-PROPERTY_BACKENDS = ("kernel", "zfs-fuse")
+PROPERTY_BACKENDS: tuple[str, ...] = ("kernel", "zfs-fuse")
 
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 

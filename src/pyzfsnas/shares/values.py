@@ -19,13 +19,20 @@ __all__ = [
 ]
 
 # States and statuses, spelled as Manila spells them (plain strings: any front end can use them).
-ACTIVE = "active"
-IN_SYNC = "in_sync"
-OUT_OF_SYNC = "out_of_sync"
-AVAILABLE = "available"
-ERROR = "error"
-DELETED = "deleted"
-SYNCING = "syncing"
+#: Replica state: the writable replica.
+ACTIVE: str = "active"
+#: Replica state: a secondary that has the active replica's last synced state.
+IN_SYNC: str = "in_sync"
+#: Replica state: a secondary whose last sync failed.
+OUT_OF_SYNC: str = "out_of_sync"
+#: Status of a share, snapshot or snapshot instance that is ready.
+AVAILABLE: str = "available"
+#: Status of something that failed (also the state of a rejected access rule).
+ERROR: str = "error"
+#: Status of a snapshot instance that is gone.
+DELETED: str = "deleted"
+#: Access rules status while a promotion re-applies them.
+SYNCING: str = "syncing"
 
 
 class Store(Protocol):
