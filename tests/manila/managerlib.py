@@ -6,8 +6,10 @@ one ``ShareManager`` per backend (``share_driver = pyzfsnas.manila_glue.driver.Z
 database rows with ``manila.tests.db_utils`` and calls the manager's own RPC-side methods, then reads back what the
 manager wrote. The manager, not the test, interprets the driver's return values.
 
-Host kinds (:data:`MANAGER_HOSTS`): each gives two pools (one per backend) and the executors reaching them.
-Adding a kind (for example a real OpenZFS guest over SSH) means adding one builder to :data:`BUILDERS`.
+Host kinds (:data:`MANAGER_HOSTS`): each gives two roots (one per backend) and the executors reaching them:
+the fake host (both flavours), real zfs-fuse, and real OpenZFS 2.x in the QEMU guest (pools ``tank`` and
+``backup``, one SSH session). Another kind is one more builder in :data:`BUILDERS` and its markers in
+:data:`MARKS`.
 """
 
 from __future__ import annotations
@@ -113,7 +115,6 @@ def _zfsfuse(request: pytest.FixtureRequest) -> Pools:
     import os
     import subprocess
 
-    request.node.add_marker(pytest.mark.zfsfuse)
     zf = request.getfixturevalue("zfsfuse")
     pa, pb = zf.create_pool("mgr"), zf.create_pool("mgr")
     local = LocalExecutor()
@@ -145,14 +146,51 @@ def _zfsfuse(request: pytest.FixtureRequest) -> Pools:
     return pools
 
 
-#: Host kind -> builder of its two pools. A real OpenZFS guest is one more entry.
+def _openzfs(request: pytest.FixtureRequest) -> Pools:
+    """Real OpenZFS 2.x in the QEMU guest: backend A under pool ``tank``, B under ``backup``, one SSH session."""
+    guest = request.getfixturevalue("openzfs")
+    tag = uuid.uuid4().hex[:6]
+    roots = (f"tank/mgr{tag}", f"backup/mgr{tag}")
+    zfs = ZFS(guest.executor)
+    for root in roots:
+        zfs.create_dataset(root)
+
+    def mountpoint(dataset: str) -> str:
+        mp = zfs.get(dataset, "mountpoint").raw("mountpoint")
+        assert mp and mp.startswith("/")
+        return mp
+
+    def write(dataset: str, nbytes: int) -> None:
+        guest.run("sh", "-c", 'head -c "$1" /dev/urandom > "$2" && sync && zpool sync "$3"', "sh", str(nbytes),
+                  f"{mountpoint(dataset)}/data{next(_counter)}", dataset.split("/", maxsplit=1)[0])
+
+    def read_only(dataset: str) -> bool:
+        probe = guest.run("sh", "-c", 'touch "$1/.probe" && rm -f "$1/.probe"', "sh", mountpoint(dataset),
+                          check=False)
+        return bool(probe.returncode != 0)
+
+    def content(dataset: str) -> object:
+        listing = guest.run("sh", "-c", 'cd "$1" && for f in *; do [ -f "$f" ] && sha256sum "$f"; done; true',
+                            "sh", mountpoint(dataset))
+        return sorted(str(listing.stdout).splitlines())
+
+    pools = Pools("openzfs", roots[0], roots[1], {"10.0.1.2": guest.executor, "10.0.2.2": guest.executor},
+                  write, read_only, content)
+    pools.cleanup += [lambda root=root: zfs.destroy(root, recursive=True, recursive_dependents=True)
+                      for root in roots]
+    return pools
+
+
+#: Host kind -> builder of its two backends' roots.
 BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Pools]] = {
     "fake-openzfs": lambda r: _fake("openzfs", r),
     "fake-zfs-fuse": lambda r: _fake("zfs-fuse", r),
     "zfs-fuse": _zfsfuse,
+    "openzfs": _openzfs,
 }
 #: Markers of the real kinds, applied at collection so that ``-m "not zfsfuse"`` deselects them.
-MARKS: dict[str, list[pytest.MarkDecorator]] = {"zfs-fuse": [pytest.mark.zfsfuse]}
+MARKS: dict[str, list[pytest.MarkDecorator]] = {"zfs-fuse": [pytest.mark.zfsfuse],
+                                                "openzfs": [pytest.mark.openzfs]}
 MANAGER_HOSTS = [pytest.param(kind, marks=MARKS.get(kind, []), id=kind) for kind in BUILDERS]
 
 

@@ -48,7 +48,7 @@ def test_create_and_delete(cloud: Cloud) -> None:
     inst = share.instance["id"]
     assert share["status"] == "available"
     mountpoint = c.pools.zfs().get(c.root["A"], "mountpoint").raw("mountpoint")
-    leaf = c.dataset(inst).split("/", 1)[1]
+    leaf = c.dataset(inst).rsplit("/", 1)[1]
     assert c.paths(inst) == [(f"10.0.1.1:{mountpoint}/{leaf}", False), (f"10.0.1.2:{mountpoint}/{leaf}", True)]
     assert quota(c, c.dataset(inst)) == 2 * GIB
     c.m().delete_share_instance(c.ctx, inst)
