@@ -303,6 +303,13 @@ def zfs_snapshot(
     return [*argv, validate_snapshot_name(name)]
 
 
+def zfs_snapshots(names: Sequence[str]) -> list[str]:
+    """``zfs snapshot A@X B@Y ...``: several snapshots in one atomic command (OpenZFS, within a pool)."""
+    if not names:
+        raise ValueError("zfs snapshot needs at least one snapshot name")
+    return ["zfs", "snapshot", *(validate_snapshot_name(n) for n in names)]
+
+
 def zfs_clone(
     snapshot: str, target: str, properties: Mapping[str, object] | None = None, *, parents: bool = False,
     flavour: Flavour | None = None,
