@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "FIXTURES", "KNOWN_DIFFERENCES", "SCRIPT", "Outcome", "Step", "compare", "fake_executor", "load_fixtures",
+    "FIXTURES", "KNOWN_DIFFERENCES", "SCRIPT", "Outcome", "Step", "active_limits", "compare", "fake_executor",
+    "load_fixtures",
     "normalise", "run_script", "write_fixtures",
 ]
 
@@ -210,8 +211,12 @@ class Outcome:
     stderr: str
 
 
-def fake_executor() -> Any:
-    """A fake ``openzfs`` host laid out like the guest: pools ``tank`` (/tank) and ``backup`` (/backup), 4 GiB."""
+def fake_executor(*, limits_active: Sequence[str] = ()) -> Any:
+    """A fake ``openzfs`` host laid out like the guest: pools ``tank`` (/tank) and ``backup`` (/backup), 4 GiB.
+
+    ``limits_active`` names pools whose ``feature@filesystem_limits`` is already active (a guest that other
+    tests used: datasets created there count their children from the start).
+    """
     from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 
     host = FakeHost("openzfs")
@@ -220,7 +225,14 @@ def fake_executor() -> Any:
     for n, pool in enumerate(("tank", "backup"), 1):
         executor.run(["zpool", "create", "-f", "-o", "ashift=12", "-O", f"mountpoint=/{pool}", pool,
                       f"/dev/disk/by-id/virtio-pool{n}"]).check()
+        host.pools[pool].limits_active = pool in limits_active
     return executor
+
+
+def active_limits(executor: Any) -> list[str]:
+    """The pools of ``executor``'s host whose ``feature@filesystem_limits`` is active."""
+    out = executor.run(["zpool", "get", "-H", "-o", "name,value", "feature@filesystem_limits", "tank", "backup"])
+    return [line.split("\t")[0] for line in out.stdout.splitlines() if line.endswith("\tactive")]
 
 
 def _collect(executor: Any, argv: Sequence[str]) -> tuple[bytes, Any]:

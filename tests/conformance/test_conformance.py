@@ -68,5 +68,7 @@ def test_normalise_masks_only_volatile_fields() -> None:
 @pytest.mark.timeout(900)
 def test_fake_matches_live_guest(openzfs: object) -> None:
     """The same script on the live guest and on the fake host: only the known differences."""
-    real = script.run_script(openzfs.executor)  # type: ignore[attr-defined]
-    _assert_conforms(script.compare(script.run_script(script.fake_executor()), real))
+    executor = openzfs.executor  # type: ignore[attr-defined]
+    fake = script.fake_executor(limits_active=script.active_limits(executor))  # the same pool history
+    real = script.run_script(executor)
+    _assert_conforms(script.compare(script.run_script(fake), real))
