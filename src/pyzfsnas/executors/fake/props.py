@@ -1,5 +1,9 @@
 """The native ZFS properties the fake knows, per flavour: order in ``zfs get all``, defaults, what is editable.
 
+The ``openzfs`` flavour models **OpenZFS 2.3.2** (Debian bookworm-backports ``2.3.2-2~bpo12+2``, the project's
+guest): its property set and order, its defaults (``compression=on``, ``relatime=on``, ``volblocksize=16384``)
+and its limits (``recordsize`` up to 16M), checked by ``tests/conformance`` against the real host.
+
 One table, read by the host (sources and inheritance), the ``zfs get`` printer and the ``zfs set`` validator.
 Values are kept in their ``-p`` (parsable) text; :func:`human` turns them into what ``zfs get`` prints without
 ``-p``.
@@ -129,12 +133,17 @@ _ALL = [
     _p("defer_destroy", "index", True, False, "off"),
     _p("userrefs", "number", True, False, ""),
     _p("receive_resume_token", "string", True, False, "", openzfs_only=True),
+    _p("snapshots_changed", "date", True, False, "", openzfs_only=True),
+    _p("prefetch", "index", False, True, "all", ("none", "metadata", "all"), openzfs_only=True),
+    _p("direct", "index", False, True, "standard", ("disabled", "standard", "always"), openzfs_only=True),
+    _p("longname", "index", False, True, "off", ONOFF, openzfs_only=True),
+    _p("volthreading", "index", False, True, "on", ONOFF, openzfs_only=True),
 ]
 
 PROPS: dict[str, Prop] = {p.name: p for p in _ALL}
 _ALIASES = ZFS_ALIASES  # the short names zfs accepts: one table with the library's
 _FUSE_OVERRIDES = {"aclmode": "groupmask"}
-_OPENZFS_DEFAULTS = {"aclmode": "discard", "version": "5", "compression": "off"}
+_OPENZFS_DEFAULTS = {"aclmode": "discard", "version": "5", "compression": "on", "relatime": "on"}
 
 _FUSE_FS = [
     "type", "creation", "used", "available", "referenced", "compressratio", "mounted", "origin", "quota",
@@ -159,8 +168,8 @@ _OZ_FS = [
     "sync", "dnodesize", "refcompressratio", "written", "logicalused", "logicalreferenced", "volmode",
     "filesystem_limit", "snapshot_limit", "filesystem_count", "snapshot_count", "snapdev", "acltype",
     "context", "fscontext", "defcontext", "rootcontext", "relatime", "redundant_metadata", "overlay",
-    "encryption", "keylocation", "keyformat", "pbkdf2iters", "encryptionroot", "keystatus",
-    "special_small_blocks", "receive_resume_token",
+    "encryption", "keylocation", "keyformat", "pbkdf2iters", "special_small_blocks", "snapshots_changed",
+    "prefetch", "direct", "longname", "receive_resume_token",
 ]
 _OZ_VOL = [
     "type", "creation", "used", "available", "referenced", "compressratio", "origin", "reservation",
@@ -169,7 +178,7 @@ _OZ_VOL = [
     "usedbychildren", "usedbyrefreservation", "logbias", "objsetid", "dedup", "mlslabel", "sync",
     "refcompressratio", "written", "logicalused", "logicalreferenced", "volmode", "snapshot_limit",
     "snapshot_count", "snapdev", "context", "fscontext", "defcontext", "rootcontext", "redundant_metadata",
-    "encryption", "keylocation", "keyformat", "pbkdf2iters", "encryptionroot", "keystatus",
+    "encryption", "keylocation", "keyformat", "pbkdf2iters", "snapshots_changed", "prefetch", "volthreading",
     "receive_resume_token",
 ]
 _OZ_SNAP = [
@@ -177,13 +186,14 @@ _OZ_SNAP = [
     "xattr", "version", "utf8only", "normalization", "casesensitivity", "nbmand", "guid", "primarycache",
     "secondarycache", "defer_destroy", "userrefs", "objsetid", "mlslabel", "refcompressratio", "written",
     "clones", "logicalreferenced", "acltype", "context", "fscontext", "defcontext", "rootcontext",
-    "encryption", "encryptionroot", "keystatus",
+    "encryption", "prefetch",
 ]
 #: properties that only exist for some dataset types (checked by ``zfs get NAME`` of another type: ``-``)
 FS_ONLY = {"mounted", "quota", "recordsize", "mountpoint", "sharenfs", "atime", "devices", "exec", "setuid",
            "zoned", "snapdir", "aclmode", "aclinherit", "canmount", "xattr", "version", "utf8only",
            "normalization", "casesensitivity", "vscan", "nbmand", "sharesmb", "refquota", "filesystem_limit",
-           "filesystem_count", "acltype", "relatime", "overlay", "dnodesize", "special_small_blocks"}
+           "filesystem_count", "acltype", "relatime", "overlay", "dnodesize", "special_small_blocks", "direct",
+           "longname"}
 
 
 def lookup(name: str, flavour: str) -> Prop | None:
@@ -192,7 +202,7 @@ def lookup(name: str, flavour: str) -> Prop | None:
     if prop is None or (prop.openzfs_only and flavour != "openzfs"):
         return None
     if flavour == "openzfs" and prop.name == "compression":
-        return prop._replace(values=OPENZFS_COMPRESSION)
+        return prop._replace(values=OPENZFS_COMPRESSION, default=_OPENZFS_DEFAULTS["compression"])
     if flavour == "openzfs" and prop.name in _OPENZFS_DEFAULTS:
         return prop._replace(default=_OPENZFS_DEFAULTS[prop.name])
     if flavour == "openzfs" and prop.name == "checksum":
@@ -213,7 +223,8 @@ def all_order(flavour: str, kind: str) -> list[str]:
 
 def applies(prop: str, kind: str, flavour: str) -> bool:
     """Whether native ``prop`` exists for a dataset of ``kind`` on ``flavour`` (else ``zfs get`` prints ``-``)."""
-    return prop in all_order(flavour, kind) or prop in ("origin", "receive_resume_token")
+    return prop in all_order(flavour, kind) or prop in ("origin", "receive_resume_token", "encryptionroot",
+                                                        "keystatus")
 
 
 def human(prop: str, value: str, flavour: str) -> str:
@@ -223,6 +234,8 @@ def human(prop: str, value: str, flavour: str) -> str:
         return value
     if p.kind == "size" and value.isdigit():
         n = int(value)
+        if n == 0 and prop == "special_small_blocks":
+            return "0"
         if n == 0 and prop in ("quota", "reservation", "refquota", "refreservation"):
             return "none"
         return nicenum(n, bytes_suffix=flavour == "openzfs")
@@ -255,11 +268,11 @@ def validate(prop: Prop, value: str, flavour: str) -> str:
         if name in ("quota", "refquota") and n == 0:
             raise ValueError("use 'none' to disable quota/refquota")
         if name in ("recordsize", "volblocksize"):
-            top = 131072 if flavour != "openzfs" else 1048576
+            top = 131072 if flavour != "openzfs" else 16 << 20
             if n < 512 or n > top or n & (n - 1):
                 raise ValueError(
                     f"'{name}' must be power of 2 from 512 to 128k" if flavour != "openzfs"
-                    else f"'{name}' must be power of 2 from 512B to 1M"
+                    else f"'{name}' must be power of 2 from 512B to 16M"
                 )
         return str(n)
     if name == "mountpoint":
