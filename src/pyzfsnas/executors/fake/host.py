@@ -96,6 +96,10 @@ class Dataset:
     defer_destroy: bool = False
     fsid: int | None = None
     shared: list[str] = field(default_factory=list)
+    #: state ``zfs receive -s`` saved when its stream broke off (see ``executors/fake/stream.py``): the
+    #: stream entry, the resume offset and the token; ``hidden`` when it lives in the ``%recv`` child of an
+    #: existing dataset, else this dataset is itself the inconsistent, partially received new filesystem.
+    partial: dict[str, object] | None = None
 
     @property
     def fs(self) -> str:
@@ -598,7 +602,9 @@ class FakeHost:
             value = (node.props.get(name) if node else None) or P.PROPS[name].default
         elif name == "mlslabel" and fuse:
             value = "0" if snap else "off"
-        elif name in ("encryptionroot", "keystatus", "receive_resume_token"):
+        elif name == "receive_resume_token":
+            value = str(ds.partial["token"]) if ds.partial is not None else "-"
+        elif name in ("encryptionroot", "keystatus"):
             value = "-"
         elif name in ("encryption", "keyformat", "keylocation", "pbkdf2iters"):
             return P.PROPS[name].default, "default" if not snap else "-"
