@@ -476,6 +476,65 @@ class ZFS:
             self.remount(target.split("@", maxsplit=1)[0])
         return result
 
+    def resume_token(self, target: str) -> str | None:
+        """The ``receive_resume_token`` of ``target`` (an interrupted ``receive -s`` left state), else None.
+
+        None too when ``target`` does not exist or the host has no resumable receive (zfs-fuse).
+        """
+        cmd.validate_dataset_name(target)
+        if not self.flavour.resumable_receive:
+            return None
+        try:
+            raw = self.get(target, "receive_resume_token").raw("receive_resume_token")
+        except DatasetNotFound:
+            return None
+        return raw if raw and raw != "-" else None
+
+    def resume_info(self, token: str) -> tuple[str, int | None]:
+        """What ``zfs send -t TOKEN`` would send from this host: (snapshot name, bytes left or None).
+
+        Runs ``zfs send -nvP -t TOKEN`` (nothing is sent); a token whose snapshot is gone raises
+        :class:`~pyzfsnas.errors.StaleResumeToken`.
+        """
+        out = self.run(cmd.zfs_send_resume(token, dry_run=True, flavour=self.flavour)).stdout
+        name = next((line.split("=", 1)[1].strip() for line in out.splitlines()
+                     if line.strip().startswith("toname =")), None)
+        size = next((int(line.split("\t")[1]) for line in out.splitlines()
+                     if line.startswith("size\t") and line.split("\t")[1].isdigit()), None)
+        if name is None:
+            raise ParseError("zfs send -nvP -t did not name the snapshot", line=out[:200])
+        return name, size
+
+    @contextmanager
+    def send_resume(self, token: str, *, timeout: float | None = NO_TIMEOUT) -> Iterator[OutputStream]:
+        """Stream the rest of an interrupted send (``zfs send -t TOKEN``); OpenZFS only, like :meth:`send`."""
+        with self.executor.stream(cmd.zfs_send_resume(token, flavour=self.flavour), timeout=timeout) as out:
+            yield out
+        if out.result is not None:
+            out.result.check()
+
+    def receive_abort(self, target: str) -> bool:
+        """Discard the partial state an interrupted ``receive -s`` left in ``target`` (``zfs receive -A``).
+
+        Returns False when there was none (nothing run but the check). A partially received *new*
+        filesystem goes with its state (OpenZFS destroys it); an existing target keeps its data.
+        """
+        argv = cmd.zfs_receive_abort(target, flavour=self.flavour)
+        if self.resume_token(target) is None:
+            return False
+        self.run(argv)
+        return True
+
+    def send_size(self, snapshot: str, *, incremental_from: str | None = None,
+                  intermediates: bool = False) -> int | None:
+        """The estimated size of a send stream (``zfs send -nP``), or None where the host cannot estimate."""
+        if self.flavour.is_fuse:
+            return None
+        out = self.run(cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
+                                    dry_run=True)).stdout
+        return next((int(line.split("\t")[1]) for line in out.splitlines()
+                     if line.startswith("size\t") and line.split("\t")[1].isdigit()), None)
+
     def remount(self, name: str) -> None:
         """Mount filesystem ``name`` afresh: unmount it if mounted, mount it, re-share it if ``sharenfs`` is set.
 
