@@ -43,7 +43,7 @@ __all__ = [
     "transfer_direct",
 ]
 
-log = logging.getLogger("pyzfsnas")
+log = logging.getLogger("pyzfsnas.replication")
 
 #: Called with the number of bytes transferred so far.
 Progress = Callable[[int], None]
