@@ -1,4 +1,4 @@
-"""The hosts the behavioural suite runs against: the fake host (both flavours) and real zfs-fuse.
+"""The hosts the behavioural suite runs against: the fake host (both flavours), real zfs-fuse and real OpenZFS.
 
 A test that takes the ``host`` fixture runs once per host with the same assertions; that is how we know the
 fake tells the truth. Each test gets a fresh, empty dataset ``host.root`` under the host's pool, destroyed
@@ -32,6 +32,13 @@ class HostUnderTest:
         self.pool = pool
         self.root = f"{pool}/t{os.getpid()}_{next(_counter)}"
         self.fake = None
+        #: The real OpenZFS guest (``openzfs`` kind): its data is written in the guest, over SSH.
+        self.guest: Any = None
+
+    @property
+    def flavour_name(self) -> str:
+        """The flavour this host must be detected as."""
+        return "openzfs" if self.kind in ("fake-openzfs", "openzfs") else "zfs-fuse"
 
     @property
     def is_real(self) -> bool:
@@ -41,6 +48,13 @@ class HostUnderTest:
         """Put ``nbytes`` of new data into ``dataset`` and let the accounting catch up."""
         if self.fake is not None:
             self.fake.write(dataset, nbytes)
+            return
+        if self.guest is not None:
+            path = self.zfs.dataset(dataset).mountpoint
+            assert path and path.startswith("/")
+            # Real bytes in the guest, then a txg sync so that `used` accounts for them.
+            self.guest.run("sh", "-c", 'head -c "$1" /dev/urandom > "$2" && sync && zpool sync "$3"', "sh",
+                           str(nbytes), f"{path}/{filename}", self.pool)
             return
         mountpoint = self.zfs.dataset(dataset).mountpoint
         assert mountpoint and mountpoint.startswith("/")
@@ -67,7 +81,7 @@ def _fake(flavour: str) -> HostUnderTest:
     return h
 
 
-HOSTS = ["fake-openzfs", "fake-zfs-fuse", "zfs-fuse", "zfs-fuse-ssh"]
+HOSTS = ["fake-openzfs", "fake-zfs-fuse", "zfs-fuse", "zfs-fuse-ssh", "openzfs"]
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +105,12 @@ def host(request: pytest.FixtureRequest) -> Iterator[HostUnderTest]:
         h = _fake("openzfs")
     elif kind == "fake-zfs-fuse":
         h = _fake("zfs-fuse")
+    elif kind == "openzfs":
+        # Real OpenZFS 2.x in the QEMU guest, through the session's one SSH connection.
+        request.node.add_marker(pytest.mark.openzfs)
+        guest = request.getfixturevalue("openzfs")
+        h = HostUnderTest(kind, ZFS(guest.executor), "tank")
+        h.guest = guest
     elif kind == "zfs-fuse":
         request.node.add_marker(pytest.mark.zfsfuse)
         pools = request.getfixturevalue("zfsfuse_pools")

@@ -57,7 +57,7 @@ def test_flavour_is_detected_once(host: HostUnderTest) -> None:
     zfs = ZFS(host.zfs.executor)
     counter = Counting(zfs.executor)
     zfs.executor = counter
-    expected = "openzfs" if host.kind == "fake-openzfs" else "zfs-fuse"
+    expected = host.flavour_name
     assert zfs.flavour.name == expected
     assert zfs.flavour.name == expected
     assert counter.argvs == [("zfs", "version")]

@@ -104,10 +104,16 @@ def _fake(flavour: str) -> tuple[ZFS, Recorder, str]:
     return ZFS(rec), rec, "tank"
 
 
-@pytest.fixture(params=["zfs-fuse", "fake-zfs-fuse", "fake-openzfs"])
+@pytest.fixture(params=["zfs-fuse", "fake-zfs-fuse", "fake-openzfs", "openzfs"])
 def nfs_host(request: pytest.FixtureRequest) -> Iterator[NFSHost]:
     kind = request.param
-    if kind == "zfs-fuse":
+    if kind == "openzfs":
+        # Real OpenZFS 2.x + kernel nfsd in the guest: sharenfs runs the guest's exportfs.
+        request.node.add_marker(pytest.mark.openzfs)
+        guest = request.getfixturevalue("openzfs")
+        rec = Recorder(guest.executor)
+        zfs, pool_name = ZFS(rec), "tank"
+    elif kind == "zfs-fuse":
         request.node.add_marker(pytest.mark.zfsfuse)
         request.node.add_marker(pytest.mark.exportfs)
         if not real_nfs.available():

@@ -1,7 +1,8 @@
 """Replication between hosts: full and incremental, streamed through us or piped directly by the source.
 
-Real runs use two zfs-fuse pools as two hosts, reached locally and through SSHExecutor to a real sshd, and
-compare file contents byte for byte on the destination's mountpoint. Fake runs use two FakeHosts.
+Real runs use two zfs-fuse pools as two hosts, reached locally and through SSHExecutor to a real sshd, and the
+two pools of the real OpenZFS guest over its SSH session; they compare file contents byte for byte on the
+destination's mountpoint. Fake runs use two FakeHosts.
 """
 
 from __future__ import annotations
@@ -38,11 +39,44 @@ def _write(path: Path, nbytes: int) -> None:
         os.fsync(f.fileno())
 
 
+class LocalFiles:
+    """Files on this machine's mountpoints (zfs-fuse pools)."""
+
+    def write(self, path: str, nbytes: int) -> None:
+        _write(Path(path), nbytes)
+
+    def unlink(self, path: str) -> None:
+        Path(path).unlink()
+
+    def digest(self, root: str) -> dict[str, str]:
+        return _digest_tree(Path(root))
+
+
+class GuestFiles:
+    """Files inside the OpenZFS guest, written and hashed there over the session's SSH connection."""
+
+    def __init__(self, guest: Any) -> None:
+        self.guest = guest
+
+    def write(self, path: str, nbytes: int) -> None:
+        self.guest.run("sh", "-c", 'mkdir -p "${2%/*}" && head -c "$1" /dev/urandom > "$2" && sync', "sh",
+                       str(nbytes), path)
+
+    def unlink(self, path: str) -> None:
+        self.guest.run("rm", "--", path)
+
+    def digest(self, root: str) -> dict[str, str]:
+        out = self.guest.run("sh", "-c", 'cd "$1" && find . -type f -exec sha256sum {} +', "sh", root).stdout
+        return {name.removeprefix("./"): digest for digest, name in (line.split(None, 1) for line in
+                                                                      out.splitlines())}
+
+
 class Pair:
     """A source and a destination dataset on (possibly) different hosts, cleaned up afterwards."""
 
-    def __init__(self, src: ZFS, src_root: str, dst: ZFS, dst_root: str) -> None:
+    def __init__(self, src: ZFS, src_root: str, dst: ZFS, dst_root: str, files: Any = None) -> None:
         self.src, self.dst = src, dst
+        self.files = files or LocalFiles()
         tag = f"r{os.getpid()}_{id(self) % 100000}"
         self.src_ds, self.dst_ds = f"{src_root}/{tag}", f"{dst_root}/{tag}"
 
@@ -52,8 +86,19 @@ class Pair:
                 zfs.destroy(name, recursive=True)
 
 
-@pytest.fixture(params=["local-local", "local-ssh", "ssh-ssh"])
+@pytest.fixture(params=["local-local", "local-ssh", "ssh-ssh", "openzfs"])
 def real_pair(request: pytest.FixtureRequest) -> Iterator[Pair]:
+    if request.param == "openzfs":
+        request.node.add_marker(pytest.mark.openzfs)
+        guest = request.getfixturevalue("openzfs")
+        zfs = ZFS(guest.executor)
+        pair = Pair(zfs, "tank", zfs, "backup", GuestFiles(guest))
+        try:
+            yield pair
+        finally:
+            pair.cleanup()
+        return
+    request.node.add_marker(pytest.mark.zfsfuse)
     pools = request.getfixturevalue("zfsfuse_pools")
     local = ZFS(LocalExecutor())
     ends = request.param.split("-")
@@ -68,30 +113,30 @@ def real_pair(request: pytest.FixtureRequest) -> Iterator[Pair]:
         pair.cleanup()
 
 
-@pytest.mark.zfsfuse
 def test_full_then_incremental_is_byte_exact(real_pair: Pair) -> None:
-    p = real_pair
+    p, files = real_pair, real_pair.files
     p.src.create_dataset(p.src_ds)
-    src_mp = Path(p.src.dataset(p.src_ds).mountpoint or "")
-    _write(src_mp / "a.bin", 3 * MiB + 17)
-    _write(src_mp / "dir" / "b.bin", 12345)
+    src_mp = p.src.dataset(p.src_ds).mountpoint or ""
+    files.write(f"{src_mp}/a.bin", 3 * MiB + 17)
+    files.write(f"{src_mp}/dir/b.bin", 12345)
     p.src.snapshot(f"{p.src_ds}@s1")
     seen: list[int] = []
     result = transfer(p.src, f"{p.src_ds}@s1", p.dst, p.dst_ds, progress=seen.append)
     assert result.nbytes > 3 * MiB
     assert seen == sorted(seen) and seen[-1] == result.nbytes
-    dst_mp = Path(p.dst.dataset(p.dst_ds).mountpoint or "")
-    assert _digest_tree(dst_mp) == _digest_tree(src_mp)
+    dst_mp = p.dst.dataset(p.dst_ds).mountpoint or ""
+    assert files.digest(dst_mp) == files.digest(src_mp)
+    assert set(files.digest(dst_mp)) == {"a.bin", "dir/b.bin"}
 
-    _write(src_mp / "a.bin", 1 * MiB)  # rewrite
-    (src_mp / "dir" / "b.bin").unlink()
-    _write(src_mp / "c.bin", 2 * MiB)
+    files.write(f"{src_mp}/a.bin", 1 * MiB)  # rewrite
+    files.unlink(f"{src_mp}/dir/b.bin")
+    files.write(f"{src_mp}/c.bin", 2 * MiB)
     p.src.snapshot(f"{p.src_ds}@s2")
     inc = transfer(p.src, f"{p.src_ds}@s2", p.dst, p.dst_ds, incremental_from="@s1", force=True)
     assert inc.nbytes < result.nbytes + 3 * MiB
     assert [s.snapname for s in p.dst.snapshots(p.dst_ds)] == ["s1", "s2"]
-    assert _digest_tree(dst_mp) == _digest_tree(src_mp)
-    assert "b.bin" not in str(_digest_tree(dst_mp))
+    assert files.digest(dst_mp) == files.digest(src_mp)
+    assert "dir/b.bin" not in files.digest(dst_mp)
 
 
 @pytest.mark.zfsfuse

@@ -6,10 +6,12 @@ Load it from ``tests/conftest.py`` with ``pytest_plugins = ["tests.realhosts.plu
 ``zfsfuse_pools``  two pools made with it, ``.tank`` and ``.backup`` (:class:`ZfsFusePools`)
 ``sshd_server``    the running :class:`~tests.realhosts.sshd.SshdServer` (``.log()`` helps debug logins)
 ``sshd``           its :class:`~tests.realhosts.sshd.SshdInfo` (port, keys, known_hosts files, users)
+``openzfs``        the real OpenZFS guest (:class:`~tests.realhosts.openzfs.OpenZFSGuest`): pools ``tank`` and
+                   ``backup``, one SSH session for the whole run
 ``exportfs_host``  a per-test :class:`~tests.realhosts.nfs.ExportfsHost` whose exports are removed afterwards
 
 A component that cannot be provided skips the test, or fails it when ``CI=true``. A test using one of these
-fixtures is given the matching marker (``zfsfuse``, ``sshd``, ``exportfs``) so ``-m "not zfsfuse"`` works.
+fixtures is given the matching marker (``zfsfuse``, ``sshd``, ``exportfs``, ``openzfs``) so ``-m "not zfsfuse"`` works.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Protocol, TypeVar
 import pytest
 
 from tests.realhosts import nfs
+from tests.realhosts import openzfs as openzfs_mod
 from tests.realhosts import sshd as sshd_mod
 from tests.realhosts import zfsfuse as zfsfuse_mod
 from tests.realhosts.common import ComponentUnavailable, require, timings
@@ -31,6 +34,7 @@ _FIXTURE_MARKERS = {
     "sshd": "sshd",
     "sshd_server": "sshd",
     "exportfs_host": "exportfs",
+    "openzfs": "openzfs",
 }
 
 
@@ -85,23 +89,63 @@ def sshd(sshd_server: sshd_mod.SshdServer) -> sshd_mod.SshdInfo:
     return sshd_server.info
 
 
+@pytest.fixture(scope="session")
+def openzfs() -> Iterator[openzfs_mod.OpenZFSGuest]:
+    """The real OpenZFS guest for the session (booted once; pools ``tank`` and ``backup``)."""
+    yield from _provide(openzfs_mod.start_guest)
+
+
 @pytest.fixture
 def exportfs_host() -> Iterator[nfs.ExportfsHost]:
     """A scratch directory to export from; every export under it is removed when the test ends."""
     yield from _provide(nfs.start_host)
 
 
+#: Host-kind parameters of the behavioural suites (``host``, ``nfs_host``, ``real_pair``, ...) and the real
+#: components each needs, so that ``-m openzfs`` or ``-m "not zfsfuse"`` select at collection time.
+_PARAM_MARKERS: dict[str, tuple[str, ...]] = {
+    "openzfs": ("openzfs",),
+    "zfs-fuse": ("zfsfuse",),
+    "zfs-fuse-ssh": ("zfsfuse", "sshd"),
+    "local-local": ("zfsfuse",),
+    "local-ssh": ("zfsfuse", "sshd"),
+    "ssh-ssh": ("zfsfuse", "sshd"),
+}
+_HOST_PARAMS = ("host", "nfs_host", "real_pair")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with the real components its fixtures need."""
+    """Mark each test with the real components its fixtures and host-kind parameters need."""
     for item in items:
-        for name in getattr(item, "fixturenames", ()):
-            marker = _FIXTURE_MARKERS.get(name)
-            if marker and item.get_closest_marker(marker) is None:
+        wanted = [_FIXTURE_MARKERS[n] for n in getattr(item, "fixturenames", ()) if n in _FIXTURE_MARKERS]
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        for name in _HOST_PARAMS:
+            if isinstance(params.get(name), str):
+                wanted.extend(_PARAM_MARKERS.get(params[name], ()))
+        for marker in wanted:
+            if item.get_closest_marker(marker) is None:
                 item.add_marker(marker)
+        if item.get_closest_marker("openzfs") is not None:
+            _tier_ids.add(item.nodeid)
+
+
+_tier_ids: set[str] = set()
+_tier: dict[str, list[float]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count the real OpenZFS tier's tests and time (CI prints them; an empty tier is visible)."""
+    if report.nodeid in _tier_ids and (report.when == "call" or report.outcome != "passed"):
+        _tier.setdefault(report.outcome, []).append(report.duration)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print how long real-component operations took (daemon start, pool create/destroy, ...)."""
+    if _tier:
+        total = sum(sum(v) for v in _tier.values())
+        counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(_tier.items()))
+        terminalreporter.section("real OpenZFS tier (marker openzfs)")
+        terminalreporter.write_line(f"openzfs tier: {counts}; {total:.1f} s in its tests")
     lines = timings.report_lines()
     if lines:
         terminalreporter.section("real components: timings")
