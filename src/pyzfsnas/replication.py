@@ -278,14 +278,14 @@ def _one_pass(
 
 def _token_after(destination: ZFS, target: str, delay: float) -> str | None:
     """The destination's resume token after a failure, waiting a little for a receive that is still dying."""
-    for attempt in range(3):
+    for attempt in range(5):
         try:
             token = destination.resume_token(target)
         except (ConnectionFailed, CommandTimeout):
             token = None
         if token is not None:
             return token
-        if attempt < 2:
+        if attempt < 4:
             time.sleep(delay / 2)
     return None
 

@@ -8,7 +8,10 @@ a dropped connection on either side, or a sender killed with SIGKILL (a real pro
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+from typing import Any
 
 import pytest
 from tests.linkfaults import KilledSender, LinkDrop
@@ -245,3 +248,74 @@ def test_a_resume_stream_at_the_wrong_offset_is_refused() -> None:
     assert "backup/other" not in b.datasets
     with pytest.raises(DatasetNotFound):
         ZFS(eb).get("backup/other", "used")
+
+
+# ---------------------------------------------------------------------------------------------- real OpenZFS
+def _guest_digest(guest: Any, root: str) -> dict[str, str]:
+    out = guest.run("sh", "-c", 'cd "$1" && find . -type f -exec sha256sum {} +', "sh", root).stdout
+    return {name: digest for digest, name in (line.split(None, 1) for line in out.splitlines())}
+
+
+def test_openzfs_resumes_after_the_ssh_connection_drops_mid_stream(openzfs: Any) -> None:
+    """Real OpenZFS: the receive's SSH connection is cut (its TCP socket shut down) mid-stream; transfer()
+    reads the token, resumes with ``zfs send -t`` and the files on the destination are byte-exact."""
+    guest = openzfs
+    src = ZFS(guest.executor)
+    recv_ex = guest.guest.executor()
+    dst = ZFS(recv_ex)
+    name = f"rs{os.getpid()}"
+    try:
+        src.create_dataset(f"tank/{name}")
+        guest.run("sh", "-c", 'head -c 40M /dev/urandom > "$1/a.bin" && head -c 77777 /dev/urandom > "$1/b.bin"'
+                  " && sync", "sh", f"/tank/{name}")
+        src.snapshot(f"tank/{name}@s1")
+        dropped = []
+
+        def progress(n: int) -> None:
+            if n > 12 * MiB and not dropped:
+                dropped.append(n)
+                transport = recv_ex._client.get_transport()  # the receive's live connection
+                transport.sock.shutdown(socket.SHUT_RDWR)
+
+        res = transfer(src, f"tank/{name}@s1", dst, f"backup/{name}", resumable=True, retry_delay=3,
+                       progress=progress)
+        assert dropped and res.resumes >= 1
+        assert dst.resume_token(f"backup/{name}") is None
+        assert src.get(f"tank/{name}@s1", "guid").raw("guid") == dst.get(f"backup/{name}@s1", "guid").raw("guid")
+        digest = _guest_digest(guest, f"/backup/{name}")
+        assert digest == _guest_digest(guest, f"/tank/{name}") and set(digest) == {"./a.bin", "./b.bin"}
+    finally:
+        for ds in (f"tank/{name}", f"backup/{name}"):
+            guest.run("zfs", "destroy", "-r", ds, check=False)
+        recv_ex.close()
+
+
+def test_fake_partial_receive_matches_real_openzfs(openzfs: Any) -> None:
+    """The same truncated ``receive -s``, refused re-receive, resume and ``-A`` on the guest and on the fake."""
+    guest = openzfs
+    name = f"cf{os.getpid()}"
+    a, b = _hosts()
+    fake = FakeExecutor(b)
+    with FakeExecutor(a).stream(["zfs", "send", "tank/data@s1"]) as out:
+        fake_blob = b"".join(out)
+
+    def real(script: str) -> Any:
+        return guest.run("sh", "-c", script, check=False)
+
+    try:
+        real(f"zfs create tank/{name} && head -c 20M /dev/urandom > /tank/{name}/f && zfs snapshot tank/{name}@s1")
+        steps: list[tuple[Any, Any]] = []
+        steps.append((real(f"zfs send tank/{name}@s1 | head -c 3000000 | zfs receive -s backup/{name}"),
+                      fake.run(["zfs", "receive", "-s", f"backup/{name}"], stdin=fake_blob[:3000000])))
+        steps.append((real(f"zfs send tank/{name}@s1 | zfs receive -F backup/{name}"),
+                      fake.run(["zfs", "receive", "-F", f"backup/{name}"], stdin=fake_blob)))
+        steps.append((real(f"zfs list -H -o name,mounted backup/{name}"),
+                      fake.run(["zfs", "list", "-H", "-o", "name,mounted", f"backup/{name}"])))
+        steps.append((real(f"zfs receive -A backup/{name}"), fake.run(["zfs", "receive", "-A", f"backup/{name}"])))
+        steps.append((real(f"zfs receive -A backup/{name}"), fake.run(["zfs", "receive", "-A", f"backup/{name}"])))
+        for i, (r, f) in enumerate(steps):
+            real_err = [ln for ln in r.stderr.splitlines() if "zfs send -t" not in ln]
+            fake_err = [ln for ln in f.stderr.splitlines() if "zfs send -t" not in ln]
+            assert (r.returncode, real_err[:4], r.stdout) == (f.returncode, fake_err[:4], f.stdout), f"step {i}"
+    finally:
+        real(f"zfs destroy -r tank/{name}; zfs destroy -r backup/{name}")

@@ -26,7 +26,8 @@ BUILD_TIMEOUT = 300
 #: Every public module the API reference documents (when it imports in this environment).
 API_MODULES = (
     "pyzfsnas", "pyzfsnas.zfs", "pyzfsnas.models", "pyzfsnas.properties", "pyzfsnas.parsers",
-    "pyzfsnas.commands", "pyzfsnas.flavour", "pyzfsnas.errors", "pyzfsnas.replication", "pyzfsnas.cli", "pyzfsnas.cli_send",
+    "pyzfsnas.commands", "pyzfsnas.flavour", "pyzfsnas.errors", "pyzfsnas.replication", "pyzfsnas.cli",
+    "pyzfsnas.cli_send",
     "pyzfsnas.executors", "pyzfsnas.executors.base", "pyzfsnas.executors.local", "pyzfsnas.executors.ssh",
     "pyzfsnas.executors.quoting", "pyzfsnas.executors.fake", "pyzfsnas.executors.fake.executor",
     "pyzfsnas.executors.fake.host", "pyzfsnas.executors.fake.network",
