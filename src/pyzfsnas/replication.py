@@ -52,12 +52,13 @@ Progress = Callable[[int], None]
 @attrs.frozen
 class TransferResult:
     """What a transfer moved: the snapshot, the target, the byte count (every attempt's), the last receive's
-    result, and how many times an interrupted stream was resumed."""
+    result (None when the target already held the snapshot: an earlier, interrupted run had finished it), and
+    how many times an interrupted stream was resumed."""
 
     snapshot: str
     target: str
     nbytes: int
-    receive: Result
+    receive: Result | None
     resumes: int = 0
 
 
@@ -123,6 +124,10 @@ def transfer(
     on the source, that state is discarded (``zfs receive -A``) and the transfer starts afresh. When the
     resumed snapshot is not ``snapshot`` itself (an ``-I`` series cut in the middle, or an earlier run for
     an older snapshot), the transfer continues incrementally from it.
+
+    A transfer that fails because the target already holds ``snapshot`` (same guid: an earlier run died after
+    its receive) succeeds instead, with ``receive`` None; on zfs-fuse it also remounts the target, which that
+    run may not have got to. So repeating a call that was interrupted always converges.
 
     Setting ``cancel`` stops the stream between chunks; whatever the receive kept is discarded (``receive
     -A``) and :class:`TransferCancelled` is raised. Setting ``stop`` also stops it but keeps the partial
@@ -194,6 +199,14 @@ def transfer(
             break
         except _BROKEN as exc:
             moved += getattr(exc, "pyzfsnas_moved", 0)
+            if not halted() and isinstance(exc, CommandFailed) and _already_there(source, snapshot, destination,
+                                                                                   f"{dest_fs}@{short}"):
+                # An earlier run that died after its receive (killed, or its link dropped before the exit
+                # status came back) finished the job: heal what it may not have got to, and succeed.
+                log.info("%s already holds %s (same guid): nothing left to send", target, snapshot)
+                if incremental_from is not None and not unmounted and destination.flavour.stale_cache_after_receive:
+                    destination.remount(dest_fs)
+                return TransferResult(snapshot, target, moved, None, resumes)
             if cancel is not None and cancel.is_set():
                 if resumable:
                     _discard(destination, target)
@@ -274,6 +287,17 @@ def _one_pass(
         raise tagged(CommandFailed(("zfs", "receive", target), 1, "stream stopped by the caller"))
     assert received is not None
     return received, total
+
+
+def _already_there(source: ZFS, snapshot: str, destination: ZFS, received: str) -> bool:
+    """True when ``received`` exists on the destination as ``snapshot`` of the source: same guid (zfs-fuse,
+    which has no ``guid`` property: same name and creation time, which a receive keeps)."""
+    prop = "creation" if source.flavour.is_fuse or destination.flavour.is_fuse else "guid"
+    try:
+        theirs = destination.get(received, prop).raw(prop)
+        return theirs is not None and theirs == source.get(snapshot, prop).raw(prop)
+    except ZFSError:
+        return False
 
 
 def _token_after(destination: ZFS, target: str, delay: float) -> str | None:

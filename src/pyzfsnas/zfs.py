@@ -35,7 +35,7 @@ from pyzfsnas.parsers import (
     parse_zpool_get_table,
     parse_zpool_list,
 )
-from pyzfsnas.properties import PropertyMap
+from pyzfsnas.properties import PropertyMap, SourceKind
 
 __all__ = ["DATASET_PROPERTIES", "SNAPSHOT_PROPERTIES", "ZFS"]
 
@@ -53,6 +53,8 @@ _FLAVOURS: weakref.WeakKeyDictionary[Executor, Flavour] = weakref.WeakKeyDiction
 _BUSY_BACKOFF = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
 
 #: Properties read for each snapshot by :meth:`ZFS.snapshots`.
+#: user property where a zfs-fuse rename records what it unmounted until it has mounted it again
+REMOUNT = "com.pyzfsnas:remount"
 SNAPSHOT_PROPERTIES = ("type", "creation", "used", "referenced", "userrefs", "defer_destroy")
 
 
@@ -312,27 +314,75 @@ class ZFS:
         """Rename a dataset or snapshot (``recursive``: the snapshot in every descendant too).
 
         On zfs-fuse a mounted filesystem cannot be renamed ("dataset is busy"); pyzfsnas then unmounts the
-        mounted filesystems of the tree, renames, and mounts them again under their new names.
+        mounted filesystems of the tree, renames, and mounts them again under their new names. What it
+        unmounted is first recorded on the dataset (user property ``com.pyzfsnas:remount``), so that if the
+        process dies half-way, the same call made again finishes the job — renames if needed, mounts and
+        shares what was mounted — and succeeds, instead of leaving the tree unmounted.
         """
         argv = cmd.zfs_rename(old, new, parents=parents, recursive=recursive)
+        tracked = self.flavour.busy_bug and "@" not in old
+        pending = self._remount_marker(old, old) if tracked else None
         try:
             self.run(argv)
-            return
         except DatasetBusy:
-            if not self.flavour.busy_bug or "@" in old:
+            if not tracked:
                 raise
+        except DatasetNotFound:
+            left = self._remount_marker(new, old) if tracked else None
+            if left is None:
+                raise
+            log.info("finishing the interrupted rename of %s to %s: mounting its tree again", old, new)
+            self._finish_remount(new, left)
+            return
+        else:
+            if pending is not None:
+                self._finish_remount(new, pending)
+            return
         log.debug("zfs-fuse busy bug on rename of %s: unmount, rename, mount", old)
         mounted = self._mounted_tree(old)
+        rels = sorted({*(pending or ()), *(name[len(old):] for name in mounted)})
         try:
+            self.set(old, {REMOUNT: "|".join([old, *rels])})
             for name in sorted(mounted, key=lambda n: n.count("/"), reverse=True):
                 self.run(cmd.zfs_unmount(name))
             self._run_through_busy_bug(argv)
         except ZFSError:
             self._mount_again(mounted)
+            with contextlib.suppress(ZFSError):
+                self.run(cmd.zfs_inherit(old, REMOUNT, flavour=self.flavour))
             raise
         # Renamed: mount (and share) the tree under its new names. Failures are logged, not raised: the
         # rename itself happened, and raising would tell the caller it did not.
-        self._mount_again({new + name[len(old):]: shared for name, shared in mounted.items()}, quiet=True)
+        self._finish_remount(new, rels)
+
+    def _remount_marker(self, name: str, old: str) -> list[str] | None:
+        """The filesystems (relative to ``name``) an interrupted rename of ``old`` unmounted, if it left a
+        ``com.pyzfsnas:remount`` record on ``name``; None when there is none (or ``name`` does not exist)."""
+        try:
+            prop = self.get(name, REMOUNT).get(REMOUNT)
+        except DatasetNotFound:
+            return None
+        if prop is None or prop.source.kind != SourceKind.LOCAL or not prop.raw or prop.raw == "-":
+            return None
+        first, *rels = prop.raw.split("|")
+        return rels if first == old else None
+
+    def _finish_remount(self, new: str, rels: Sequence[str]) -> None:
+        """Mount and share again what a rename unmounted (now under ``new``), then drop the record."""
+        names = [new + rel for rel in rels]
+        shared: dict[str, bool] = {}
+        if names:
+            try:
+                tree = self.get_many([new], ["type", "sharenfs"], recursive=True)
+                shared = {n: n in tree and _shared(tree[n]) for n in names}
+            except ZFSError as exc:
+                log.info("could not read sharenfs of %s: %s", new, exc)
+                shared = dict.fromkeys(names, False)
+        self._mount_again(shared, quiet=True)
+        try:
+            self.run(cmd.zfs_inherit(new, REMOUNT, flavour=self.flavour))
+        except ZFSError as exc:
+            log.info("could not clear %s on %s: %s", REMOUNT, new, exc)
 
     def _mounted_tree(self, name: str) -> dict[str, bool]:
         """The mounted filesystems of ``name``'s tree, each with whether it is shared (``sharenfs`` set)."""
