@@ -203,7 +203,7 @@ def transfer(
                                                                                    f"{dest_fs}@{short}"):
                 # An earlier run that died after its receive (killed, or its link dropped before the exit
                 # status came back) finished the job: heal what it may not have got to, and succeed.
-                log.info("%s already holds %s (same guid): nothing left to send", target, snapshot)
+                log.info("%s already holds %s: nothing left to send", target, snapshot)
                 if incremental_from is not None and not unmounted and destination.flavour.stale_cache_after_receive:
                     destination.remount(dest_fs)
                 return TransferResult(snapshot, target, moved, None, resumes)
