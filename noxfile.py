@@ -47,6 +47,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def benchmarks(session: nox.Session) -> None:
-    """Run benchmarks/run.py (real components: needs root); extra arguments go to the script."""
-    session.install("-e", ".[test]")
+    """Run benchmarks/run.py (real components: needs root; the OpenZFS guest for the side by side); extra
+    arguments go to the script."""
+    session.install("-e", ".[test,manila]")
     session.run("python", "benchmarks/run.py", *session.posargs)

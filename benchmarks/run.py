@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCRIPTS = ["lifecycle_roundtrips.py", "parse_bench.py", "import_bench.py", "ssh_overhead.py"]
+SCRIPTS = ["lifecycle_roundtrips.py", "parse_bench.py", "import_bench.py", "ssh_overhead.py",
+           "manila_side_by_side.py"]
 
 
 def main() -> int:

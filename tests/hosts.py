@@ -53,8 +53,10 @@ class HostUnderTest:
             path = self.zfs.dataset(dataset).mountpoint
             assert path and path.startswith("/")
             # Real bytes in the guest, then a txg sync so that `used` accounts for them.
-            self.guest.run("sh", "-c", 'head -c "$1" /dev/urandom > "$2" && sync && zpool sync "$3"', "sh",
-                           str(nbytes), f"{path}/{filename}", self.pool)
+            result = self.guest.run("sh", "-c", 'head -c "$1" /dev/urandom > "$2" && sync && zpool sync "$3"',
+                                    "sh", str(nbytes), f"{path}/{filename}", self.pool, check=False)
+            if result.returncode != 0:  # as a local write would: e.g. EDQUOT past a quota
+                raise OSError(f"writing {nbytes} bytes in the guest failed: {result.stderr.strip()}")
             return
         mountpoint = self.zfs.dataset(dataset).mountpoint
         assert mountpoint and mountpoint.startswith("/")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -29,7 +30,7 @@ __all__ = ["BUILD_SCRIPT", "Guest", "GuestUnavailable", "accelerator", "boot", "
 BUILD_SCRIPT = Path(__file__).with_name("build-image.sh")
 QEMU = "qemu-system-x86_64"
 #: How long a boot may take to answer SSH: ~60 s is normal under TCG on 2 cores, KVM ~10 s.
-BOOT_TIMEOUT = float(os.environ.get("PYZFSNAS_GUEST_BOOT_TIMEOUT", "300"))
+BOOT_TIMEOUT = float(os.environ.get("PYZFSNAS_GUEST_BOOT_TIMEOUT", "240"))
 #: Size of each sparse pool disk (they grow with what the tests write).
 POOL_DISK_BYTES = 4 << 30
 
@@ -121,7 +122,7 @@ class Guest:
         """An OpenSSH client argv that runs ``command`` in the guest as root (host key checked)."""
         return ["ssh", "-p", str(self.port), "-i", str(self.key_path), "-o", "BatchMode=yes",
                 "-o", f"UserKnownHostsFile={self.known_hosts_path}", "-o", "StrictHostKeyChecking=yes",
-                "root@127.0.0.1", *command]
+                "root@127.0.0.1", "--", shlex.join(command)]  # the remote shell splits it again
 
     def executor(self, **kwargs: object) -> object:
         """A new :class:`pyzfsnas.SSHExecutor` logged in as root (the caller closes it)."""
@@ -184,12 +185,14 @@ def boot(image_dir: Path, *, memory_mib: int = 2048, cpus: int = 2, run_dir: Pat
         QEMU, *accel_args, "-machine", "q35", "-m", str(memory_mib), "-smp", str(cpus),
         "-display", "none", "-no-reboot", "-nodefaults",
         "-kernel", str(image_dir / "vmlinuz"), "-initrd", str(image_dir / "initrd.img"),
-        "-append", "root=/dev/vda rw console=ttyS0 quiet systemd.show_status=0 net.ifnames=0",
-        "-drive", f"if=virtio,file={rd / 'root.qcow2'},format=qcow2",
+        "-append", "root=/dev/vda rw console=ttyS0 systemd.show_status=0 net.ifnames=0",
+        # Fixed PCI slots make the enumeration order fixed: root is vda, the pool disks vdb and vdc.
+        "-drive", f"if=none,id=root,file={rd / 'root.qcow2'},format=qcow2",
+        "-device", "virtio-blk-pci,drive=root,addr=0x5",
         "-drive", f"if=none,id=pool1,file={rd / 'pool1.img'},format=raw,cache=unsafe",
-        "-device", "virtio-blk-pci,drive=pool1,serial=pool1",
+        "-device", "virtio-blk-pci,drive=pool1,serial=pool1,addr=0x6",
         "-drive", f"if=none,id=pool2,file={rd / 'pool2.img'},format=raw,cache=unsafe",
-        "-device", "virtio-blk-pci,drive=pool2,serial=pool2",
+        "-device", "virtio-blk-pci,drive=pool2,serial=pool2,addr=0x7",
         # No network but the forward of sshd to 127.0.0.1: restrict=on keeps the guest off every network.
         "-netdev", f"user,id=n0,ipv4=on,ipv6=on,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22",
         "-device", "virtio-net-pci,netdev=n0",

@@ -137,7 +137,7 @@ def nfs_host(request: pytest.FixtureRequest) -> Iterator[NFSHost]:
 
 def test_detect_picks_the_flavour_backend_once(nfs_host: NFSHost) -> None:
     backend = detect(nfs_host.zfs)
-    expected = KernelNFS if nfs_host.kind == "fake-openzfs" else FuseNFS
+    expected = KernelNFS if nfs_host.kind in ("fake-openzfs", "openzfs") else FuseNFS
     assert isinstance(backend, expected)
     assert isinstance(backend, NFSBackend)
     before = len(nfs_host.recorder.calls)
