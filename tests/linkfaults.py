@@ -134,3 +134,28 @@ class KilledSender(LinkDrop):
         with self.inner.stream(argv, stdin=stdin, timeout=timeout) as out:
             relay = _Relay(out, argv, limit)
             yield relay
+
+
+class _Abandoned:
+    """A stream whose command is killed (exit -1, no status) when its reader stops before the end."""
+
+    def __init__(self, inner: Any, argv: Sequence[str]) -> None:
+        self._inner, self._argv, self._done = inner, tuple(argv), False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._inner
+        self._done = True
+
+    @property
+    def result(self) -> Result | None:
+        r: Result | None = self._inner.result
+        return r if self._done or r is None else Result(self._argv, -1, "", "")
+
+
+class SSHLikeSender(LinkDrop):
+    """Wraps an executor whose ``zfs send`` ends like SSHExecutor's when its reader goes away: exit -1."""
+
+    @contextlib.contextmanager
+    def stream(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Iterator[Any]:
+        with self.inner.stream(argv, stdin=stdin, timeout=timeout) as out:
+            yield _Abandoned(out, argv)

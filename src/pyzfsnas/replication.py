@@ -253,8 +253,10 @@ def _one_pass(
     received: Result | None = None
     receive_error: ZFSError | None = None
 
+    drained = False
+
     def chunks(stream: Iterable[bytes]) -> Iterator[bytes]:
-        nonlocal total, cut
+        nonlocal total, cut, drained
         try:
             for chunk in stream:
                 if halted():
@@ -262,6 +264,7 @@ def _one_pass(
                 total += len(chunk)
                 progress(total)
                 yield chunk
+            drained = True
         except (ConnectionFailed, CommandTimeout) as exc:
             cut = exc
 
@@ -276,7 +279,10 @@ def _one_pass(
             except _BROKEN as exc:
                 receive_error = exc
     except _BROKEN as send_error:
-        if receive_error is not None and isinstance(send_error, CommandFailed) and _broken_pipe(send_error):
+        # A send we stopped reading because the receive failed dies of it (SIGPIPE, or killed with its
+        # channel): the receive's error is the cause.
+        if receive_error is not None and cut is None and (
+                not drained or (isinstance(send_error, CommandFailed) and _broken_pipe(send_error))):
             raise tagged(receive_error) from None
         raise tagged(send_error) from None
     if cut is not None:

@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 import pytest
-from tests.linkfaults import KilledSender, LinkDrop
+from tests.linkfaults import KilledSender, LinkDrop, SSHLikeSender
 
 from pyzfsnas import ZFS
 from pyzfsnas.errors import (
@@ -84,12 +84,16 @@ def test_incremental_series_cut_in_the_middle_resumes_then_continues() -> None:
     assert sends[-1] == ("zfs", "send", "-I", "@s3", "tank/data@s4")  # continued from the resumed s3
 
 
-def test_resumes_after_the_destination_link_drops() -> None:
+def test_resumes_after_the_destination_link_drops(caplog: pytest.LogCaptureFixture) -> None:
     a, b = _hosts()
     dst = ZFS(LinkDrop(FakeExecutor(b), receive_cuts=[5 * MiB]))
-    res = transfer(ZFS(FakeExecutor(a)), "tank/data@s1", dst, "backup/data", resumable=True, retry_delay=0)
+    src = ZFS(SSHLikeSender(FakeExecutor(a)))  # its send is killed (exit -1) when we stop reading it
+    with caplog.at_level(logging.WARNING, "pyzfsnas"):
+        res = transfer(src, "tank/data@s1", dst, "backup/data", resumable=True, retry_delay=0)
     assert res.resumes == 1
     _same(a, b, "tank/data", "backup/data")
+    # the cause is named: the receive's lost connection, not the send it took down with it
+    assert any("SSH connection lost while running zfs receive" in r.message for r in caplog.records)
 
 
 def test_resumes_after_the_sender_is_killed_with_sigkill() -> None:
