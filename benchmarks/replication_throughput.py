@@ -9,10 +9,17 @@ private sshd on 127.0.0.1 (the destination side of every variant crosses SSH, as
 * the shell pipeline ``zfs send SNAP | ssh … zfs receive TARGET``, run by ``sh``, no pyzfsnas at all;
 * ``transfer()`` local to local (no SSH), for reference.
 
+With ``--openzfs`` the same comparison runs on the real OpenZFS guest (tests/guest, booted for the run),
+pool ``tank`` to pool ``backup`` of the one guest: ``transfer()`` reads ``zfs send`` over one SSH connection
+and writes ``zfs receive`` over another; ``transfer_direct()`` and the shell pipeline run
+``zfs send | ssh root@127.0.0.1 zfs receive`` inside the guest; ``zfs send | zfs receive`` inside the guest
+is the floor. Under TCG emulation the absolute figures measure the emulator; the ratios are what count.
+
 Each variant receives the same snapshot into a fresh dataset ``--runs`` times (variants interleaved, so a
 noisy neighbour hurts all of them alike); the table shows median MiB/s and the ratio to the shell pipeline.
-Writes ``benchmarks/results/replication_throughput.json``. Not a test; run it under the real-component lock:
-``flock /tmp/pyzfsnas-real.lock python benchmarks/replication_throughput.py [--mib 256] [--runs 3]``.
+Writes ``benchmarks/results/replication_throughput[_openzfs].json``. Not a test; run it under the
+real-component lock: ``flock /tmp/pyzfsnas-real.lock python benchmarks/replication_throughput.py [--mib 256]
+[--runs 3] [--openzfs]``.
 """
 
 from __future__ import annotations
@@ -45,7 +52,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=256, help="MiB of random data in the snapshot")
     parser.add_argument("--runs", type=int, default=3, help="runs per variant")
+    parser.add_argument("--openzfs", action="store_true", help="on the real OpenZFS guest instead of zfs-fuse")
     args = parser.parse_args()
+    if args.openzfs:
+        return openzfs(args)
 
     host = start_host()
     server = start_server()
@@ -108,25 +118,85 @@ def main() -> int:
                 fn(target)
                 times[name].append(time.perf_counter() - start)
                 local.destroy(target, recursive=True)
-        size = nbytes[0]
-        shell_rate = size / MiB / statistics.median(times["zfs send | ssh zfs receive (shell)"])
-        rows = []
-        results = {}
-        for name, samples in times.items():
-            rate = size / MiB / statistics.median(samples)
-            rows.append([name, f"{rate:.1f}", f"{min(size / MiB / s for s in samples):.1f}",
-                         f"{max(size / MiB / s for s in samples):.1f}", f"{rate / shell_rate:.2f}x"])
-            results[name] = {"median_mib_s": rate, "seconds": samples, "vs_shell": rate / shell_rate}
-        print(f"stream: {size / MiB:.1f} MiB ({args.mib} MiB of random data), {args.runs} runs per variant, "
-              "zfs-fuse pools, sshd on 127.0.0.1")
-        print(table(["variant", "median MiB/s", "min", "max", "vs shell"], rows))
-        path = write_result("replication_throughput", {
-            "benchmark": "replication_throughput", "host": "zfs-fuse", "stream_bytes": size,
-            "runs": args.runs, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "results": results})
-        print(f"wrote {path}")
+        report("replication_throughput", "zfs-fuse", nbytes[0], times, "zfs send | ssh zfs receive (shell)",
+               args.runs, f"{args.mib} MiB of random data, zfs-fuse pools, sshd on 127.0.0.1")
         remote.executor.close()
     finally:
         server.close()
+        host.close()
+    return 0
+
+
+def report(name: str, host: str, size: int, times: dict[str, list[float]], shell_name: str, runs: int,
+           note: str) -> None:
+    """Print the table (median MiB/s, min, max, ratio to the shell pipeline) and write the JSON result."""
+    shell_rate = size / MiB / statistics.median(times[shell_name])
+    rows = []
+    results = {}
+    for variant, samples in times.items():
+        rate = size / MiB / statistics.median(samples)
+        rows.append([variant, f"{rate:.1f}", f"{min(size / MiB / s for s in samples):.1f}",
+                     f"{max(size / MiB / s for s in samples):.1f}", f"{rate / shell_rate:.2f}x"])
+        results[variant] = {"median_mib_s": rate, "seconds": samples, "vs_shell": rate / shell_rate}
+    print(f"stream: {size / MiB:.1f} MiB, {runs} runs per variant, {note}")
+    print(table(["variant", "median MiB/s", "min", "max", "vs shell"], rows))
+    path = write_result(name, {"benchmark": name, "host": host, "stream_bytes": size, "runs": runs,
+                               "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "results": results})
+    print(f"wrote {path}")
+
+
+def openzfs(args: argparse.Namespace) -> int:
+    """The comparison on the real OpenZFS guest (see the module docstring)."""
+    from tests.realhosts.openzfs import start_guest
+
+    host = start_guest()
+    try:
+        g = host.guest
+        # root in the guest may ssh to itself with the image's key (for transfer_direct and the pipeline)
+        host.run("sh", "-c", "mkdir -p /root/.ssh && cat > /root/.ssh/id_ed25519 && chmod 600 /root/.ssh/id_ed25519"
+                 " && ssh-keyscan -t ed25519 127.0.0.1 > /root/.ssh/known_hosts 2>/dev/null",
+                 stdin=g.key_path.read_bytes())
+        src_zfs = ZFS(host.executor)
+        dst_ex = g.executor()
+        dst_zfs = ZFS(dst_ex)
+        src_zfs.create_dataset("tank/bench")
+        host.run("sh", "-c", f"head -c {args.mib}M /dev/urandom > /tank/bench/blob && sync")
+        snap = "tank/bench@bench"
+        src_zfs.snapshot(snap)
+        via = SSHTarget("127.0.0.1", user="root", options=("StrictHostKeyChecking=yes",))
+        nbytes: list[int] = []
+
+        def python(target: str) -> None:
+            nbytes.append(transfer(src_zfs, snap, dst_zfs, target, unmounted=True).nbytes)
+
+        def direct(target: str) -> None:
+            transfer_direct(src_zfs, snap, dst_zfs, target, via, unmounted=True)
+
+        def shell(target: str) -> None:
+            host.run("sh", "-c", f"zfs send {snap} | ssh -o BatchMode=yes root@127.0.0.1 zfs receive -u {target}")
+
+        def local(target: str) -> None:
+            host.run("sh", "-c", f"zfs send {snap} | zfs receive -u {target}")
+
+        variants: dict[str, Callable[[str], None]] = {
+            "zfs send | ssh zfs receive (shell, in the guest)": shell,
+            "transfer_direct() (the guest pipes over its ssh)": direct,
+            "transfer() through Python (two SSH connections)": python,
+            "zfs send | zfs receive (in the guest, no ssh)": local,
+        }
+        times: dict[str, list[float]] = {name: [] for name in variants}
+        for run in range(args.runs):
+            for i, (name, fn) in enumerate(variants.items()):
+                target = f"backup/v{i}r{run}"
+                start = time.perf_counter()
+                fn(target)
+                times[name].append(time.perf_counter() - start)
+                src_zfs.destroy(target, recursive=True)
+        report("replication_throughput_openzfs", f"openzfs {host.version} guest ({g.accel})", nbytes[0], times,
+               "zfs send | ssh zfs receive (shell, in the guest)", args.runs,
+               f"{args.mib} MiB of random data, OpenZFS {host.version} guest under {g.accel.split()[0]}")
+        dst_ex.close()
+    finally:
         host.close()
     return 0
 
