@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,10 +26,23 @@ def median_time(fn: Callable[[], object], repeat: int = 7) -> float:
     return statistics.median(samples)
 
 
+def commit() -> str:
+    """The git commit the figures were measured at (``+dirty`` with uncommitted changes), or ``unknown``."""
+    here = Path(__file__).parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True,
+                             check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return rev + ("+dirty" if dirty else "")
+
+
 def machine() -> dict[str, Any]:
-    """Facts about the machine the figures were measured on."""
+    """Facts about the machine and source the figures were measured on."""
     return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine()}
+            "processor": platform.processor() or platform.machine(), "commit": commit()}
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

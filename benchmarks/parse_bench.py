@@ -1,8 +1,10 @@
 """Parsing cost of ``zfs get -H -p all`` output, as a ratio to a bare split loop over the same text.
 
-Targets (issue 7): parse + build models ≤ 3x the bare ``for line in text.splitlines(): line.split('\\t')``
-loop, and 10x the data costs ≤ 11x the time (linear). The text is generated realistically: ~70 properties per
-dataset with mixed sources (default, local, inherited, -), user properties, snapshots among filesystems.
+Targets (issues 7 and 10): parse + build models ≤ 3x the bare ``for line in text.splitlines(): line.split('\\t')``
+loop, and going from 1k to 10k datasets scales the time by at most 1.1x what it scales the bare loop's (both
+printed: the bare loop itself is not perfectly linear on a loaded machine). The text is generated
+realistically: ~70 properties per dataset with mixed sources (default, local, inherited, -), user properties,
+snapshots among filesystems.
 """
 
 from __future__ import annotations
@@ -47,12 +49,18 @@ PROPS: list[tuple[str, str, str]] = [
 
 
 def generate(n_datasets: int, seed: int = 42) -> str:
-    """``zfs get -H -p all`` text for ``n_datasets`` datasets (every tenth is a snapshot)."""
+    """``zfs get -H -p all`` text for ``n_datasets`` objects: nine filesystems then one snapshot, repeated.
+
+    So one object in ten is a snapshot (of the filesystem before it), typed ``snapshot``; every object has
+    the same 71 property lines, which keeps the line count exact (71 per object).
+    """
     rng = random.Random(seed)
     lines: list[str] = []
     for i in range(n_datasets):
-        name = f"tank/share{i // 10}" + (f"@snap{i % 10}" if i % 10 else "")
-        for prop, value, source in PROPS:
+        is_snapshot = i % 10 == 9
+        name = f"tank/share{i - 1}@daily" if is_snapshot else f"tank/share{i}"
+        for prop, template, source in PROPS:
+            value = "snapshot" if prop == "type" and is_snapshot else template
             text = value.format(n=rng.randrange(1 << 40), r=rng.randrange(10, 99), name=name)
             lines.append(f"{name}\t{prop}\t{text}\t{source}")
     return "\n".join(lines) + "\n"
@@ -79,9 +87,14 @@ def main() -> int:
     scaling = data["10000"]["pyzfsnas_s"] / data["1000"]["pyzfsnas_s"]
     base_scaling = data["10000"]["baseline_s"] / data["1000"]["baseline_s"]
     print(table(("datasets", "lines", "bare split ms", "pyzfsnas ms", "ratio (target ≤ 3x)"), rows))
-    print(f"scaling 1k -> 10k datasets: pyzfsnas {scaling:.2f}x time for 10x data (target ≤ 11x); "
-          f"the bare split loop itself: {base_scaling:.2f}x")
-    path = write_result("parse", {"runs": data, "scaling_10x": scaling, "baseline_scaling_10x": base_scaling})
+    relative = scaling / base_scaling
+    print(f"scaling 1k -> 10k datasets: pyzfsnas {scaling:.2f}x time for 10x data; the bare split loop itself: "
+          f"{base_scaling:.2f}x; ours / bare's = {relative:.2f} (target ≤ 1.10: as linear as the loop itself)")
+    worst = max(d["ratio"] for d in data.values())
+    print(f"verdict: time ratio {worst:.2f}x {'OK' if worst <= 3 else 'OVER'} (≤ 3x), "
+          f"scaling {relative:.2f} {'OK' if relative <= 1.1 else 'OVER'} (≤ 1.10)")
+    path = write_result("parse", {"runs": data, "scaling_10x": scaling, "baseline_scaling_10x": base_scaling,
+                                  "scaling_relative_to_bare": relative})
     print(f"written {path}")
     return 0
 

@@ -26,9 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "src")]
+sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "benchmarks")]
 
 import paramiko  # noqa: E402
+from _common import commit  # noqa: E402
 from tests.realhosts.sshd import SshdInfo, start_server  # noqa: E402
 
 from pyzfsnas.executors.ssh import SSHExecutor  # noqa: E402
@@ -130,6 +131,7 @@ def main() -> int:
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "python": platform.python_version(),
         "paramiko": paramiko.__version__,
+        "commit": commit(),
         "results": results,
         "ratios_vs_raw_paramiko": {name: row["median_ms"] / base for name, row in results.items()},
     }

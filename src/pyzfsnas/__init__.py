@@ -8,40 +8,41 @@ Start with :class:`ZFS`::
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from pyzfsnas.errors import (
-    CommandFailed,
-    CommandTimeout,
-    ConnectionFailed,
-    DatasetBusy,
-    DatasetExists,
-    DatasetHasChildren,
-    DatasetHasDependents,
-    DatasetNotFound,
-    HostKeyError,
-    InvalidName,
-    InvalidProperty,
-    ParseError,
-    PathNotFound,
-    PermissionDenied,
-    PoolNotFound,
-    PropertyRejected,
-    SizeBelowUsage,
-    ToolNotFound,
-    UnsupportedOperation,
-    ZFSError,
-)
-from pyzfsnas.executors.base import Executor, Result
-from pyzfsnas.executors.local import LocalExecutor
-from pyzfsnas.flavour import Flavour
-from pyzfsnas.models import Dataset, Snapshot, Zpool
-from pyzfsnas.properties import Property, PropertyMap, Source, SourceKind
-from pyzfsnas.zfs import ZFS
-
 if TYPE_CHECKING:
+    from pyzfsnas.errors import (
+        CommandFailed,
+        CommandTimeout,
+        ConnectionFailed,
+        DatasetBusy,
+        DatasetExists,
+        DatasetHasChildren,
+        DatasetHasDependents,
+        DatasetNotFound,
+        HostKeyError,
+        InvalidName,
+        InvalidProperty,
+        InvalidText,
+        ParseError,
+        PathNotFound,
+        PermissionDenied,
+        PoolNotFound,
+        PropertyRejected,
+        SizeBelowUsage,
+        ToolNotFound,
+        UnsupportedOperation,
+        ZFSError,
+    )
+    from pyzfsnas.executors.base import Executor, Result
     from pyzfsnas.executors.fake import FakeExecutor, FakeHost, FakeNetwork
+    from pyzfsnas.executors.local import LocalExecutor
     from pyzfsnas.executors.ssh import SSHExecutor
+    from pyzfsnas.flavour import Flavour
+    from pyzfsnas.models import Dataset, Snapshot, Zpool
+    from pyzfsnas.properties import Property, PropertyMap, Source, SourceKind
+    from pyzfsnas.zfs import ZFS
 
 __version__ = "0.1.0.dev0"
 
@@ -64,6 +65,7 @@ __all__ = [
     "HostKeyError",
     "InvalidName",
     "InvalidProperty",
+    "InvalidText",
     "LocalExecutor",
     "ParseError",
     "PathNotFound",
@@ -85,10 +87,43 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # paramiko and the fake host load on first use, so `import pyzfsnas` stays cheap.
-    if name in ("SSHExecutor", "FakeExecutor", "FakeHost", "FakeNetwork"):
-        from pyzfsnas import executors
+#: Where each public name lives. Nothing is imported until a name is first used (PEP 562), so that
+#: ``import pyzfsnas`` costs almost nothing and ``from pyzfsnas import ZFS`` loads only what ZFS needs
+#: (paramiko, the fake host and the NFS backends load on their own first use).
+_WHERE = {
+    **dict.fromkeys(
+        ("CommandFailed", "CommandTimeout", "ConnectionFailed", "DatasetBusy", "DatasetExists",
+         "DatasetHasChildren", "DatasetHasDependents", "DatasetNotFound", "HostKeyError", "InvalidName",
+         "InvalidProperty", "InvalidText", "ParseError", "PathNotFound", "PermissionDenied", "PoolNotFound",
+         "PropertyRejected", "SizeBelowUsage", "ToolNotFound", "UnsupportedOperation", "ZFSError"),
+        "pyzfsnas.errors"),
+    "Executor": "pyzfsnas.executors.base",
+    "Result": "pyzfsnas.executors.base",
+    "FakeExecutor": "pyzfsnas.executors.fake",
+    "FakeHost": "pyzfsnas.executors.fake",
+    "FakeNetwork": "pyzfsnas.executors.fake",
+    "LocalExecutor": "pyzfsnas.executors.local",
+    "SSHExecutor": "pyzfsnas.executors.ssh",
+    "Flavour": "pyzfsnas.flavour",
+    "Dataset": "pyzfsnas.models",
+    "Snapshot": "pyzfsnas.models",
+    "Zpool": "pyzfsnas.models",
+    "Property": "pyzfsnas.properties",
+    "PropertyMap": "pyzfsnas.properties",
+    "Source": "pyzfsnas.properties",
+    "SourceKind": "pyzfsnas.properties",
+    "ZFS": "pyzfsnas.zfs",
+}
 
-        return getattr(executors, name)
-    raise AttributeError(f"module 'pyzfsnas' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pyzfsnas' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -3,9 +3,10 @@
 ``pyzfsnas send`` / ``pyzfsnas replicate`` move snapshots to another host (see :mod:`pyzfsnas.cli_send`).
 
 Hosts: this machine (default), ``--ssh user@host[:port]``, or ``--fake`` (a small built-in demo host).
-Output: aligned tables for people, ``--json`` for programs. Expected failures print one line on stderr and
-exit 1; usage errors exit 2. ``pyzfsnas demo`` runs a whole share lifecycle on a fake host and prints every
-command it ran.
+Output: aligned tables for people, ``--json`` for programs. Expected failures (a missing dataset, an
+unreachable host, a malformed ``--ssh`` value) print one line on stderr and exit 1; command-line syntax
+errors (an unknown option or command, a missing argument) print the usage and exit 2. ``pyzfsnas demo``
+runs a whole share lifecycle on a fake host and prints every command it ran.
 """
 
 from __future__ import annotations
@@ -72,12 +73,18 @@ def _props_row(name: str, props: PropertyMap, names: Sequence[str]) -> dict[str,
     return {"name": name, **{n: _jsonable(props.value(n)) for n in names}}
 
 
+def _percent(n: object) -> str:
+    return "-" if n is None else f"{n}%"
+
+
 def cmd_pools(zfs: ZFS, args: argparse.Namespace) -> None:
     rows: list[dict[str, object]] = [
         {"name": p.name, "size": p.size, "allocated": p.allocated, "free": p.free, "capacity": p.capacity,
          "health": p.health, "exact": p.exact}
         for p in zfs.pools()
     ]
+    if not args.json:  # a percentage, as zpool prints it (JSON keeps the number)
+        rows = [{**r, "capacity": _percent(r["capacity"])} for r in rows]
     _emit(args, rows, ("name", "size", "allocated", "free", "capacity", "health"),
           human=("size", "allocated", "free"))
 
@@ -135,8 +142,9 @@ def demo(out: TextIO = sys.stdout) -> int:
     from pyzfsnas.replication import transfer
 
     primary, standby = FakeHost(flavour="openzfs", name="primary"), FakeHost(flavour="openzfs", name="standby")
-    primary.create_pool("tank", mountpoint="/tank")
-    standby.create_pool("backup", mountpoint="/backup")
+    # Pools larger than the share's quota, so that "available" reads the quota's room, not the pool's.
+    primary.create_pool("tank", size=8 * GiB, mountpoint="/tank")
+    standby.create_pool("backup", size=8 * GiB, mountpoint="/backup")
     hosts = {"primary": FakeExecutor(primary), "standby": FakeExecutor(standby)}
     zfs, zfs2 = ZFS(hosts["primary"]), ZFS(hosts["standby"])
     seen = dict.fromkeys(hosts, 0)
@@ -223,9 +231,10 @@ def _executor(args: argparse.Namespace, *, destination: bool = False) -> Executo
 
         user, _, hostport = ssh.rpartition("@")
         host, _, port = hostport.partition(":")
-        if not host or not (port or "22").isdigit() or not 0 < int(port or 22) < 65536:
-            raise ConnectionFailed(f"--ssh wants USER@HOST[:PORT], got {ssh!r}")
-        return SSHExecutor(host, port=int(port or 22), username=user or None, key_filename=args.identity,
+        port = port or "22"
+        if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+            raise ConnectionFailed(f"{'--to-ssh' if destination else '--ssh'} wants USER@HOST[:PORT], got {ssh!r}")
+        return SSHExecutor(host, port=int(port), username=user or None, key_filename=args.identity,
                            known_hosts=args.known_hosts, accept_unknown_host_keys=args.accept_new_host_key,
                            prefix=("sudo", "-n") if sudo else ())
     from pyzfsnas.executors.local import LocalExecutor
@@ -247,46 +256,65 @@ def _transfer(args: argparse.Namespace) -> int:
     return code
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for documentation and tests)."""
-    p = argparse.ArgumentParser(prog="pyzfsnas", description=__doc__.splitlines()[0])
+def _global_options(p: argparse.ArgumentParser, *, after: bool) -> None:
+    """The options that apply to every subcommand, accepted before it and (``after``) after it too.
+
+    After the subcommand they default to ``SUPPRESS``, so that an option given before it is not reset.
+    """
+    kw: dict[str, Any] = {"default": argparse.SUPPRESS} if after else {}
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--ssh", metavar="USER@HOST[:PORT]", help="run on a remote host over SSH")
-    where.add_argument("--fake", action="store_true", help="use a built-in fake host with demo data")
-    p.add_argument("--identity", "-i", metavar="KEYFILE", help="SSH private key (default: agent, ~/.ssh)")
+    where.add_argument("--ssh", metavar="USER@HOST[:PORT]", help="run on a remote host over SSH", **kw)
+    where.add_argument("--fake", action="store_true", help="use a built-in fake host with demo data", **kw)
+    p.add_argument("--identity", "-i", metavar="KEYFILE", help="SSH private key (default: agent, ~/.ssh)", **kw)
     p.add_argument("--known-hosts", metavar="FILE",
-                   help="SSH known_hosts file (default: /etc/ssh/ssh_known_hosts and ~/.ssh/known_hosts)")
+                   help="SSH known_hosts file (default: /etc/ssh/ssh_known_hosts and ~/.ssh/known_hosts)", **kw)
     p.add_argument("--accept-new-host-key", action="store_true",
-                   help="accept an SSH host key not in known_hosts (a changed key is always refused)")
-    p.add_argument("--sudo", action="store_true", help="prefix commands with 'sudo -n' (locally or over SSH)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--parsable", "-p", action="store_true", help="exact byte counts in tables")
-    p.add_argument("--verbose", "-v", action="store_true", help="log every command run (DEBUG)")
+                   help="accept an SSH host key not in known_hosts (a changed key is always refused)", **kw)
+    p.add_argument("--sudo", action="store_true", help="prefix commands with 'sudo -n' (locally or over SSH)",
+                   **kw)
+    p.add_argument("--json", action="store_true", help="machine-readable output", **kw)
+    p.add_argument("--parsable", "-p", action="store_true", help="exact byte counts in tables", **kw)
+    p.add_argument("--verbose", "-v", action="store_true", help="log every command run (DEBUG)", **kw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests).
+
+    Global options may come before or after the subcommand (``pyzfsnas --fake datasets --json``).
+    """
+    # The docstring's first line without its reST literal markup (``x``), which --help would print as is.
+    p = argparse.ArgumentParser(prog="pyzfsnas", description=__doc__.splitlines()[0].replace("``", ""))
+    _global_options(p, after=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, after=True)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("pools", help="list pools").set_defaults(func=cmd_pools)
-    s = sub.add_parser("datasets", help="list filesystems and volumes")
+    sub.add_parser("pools", help="list pools", parents=[common]).set_defaults(func=cmd_pools)
+    s = sub.add_parser("datasets", help="list filesystems and volumes", parents=[common])
     s.add_argument("root", nargs="?")
     s.set_defaults(func=cmd_datasets)
-    s = sub.add_parser("snapshots", help="list snapshots")
+    s = sub.add_parser("snapshots", help="list snapshots", parents=[common])
     s.add_argument("dataset", nargs="?")
     s.set_defaults(func=cmd_snapshots)
-    s = sub.add_parser("get", help="show properties")
+    s = sub.add_parser("get", help="show properties", parents=[common])
     s.add_argument("dataset")
     s.add_argument("property", nargs="*")
     s.set_defaults(func=cmd_get)
-    s = sub.add_parser("exports", help="list NFS exports (exportfs -v)")
+    s = sub.add_parser("exports", help="list NFS exports (exportfs -v)", parents=[common])
     s.add_argument("dataset", nargs="?")
     s.set_defaults(func=cmd_exports)
-    sub.add_parser("demo", help="run a share lifecycle on a fake host, printing each command")
+    sub.add_parser("demo", help="run a share lifecycle on a fake host, printing each command", parents=[common])
     from pyzfsnas.cli_send import add_commands
 
-    add_commands(sub)
+    add_commands(sub, parents=[common])
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``pyzfsnas`` and ``python -m pyzfsnas``; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.fake and args.ssh:  # one before the subcommand, the other after it
+        parser.error("argument --fake: not allowed with argument --ssh")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -39,10 +39,13 @@ def _size(n: float) -> str:
 
 
 class Reporter:
-    """Progress of one transfer: a bar rewritten in place on a terminal, else one line per step."""
+    """Progress of one transfer: a bar rewritten in place on a terminal, else one line per step (on ``out``);
+    the result of each step ("done: ...") goes to ``summary`` when given (the CLI: stdout), else to ``out``."""
 
-    def __init__(self, out: TextIO, *, tty: bool | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, out: TextIO, *, tty: bool | None = None, clock: Callable[[], float] = time.monotonic,
+                 summary: TextIO | None = None) -> None:
         self.out = out
+        self.summary = summary
         self.tty = out.isatty() if tty is None else tty
         self.clock = clock
         self.total: int | None = None
@@ -91,7 +94,16 @@ class Reporter:
         """The step's end: bytes, time, rate, and how many resumes it took."""
         elapsed = max(self.clock() - self.start, 1e-6)
         resumed = f", resumed {result.resumes}x" if result.resumes else ""
-        self.step(f"done: {_size(result.nbytes)} in {elapsed:.1f} s ({_size(result.nbytes / elapsed)}/s){resumed}")
+        text = f"done: {_size(result.nbytes)} in {elapsed:.1f} s ({_size(result.nbytes / elapsed)}/s){resumed}"
+        if self.summary is None:
+            self.step(text)
+            return
+        if self.bar:
+            self.out.write("\r\033[K")
+            self.out.flush()
+            self.bar = False
+        self.summary.write(text + "\n")
+        self.summary.flush()
 
 
 class _StepLog(logging.Handler):
@@ -155,7 +167,7 @@ def _run(args: argparse.Namespace, src: ZFS, dst: ZFS, reporter: Reporter, stop:
 
 def _guarded(args: argparse.Namespace, src: ZFS, dst: ZFS, body: Callable[[Reporter, threading.Event], None],
              out: TextIO | None) -> int:
-    reporter = Reporter(out if out is not None else sys.stderr)
+    reporter = Reporter(out if out is not None else sys.stderr, summary=None if out is not None else sys.stdout)
     stop = threading.Event()
     handler = _StepLog(reporter)
     logger = logging.getLogger("pyzfsnas.replication")
@@ -180,7 +192,7 @@ def _guarded(args: argparse.Namespace, src: ZFS, dst: ZFS, body: Callable[[Repor
 
 
 def cmd_send(src: ZFS, dst: ZFS, args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """``send SNAPSHOT TARGET [-i|-I FROM]``: one full or incremental stream (resumed if one was cut)."""
+    """``send SNAPSHOT TARGET [--incremental|-I FROM]``: one full or incremental stream (resumed if one was cut)."""
     base = args.incremental or args.intermediates
 
     def body(reporter: Reporter, stop: threading.Event) -> None:
@@ -221,8 +233,9 @@ def cmd_replicate(src: ZFS, dst: ZFS, args: argparse.Namespace, out: TextIO | No
     return _guarded(args, src, dst, body, out)
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``send`` and ``replicate`` on the CLI's subparsers."""
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                 parents: Sequence[argparse.ArgumentParser] = ()) -> None:
+    """Register ``send`` and ``replicate`` on the CLI's subparsers (``parents``: the global options)."""
     def common(p: argparse.ArgumentParser) -> None:
         to = p.add_mutually_exclusive_group()
         to.add_argument("--to-ssh", metavar="USER@HOST[:PORT]", help="destination over SSH (default: local)")
@@ -236,15 +249,19 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         p.add_argument("--retries", type=int, default=3, help="resumes after a broken stream (default 3)")
         p.add_argument("--retry-delay", type=float, default=2.0, metavar="SECONDS", help=argparse.SUPPRESS)
 
-    s = sub.add_parser("send", help="send one snapshot (full or incremental) to another host")
+    s = sub.add_parser("send", help="send one snapshot (full or incremental) to another host",
+                       parents=list(parents))
     s.add_argument("snapshot")
     s.add_argument("target")
     inc = s.add_mutually_exclusive_group()
-    inc.add_argument("-i", dest="incremental", metavar="FROM", help="incremental from FROM (@snap or full name)")
-    inc.add_argument("-I", dest="intermediates", metavar="FROM", help="incremental, with every snapshot between")
+    inc.add_argument("--incremental", dest="incremental", metavar="FROM",
+                     help="incremental from FROM (@snap or full name): zfs send -i")
+    inc.add_argument("-I", "--intermediates", dest="intermediates", metavar="FROM",
+                     help="incremental, with every snapshot in between: zfs send -I")
     common(s)
     s.set_defaults(transfer=cmd_send)
-    r = sub.add_parser("replicate", help="bring TARGET up to DATASET's newest snapshot (full, then incremental)")
+    r = sub.add_parser("replicate", help="bring TARGET up to DATASET's newest snapshot (full, then incremental)",
+                       parents=list(parents))
     r.add_argument("dataset")
     r.add_argument("target")
     common(r)

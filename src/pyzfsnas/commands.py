@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 #: Longest dataset or snapshot name ZFS accepts (ZFS_MAX_DATASET_NAME_LEN - 1).
-MAX_NAME_LEN = 255
+MAX_NAME_LEN: int = 255
 _COMPONENT = re.compile(r"^[A-Za-z0-9_.: \-]+$")
 _BAD_CHAR = re.compile(r"[^A-Za-z0-9_.: \-]")
 _RESERVED_POOL_PREFIXES = ("mirror", "raidz", "draid", "spare")
@@ -74,6 +74,33 @@ def _check_text(name: object, what: str) -> str:
     if len(name) > MAX_NAME_LEN:
         raise InvalidName(f"invalid {what} name {name[:40]!r}...: longer than {MAX_NAME_LEN} characters")
     return name
+
+
+#: Characters no operand may hold: C0 controls, DEL, and what ``str.splitlines`` also breaks lines on.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _check_operand(value: object, what: str) -> str:
+    """Check a free-text operand (vdev path, mountpoint, hold tag): a non-empty ``str``, not an option, no
+    control or line-breaking character, encodable as UTF-8 (no lone surrogate)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidName(f"invalid {what} {value!r}: must be a non-empty str")
+    if value.startswith("-"):
+        raise InvalidName(f"invalid {what} {value!r}: must not start with '-'")
+    bad = _CONTROL.search(value)
+    if bad:
+        raise InvalidName(f"invalid {what} {value!r}: control character {bad.group()!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidName(f"invalid {what} {value!r}: not encodable as UTF-8") from None
+    return value
+
+
+def _check_depth(depth: object) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise InvalidProperty(f"depth must be an int >= 0, got {depth!r}")
+    return depth
 
 
 def validate_pool_name(name: str) -> str:
@@ -160,9 +187,7 @@ def zfs_get(
     if recursive:
         argv.append("-r")
     if depth is not None:
-        if depth < 0:
-            raise ValueError("depth must be >= 0")
-        argv += ["-d", str(depth)]
+        argv += ["-d", str(_check_depth(depth))]
     if types and (flavour is None or flavour.get_types):
         bad = set(types) - {"filesystem", "volume", "snapshot", "bookmark", "all"}
         if bad:
@@ -201,16 +226,17 @@ def zpool_create(
 ) -> list[str]:
     """``zpool create [-f] [-m MOUNTPOINT] [-o k=v]... [-O fsprop=v]... NAME VDEV...``."""
     validate_pool_name(name)
-    if not vdevs or any(not isinstance(v, str) or not v or v.startswith("-") or "\0" in v for v in vdevs):
-        raise InvalidName(f"invalid vdev list {vdevs!r}")
+    if isinstance(vdevs, str) or not vdevs:
+        raise InvalidName(f"invalid vdev list {vdevs!r}: a non-empty sequence of vdevs is needed")
+    vdevs = [_check_operand(v, "vdev") for v in vdevs]
     argv = ["zpool", "create", *(["-f"] if force else [])]
     if mountpoint is not None:
-        if not (mountpoint.startswith("/") or mountpoint in ("none", "legacy")):
+        if not isinstance(mountpoint, str) or not (mountpoint.startswith("/") or mountpoint in ("none", "legacy")):
             raise InvalidName(f"mountpoint must be absolute, 'none' or 'legacy': {mountpoint!r}")
-        argv += ["-m", mountpoint]
+        argv += ["-m", _check_operand(mountpoint, "mountpoint")]
     for key, value in (properties or {}).items():
         text = str(value)
-        if not _POOL_PROP.match(key) or any(c in text for c in "\n\r\0"):
+        if not isinstance(key, str) or not _POOL_PROP.fullmatch(key) or _CONTROL.search(text):
             raise InvalidProperty(f"invalid pool property {key}={text!r}")
         argv += ["-o", f"{key}={text}"]
     return [*argv, *_options("-O", fs_properties, flavour), name, *vdevs]
@@ -336,9 +362,7 @@ def zfs_inherit(name: str, prop: str, *, recursive: bool = False, flavour: Flavo
 
 
 def _tag(tag: str) -> str:
-    if not isinstance(tag, str) or not tag or tag.startswith("-") or any(c in tag for c in "\n\0\t"):
-        raise InvalidName(f"invalid hold tag {tag!r}")
-    return tag
+    return _check_operand(tag, "hold tag")
 
 
 def zfs_hold(snapshot: str, tag: str, *, recursive: bool = False) -> list[str]:

@@ -22,6 +22,7 @@ __all__ = [
     "HostKeyError",
     "InvalidName",
     "InvalidProperty",
+    "InvalidText",
     "ParseError",
     "PartialReceiveExists",
     "PathNotFound",
@@ -49,12 +50,22 @@ class InvalidProperty(ZFSError, ValueError):
     """A property name or value is unknown or malformed; nothing was run."""
 
 
+class InvalidText(ZFSError, ValueError):
+    """Text for a command's arguments or standard input cannot be sent as it is (for example a lone
+    surrogate, which has no UTF-8 encoding); nothing was run."""
+
+
 class UnsupportedOperation(ZFSError):
     """The host's ZFS flavour cannot do what was asked (for example ``receive -s`` on zfs-fuse)."""
 
 
 class ParseError(ZFSError):
     """Tool output could not be parsed. ``lineno`` is 1-based; ``line`` is the offending text."""
+
+    #: The offending line of output, when known.
+    line: str | None
+    #: Its 1-based line number, when known.
+    lineno: int | None
 
     def __init__(self, message: str, *, line: str | None = None, lineno: int | None = None) -> None:
         self.line = line
@@ -74,14 +85,33 @@ class HostKeyError(ConnectionFailed):
 class CommandTimeout(ZFSError):
     """A command did not finish within its timeout; it was killed."""
 
-    def __init__(self, argv: Sequence[str], timeout: float) -> None:
+    #: The command that was killed, without the executor's prefix.
+    argv: tuple[str, ...]
+    #: The executor's prefix it ran under (``("sudo", "-n")``), shown in the message.
+    prefix: tuple[str, ...]
+    #: The limit it exceeded, in seconds.
+    timeout: float
+
+    def __init__(self, argv: Sequence[str], timeout: float, *, prefix: Sequence[str] = ()) -> None:
         self.argv = tuple(argv)
+        self.prefix = tuple(prefix)
         self.timeout = timeout
-        super().__init__(f"command timed out after {timeout:g}s: {' '.join(self.argv)}")
+        super().__init__(f"command timed out after {timeout:g}s: {' '.join((*self.prefix, *self.argv))}")
 
 
 class CommandFailed(ZFSError):
     """A command ran and exited non-zero. Subclasses name the common causes."""
+
+    #: The command as asked, without the executor's prefix.
+    argv: tuple[str, ...]
+    #: The executor's prefix it ran under (``("sudo", "-n")``); the message shows prefix and argv.
+    prefix: tuple[str, ...]
+    #: Its exit status.
+    returncode: int
+    #: Its standard error, as printed.
+    stderr: str
+    #: Its standard output, as printed.
+    stdout: str
 
     def __init__(
         self,
@@ -90,14 +120,19 @@ class CommandFailed(ZFSError):
         stderr: str,
         stdout: str = "",
         message: str | None = None,
+        *,
+        prefix: Sequence[str] = (),
     ) -> None:
         self.argv = tuple(argv)
+        self.prefix = tuple(prefix)
         self.returncode = returncode
         self.stderr = stderr
         self.stdout = stdout
         first = stderr.strip().splitlines()[0] if stderr.strip() else (stdout.strip().splitlines() or [""])[0]
-        text = message or first or f"exit status {returncode}"
-        super().__init__(f"{text} [{' '.join(self.argv)} -> exit {returncode}]")
+        # A caller's explanation keeps the tool's own first line: that is usually the actual cause
+        # ("sudo: command not found").
+        text = (f"{message}: {first}" if message and first else message) or first or f"exit status {returncode}"
+        super().__init__(f"{text} [{' '.join((*self.prefix, *self.argv))} -> exit {returncode}]")
 
 
 class ToolNotFound(CommandFailed):
@@ -180,16 +215,17 @@ _PATTERNS: tuple[tuple[re.Pattern[str], type[CommandFailed]], ...] = tuple(
 
 
 def error_from_result(
-    argv: Sequence[str], returncode: int, stderr: str, stdout: str = ""
+    argv: Sequence[str], returncode: int, stderr: str, stdout: str = "", *, prefix: Sequence[str] = ()
 ) -> CommandFailed:
     """Map a failed command to the most specific :class:`CommandFailed` subclass.
 
-    This is the only place in pyzfsnas that interprets tool error text.
+    This is the only place in pyzfsnas that interprets tool error text. ``prefix`` is the executor's
+    (``sudo -n``), so that the message shows the command that really ran.
     """
     text = stderr or stdout
     for pattern, cls in _PATTERNS:
         if pattern.search(text):
-            return cls(argv, returncode, stderr, stdout)
+            return cls(argv, returncode, stderr, stdout, prefix=prefix)
     if returncode == 127:
-        return ToolNotFound(argv, returncode, stderr, stdout)
-    return CommandFailed(argv, returncode, stderr, stdout)
+        return ToolNotFound(argv, returncode, stderr, stdout, prefix=prefix)
+    return CommandFailed(argv, returncode, stderr, stdout, prefix=prefix)

@@ -88,8 +88,10 @@ class Flavour:
             raise UnsupportedOperation(f"{what} is not supported on {self.name} {self.version}".rstrip())
 
 
-OPENZFS = Flavour("openzfs")
-FUSE = Flavour("zfs-fuse", "0.7")
+#: OpenZFS 2.x (every capability).
+OPENZFS: Flavour = Flavour("openzfs")
+#: zfs-fuse 0.7.
+FUSE: Flavour = Flavour("zfs-fuse", "0.7")
 
 _VERSION = re.compile(r"^zfs-(\d[\w.\-]*)", re.MULTILINE)
 
@@ -105,4 +107,4 @@ def flavour_from_version(result: Result) -> Flavour:
     if "unrecognized command 'version'" in result.stderr:
         return FUSE
     raise ToolNotFound(result.argv, result.returncode, result.stderr, result.stdout,
-                       message="cannot tell which ZFS this host runs: 'zfs version' failed")
+                       message="cannot tell which ZFS this host runs: 'zfs version' failed", prefix=result.prefix)

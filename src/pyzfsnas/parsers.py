@@ -8,11 +8,12 @@ malformed text; no other exception escapes. Values are kept raw and typed lazily
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from pyzfsnas.errors import ParseError
 from pyzfsnas.models import Dataset, Snapshot, Zpool
-from pyzfsnas.properties import PropertyMap, RawEntry
+from pyzfsnas.properties import PropertyMap, RawEntry, canonical_name
 
 __all__ = [
     "GET_COLUMNS",
@@ -26,12 +27,28 @@ __all__ = [
 ]
 
 #: Default column set of ``zfs get -H -p``.
-GET_COLUMNS = ("name", "property", "value", "source")
+GET_COLUMNS: tuple[str, ...] = ("name", "property", "value", "source")
 _KNOWN_GET_COLUMNS = frozenset(("name", "property", "value", "received", "source"))
 
 #: Raw properties of each object while a parser collects them: ``{name: {property: entry}}`` where each
 #: entry is a sequence ending in the raw value and raw source (see :data:`pyzfsnas.properties.RawEntry`).
 RawProperties = dict[str, dict[str, RawEntry]]
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a parse allocates many objects and no cycles.
+
+    Collections triggered by those allocations traverse everything already built, which made large inputs
+    superlinear (1k -> 10k datasets cost 17x the time with it, 12x without; the bare split loop: 11x).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _lines(text: str) -> Iterable[tuple[int, str]]:
@@ -66,7 +83,7 @@ def parse_zfs_get(text: str, columns: Sequence[str] = GET_COLUMNS) -> dict[str, 
             extra = len(parts) - ncols
             parts = [*parts[:i_value], "\t".join(parts[i_value : i_value + extra + 1]),
                      *parts[i_value + extra + 1 :]]
-        name, prop = parts[i_name], parts[i_prop]
+        name, prop = parts[i_name], canonical_name(parts[i_prop])
         if not name or not prop:
             raise ParseError("empty name or property", line=line, lineno=lineno)
         value = parts[i_value] if i_value is not None else "-"
@@ -94,14 +111,9 @@ def _parse_get_default(text: str) -> dict[str, PropertyMap]:
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n")
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with _gc_paused():
         groups = _group_get_lines(text)
-    finally:
-        if was_enabled:
-            gc.enable()
-    return {name: PropertyMap.from_lines(lines) for name, lines in groups.items()}
+        return {name: PropertyMap.from_lines(lines) for name, lines in groups.items()}
 
 
 def _group_get_lines(text: str) -> dict[str, list[str]]:
@@ -133,9 +145,11 @@ def _group_get_lines(text: str) -> dict[str, list[str]]:
 def parse_zfs_list(text: str, columns: Sequence[str]) -> dict[str, PropertyMap]:
     """Parse ``zfs list -H [-p] -o COLUMNS`` output; ``name`` must be one of the columns.
 
-    Sources are unknown to ``zfs list`` and recorded as ``-``.
+    Columns may be given as ``zfs`` accepts them, short names included (``avail``, ``refer``, ``usedsnap``):
+    each is stored under its full name, so it is typed. Sources are unknown to ``zfs list`` and recorded as
+    ``-``.
     """
-    cols = tuple(columns)
+    cols = tuple(canonical_name(c) for c in columns)
     if "name" not in cols:
         raise ParseError(f"zfs list columns {cols!r} lack 'name'")
     i_name = cols.index("name")
@@ -160,13 +174,14 @@ def build_objects(raw: Mapping[str, PropertyMap]) -> list[Dataset | Snapshot]:
     Bookmarks (``#``) are skipped: pyzfsnas does not model them.
     """
     out: list[Dataset | Snapshot] = []
-    for name, pmap in raw.items():
-        if "#" in name:
-            continue
-        if "@" in name:
-            out.append(Snapshot(name, pmap))
-        else:
-            out.append(Dataset(name, pmap, "volume" if pmap.raw("type") == "volume" else "filesystem"))
+    with _gc_paused():
+        for name, pmap in raw.items():
+            if "#" in name:
+                continue
+            if "@" in name:
+                out.append(Snapshot(name, pmap))
+            else:
+                out.append(Dataset(name, pmap, "volume" if pmap.raw("type") == "volume" else "filesystem"))
     return out
 
 
@@ -190,9 +205,10 @@ def parse_zpool_list(text: str, columns: Sequence[str] = POOL_LIST_COLUMNS, *, e
     """Parse ``zpool list -H [-p] -o COLUMNS`` output into :class:`Zpool` objects.
 
     zfs-fuse cannot print exact sizes (no ``-p``): pass ``exact=False`` and human sizes (``250M``) are
-    converted and flagged.
+    converted and flagged. Columns may be short names, as ``zpool`` accepts them (``alloc``, ``cap``,
+    ``frag``, ``dedup``).
     """
-    cols = tuple(columns)
+    cols = tuple(canonical_name(c, pool=True) for c in columns)
     if "name" not in cols:
         raise ParseError(f"zpool list columns {cols!r} lack 'name'")
     pools: list[Zpool] = []
@@ -258,7 +274,7 @@ def parse_zpool_get_table(text: str) -> dict[str, PropertyMap]:
         parts = line.split()
         if len(parts) < 4:
             raise ParseError("expected 4 columns", line=line, lineno=lineno)
-        name, prop, value = parts[0], parts[1], parts[2]
+        name, prop, value = parts[0], canonical_name(parts[1], pool=True), parts[2]
         source = " ".join(parts[3:])
         if len(parts) > 4 and not source.startswith("inherited from"):
             value = " ".join(parts[2:-1])

@@ -17,7 +17,10 @@ import attrs
 from pyzfsnas.errors import InvalidProperty, ParseError
 
 __all__ = [
+    "COMPRESSION_VALUES",
     "NATIVE",
+    "ZFS_ALIASES",
+    "ZPOOL_ALIASES",
     "Kind",
     "Property",
     "PropertyMap",
@@ -128,6 +131,9 @@ def _specs() -> dict[str, PropertySpec]:
         PropertySpec("allocated", Kind.SIZE, readonly=True),
         PropertySpec("free", Kind.SIZE, readonly=True),
         PropertySpec("freeing", Kind.SIZE, readonly=True),
+        PropertySpec("expandsize", Kind.SIZE, readonly=True),
+        PropertySpec("checkpoint", Kind.SIZE, readonly=True),
+        PropertySpec("leaked", Kind.SIZE, readonly=True),
         PropertySpec("capacity", Kind.INT, readonly=True),
         PropertySpec("fragmentation", Kind.INT, readonly=True),
         PropertySpec("dedupratio", Kind.RATIO, readonly=True),
@@ -145,9 +151,28 @@ def _specs() -> dict[str, PropertySpec]:
 #: Native properties pyzfsnas types and validates. A native name not listed here is still read (as text).
 NATIVE: Mapping[str, PropertySpec] = _specs()
 
-_ALIASES = {"avail": "available", "refer": "referenced", "compress": "compression", "reserv": "reservation",
-            "refreserv": "refreservation", "recsize": "recordsize", "ratio": "compressratio", "lused": "logicalused",
-            "lrefer": "logicalreferenced", "alloc": "allocated", "cap": "capacity", "dedup_ratio": "dedupratio"}
+#: Every short name ``zfs`` accepts for a dataset property: its column header in lower case, where that
+#: differs from the name (OpenZFS matches ``-o`` and property arguments against both).
+ZFS_ALIASES: Mapping[str, str] = {
+    "avail": "available", "refer": "referenced", "ratio": "compressratio", "refratio": "refcompressratio",
+    "volblock": "volblocksize", "usedsnap": "usedbysnapshots", "usedds": "usedbydataset",
+    "usedchild": "usedbychildren", "usedrefreserv": "usedbyrefreservation", "lused": "logicalused",
+    "lrefer": "logicalreferenced", "fscount": "filesystem_count", "sscount": "snapshot_count",
+    "reserv": "reservation", "refreserv": "refreservation", "fslimit": "filesystem_limit",
+    "sslimit": "snapshot_limit", "recsize": "recordsize", "compress": "compression", "rdonly": "readonly",
+    "case": "casesensitivity", "dnsize": "dnodesize", "encroot": "encryptionroot",
+    "resumetok": "receive_resume_token", "redund_md": "redundant_metadata", "rsnaps": "redact_snaps",
+}
+#: The same for ``zpool`` (pool properties). ``dedup`` here is the pool's ``dedupratio``.
+ZPOOL_ALIASES: Mapping[str, str] = {
+    "alloc": "allocated", "cap": "capacity", "frag": "fragmentation", "dedup": "dedupratio",
+    "expandsz": "expandsize", "ckpoint": "checkpoint", "expand": "autoexpand", "replace": "autoreplace",
+    "listsnaps": "listsnapshots", "rdonly": "readonly", "bclone_used": "bcloneused",
+    "bclone_saved": "bclonesaved", "bclone_ratio": "bcloneratio", "ddtsize": "dedup_table_size",
+    "ddtquota": "dedup_table_quota",
+}
+# Dataset names first; pool-only short names that do not clash with a dataset property are accepted too.
+_ALIASES = {**{k: v for k, v in ZPOOL_ALIASES.items() if k not in ("dedup", "rdonly")}, **ZFS_ALIASES}
 
 _USER_PROP = re.compile(r"^[a-z0-9_.\-]+:[a-z0-9_.:\-]*$")
 _NATIVE_NAME = re.compile(r"^[a-z][a-z0-9_@]*$")
@@ -155,9 +180,12 @@ _HUMAN = re.compile(r"^(\d+(?:\.\d+)?)([BKMGTPE]?)$")
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50, "E": 1 << 60}
 
 
-def canonical_name(name: str) -> str:
-    """The full property name for an abbreviation ZFS accepts (``avail`` -> ``available``)."""
-    return _ALIASES.get(name, name)
+def canonical_name(name: str, *, pool: bool = False) -> str:
+    """The full property name for a short name the tools accept (``avail`` -> ``available``).
+
+    ``pool`` reads it as ``zpool`` does (``dedup`` -> ``dedupratio``, ``rdonly`` -> the pool's ``readonly``).
+    """
+    return (ZPOOL_ALIASES if pool else _ALIASES).get(name, name)
 
 
 def is_user_property(name: str) -> bool:
@@ -170,9 +198,9 @@ def parse_size(raw: str) -> int:
 
     Human sizes are rounded to the byte; they are approximations by nature (zfs-fuse's ``zpool list``).
     """
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():  # not "²": str.isdigit() is true for it, int() refuses it
         return int(raw)
-    m = _HUMAN.match(raw.upper())
+    m = _HUMAN.fullmatch(raw.upper())
     if not m:
         raise ValueError(f"not a size: {raw!r}")
     return round(float(m.group(1)) * _UNITS[m.group(2)])
@@ -334,7 +362,17 @@ class PropertyMap(Mapping[str, Property]):
     __hash__ = None  # type: ignore[assignment]
 
     def raw(self, name: str) -> str | None:
-        """The raw text of ``name``, or None if it was not read."""
+        """The raw text of ``name``, or None if it was not read.
+
+        Before the map is built, only the lines up to ``name``'s are looked at and only its line is split in
+        full, so reading one property (``type``, to tell filesystems from volumes) keeps the rest lazy.
+        """
+        if self._raw_map is None:
+            for line in self._lines or ():
+                if line.split("\t", 2)[1] == name:
+                    parts = line.split("\t")
+                    return "\t".join(parts[2:-1]) if len(parts) > 4 else parts[2]
+            return None
         item = self._raw.get(name)
         return item[-2] if item else None
 
@@ -354,7 +392,7 @@ def validate_property_name(name: str, *, flavour: str | None = None, settable: b
     if "\n" in name or "\0" in name or "=" in name or "," in name:
         raise InvalidProperty(f"invalid character in property name {name!r}")
     if is_user_property(name):
-        if not _USER_PROP.match(name) or name.startswith(":") or len(name) > 256:
+        if not _USER_PROP.fullmatch(name) or name.startswith(":") or len(name) > 256:
             raise InvalidProperty(
                 f"invalid user property name {name!r}: expected lowercase 'module:name' (a-z 0-9 _ - . :)"
             )
@@ -362,7 +400,7 @@ def validate_property_name(name: str, *, flavour: str | None = None, settable: b
     canon = canonical_name(name)
     spec = NATIVE.get(canon)
     if spec is None:
-        if _NATIVE_NAME.match(canon) and canon.startswith(("userquota@", "groupquota@", "userused@", "feature@")):
+        if _NATIVE_NAME.fullmatch(canon) and canon.startswith(("userquota@", "groupquota@", "userused@", "feature@")):
             return canon
         raise InvalidProperty(f"unknown property {name!r}")
     if flavour is not None and spec.flavours and flavour not in spec.flavours:
@@ -373,6 +411,20 @@ def validate_property_name(name: str, *, flavour: str | None = None, settable: b
 
 
 _ONOFF_IN = {True: "on", False: "off", "on": "on", "off": "off"}
+
+_GZIP = tuple(f"gzip-{i}" for i in range(1, 10))
+#: zstd levels 1-19, and the zstd-fast levels OpenZFS names (1-10, then 20-100 by tens, 500 and 1000).
+_ZSTD = (
+    "zstd",
+    *(f"zstd-{i}" for i in range(1, 20)),
+    "zstd-fast",
+    *(f"zstd-fast-{i}" for i in (*range(1, 11), *range(20, 101, 10), 500, 1000)),
+)
+#: The ``compression`` values each flavour accepts (the fake host reads the same table).
+COMPRESSION_VALUES: Mapping[str, tuple[str, ...]] = {
+    "zfs-fuse": ("on", "off", "lzjb", "gzip", *_GZIP, "zle"),
+    "openzfs": ("on", "off", "lzjb", "gzip", *_GZIP, "zle", "lz4", *_ZSTD),
+}
 
 
 def format_value(name: str, value: object) -> str:
@@ -415,9 +467,7 @@ def validate_property_value(name: str, value: object, *, flavour: str | None = N
         if canon == "mountpoint" and not (text.startswith("/") or text in ("none", "legacy")):
             raise InvalidProperty(f"mountpoint must be an absolute path, 'none' or 'legacy'; got {text!r}")
         if canon == "compression":
-            allowed = {"on", "off", "lzjb", "gzip", "zle", *(f"gzip-{i}" for i in range(1, 10))}
-            if flavour != "zfs-fuse":
-                allowed |= {"lz4", "zstd", "zstd-fast", *(f"zstd-{i}" for i in range(1, 20))}
+            allowed = COMPRESSION_VALUES["zfs-fuse" if flavour == "zfs-fuse" else "openzfs"]
             if text not in allowed:
                 raise InvalidProperty(f"compression {text!r} is not supported on {flavour or 'this host'}")
     return canon, text

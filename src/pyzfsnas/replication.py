@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,6 +33,9 @@ from pyzfsnas.errors import (
 from pyzfsnas.executors.base import NO_TIMEOUT, OutputStream, Result
 from pyzfsnas.executors.quoting import quote_argv
 from pyzfsnas.zfs import ZFS
+
+#: Control and line-breaking characters: none may reach the ssh command line of a direct pipeline.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 __all__ = [
     "SSHTarget",
@@ -72,6 +76,11 @@ class TransferInterrupted(ZFSError):
     ``token`` is the destination's ``receive_resume_token``: ``transfer(..., resumable=True)`` with the same
     arguments picks it up and finishes, ``zfs receive -A TARGET`` (:meth:`ZFS.receive_abort`) discards it.
     """
+
+    #: The dataset that holds the partial state.
+    target: str
+    #: Its ``receive_resume_token``.
+    token: str
 
     def __init__(self, message: str, *, target: str, token: str) -> None:
         self.target = target
@@ -351,11 +360,14 @@ class SSHTarget:
     def argv(self) -> list[str]:
         """The ``ssh`` argv prefix (everything before the remote command)."""
         for text in (self.host, self.user or "", self.identity_file or "", *self.options):
-            if text.startswith("-") or any(c in text for c in "\n\0 "):
+            if not isinstance(text, str) or text.startswith("-") or " " in text or _CONTROL.search(text):
                 raise InvalidName(f"invalid ssh target field {text!r}")
         if not self.host:
             raise InvalidName("empty ssh host")
-        argv = ["ssh", "-o", "BatchMode=yes", "-p", str(int(self.port))]
+        port = self.port
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise InvalidName(f"invalid ssh port {port!r}: an int in 1..65535")
+        argv = ["ssh", "-o", "BatchMode=yes", "-p", str(port)]
         if self.identity_file:
             argv += ["-i", self.identity_file]
         for opt in self.options:

@@ -1,7 +1,7 @@
 """pytest fixtures for projects built on pyzfsnas: a ready fake host and a :class:`~pyzfsnas.ZFS` on it.
 
-Installed as a pytest plugin (entry point ``pytest11``), so a project that depends on pyzfsnas gets, with no
-configuration:
+Installed as a pytest plugin (the ``pytest11`` entry point :mod:`pyzfsnas_pytest` registers this module), so a
+project that depends on pyzfsnas gets, with no configuration:
 
 ``fake_host``
     a :class:`~pyzfsnas.executors.fake.FakeHost` (OpenZFS flavour) with an empty pool ``tank`` mounted at
@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pyzfsnas.zfs import ZFS
-
 if TYPE_CHECKING:
     from pyzfsnas.executors.fake import FakeHost
+    from pyzfsnas.zfs import ZFS
 
 __all__ = ["fake_host", "fake_zfs"]
 
@@ -47,5 +46,6 @@ def fake_host(request: pytest.FixtureRequest) -> FakeHost:
 def fake_zfs(fake_host: FakeHost) -> ZFS:
     """A :class:`~pyzfsnas.ZFS` facade on ``fake_host``."""
     from pyzfsnas.executors.fake import FakeExecutor
+    from pyzfsnas.zfs import ZFS
 
     return ZFS(FakeExecutor(fake_host))

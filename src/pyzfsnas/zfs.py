@@ -13,9 +13,9 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from pyzfsnas import commands as cmd
 from pyzfsnas.errors import (
@@ -35,14 +35,14 @@ from pyzfsnas.parsers import (
     parse_zpool_get_table,
     parse_zpool_list,
 )
-from pyzfsnas.properties import PropertyMap, SourceKind
+from pyzfsnas.properties import PropertyMap, SourceKind, validate_property_name
 
 __all__ = ["DATASET_PROPERTIES", "SNAPSHOT_PROPERTIES", "ZFS"]
 
 log = logging.getLogger("pyzfsnas")
 
 #: Properties read for each dataset by :meth:`ZFS.datasets` unless others are asked for.
-DATASET_PROPERTIES = (
+DATASET_PROPERTIES: tuple[str, ...] = (
     "type", "creation", "used", "available", "referenced", "quota", "refquota", "reservation",
     "refreservation", "volsize", "mountpoint", "mounted", "origin", "compression", "compressratio", "dedup",
     "readonly", "canmount", "sharenfs",
@@ -52,10 +52,13 @@ _FLAVOURS: weakref.WeakKeyDictionary[Executor, Flavour] = weakref.WeakKeyDiction
 
 _BUSY_BACKOFF = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
 
-#: Properties read for each snapshot by :meth:`ZFS.snapshots`.
 #: user property where a zfs-fuse rename records what it unmounted until it has mounted it again
-REMOUNT = "com.pyzfsnas:remount"
-SNAPSHOT_PROPERTIES = ("type", "creation", "used", "referenced", "userrefs", "defer_destroy")
+_REMOUNT = "com.pyzfsnas:remount"
+#: Properties read for each snapshot by :meth:`ZFS.snapshots`.
+SNAPSHOT_PROPERTIES: tuple[str, ...] = ("type", "creation", "used", "referenced", "userrefs", "defer_destroy")
+
+
+_T = TypeVar("_T")
 
 
 def _shared(props: PropertyMap) -> bool:
@@ -110,6 +113,16 @@ class ZFS:
         """Run one argv through the executor and raise the typed error if it fails."""
         return self.executor.run(argv, stdin=stdin, timeout=timeout).check()
 
+    def _argv(self, builder: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """Build an argv with the host's flavour, after validating it without one.
+
+        The flavour-free build checks every name and value and runs nothing, so bad input is refused before
+        the first command on the host, flavour detection (``zfs version``) included; the second build picks
+        the host's command forms and its flavour-specific checks.
+        """
+        builder(*args, flavour=None, **kwargs)
+        return builder(*args, flavour=self.flavour, **kwargs)
+
     def _get(self, argv: list[str]) -> dict[str, PropertyMap]:
         return parse_zfs_get(self.run(argv).stdout)
 
@@ -117,6 +130,7 @@ class ZFS:
 
     def pools(self, names: Iterable[str] = ()) -> list[Zpool]:
         """All pools (or the named ones), with size, allocation, health — one ``zpool list``."""
+        names = [cmd.validate_pool_name(n) for n in names]
         fl = self.flavour
         argv = cmd.zpool_list(names, flavour=fl, columns=POOL_LIST_COLUMNS)
         return parse_zpool_list(self.run(argv).stdout, POOL_LIST_COLUMNS, exact=fl.parsable_list)
@@ -127,6 +141,10 @@ class ZFS:
 
     def pool_properties(self, name: str, properties: Sequence[str] = ("all",)) -> PropertyMap:
         """Properties of pool ``name`` (``zpool get``)."""
+        cmd.validate_pool_name(name)
+        for prop in properties:
+            if prop != "all":
+                validate_property_name(prop)
         fl = self.flavour
         out = self.run(cmd.zpool_get(name, properties, flavour=fl)).stdout
         raw = parse_zpool_get(out) if fl.zpool_get_scripted else parse_zpool_get_table(out)
@@ -143,8 +161,8 @@ class ZFS:
         force: bool = False,
     ) -> None:
         """``zpool create [-f] [-m MOUNTPOINT] [-o ...] [-O ...] NAME VDEV...``."""
-        self.run(cmd.zpool_create(name, vdevs, mountpoint=mountpoint, properties=properties,
-                                  fs_properties=fs_properties, force=force, flavour=self.flavour))
+        self.run(self._argv(cmd.zpool_create, name, vdevs, mountpoint=mountpoint, properties=properties,
+                            fs_properties=fs_properties, force=force))
 
     def destroy_pool(self, name: str, *, force: bool = False) -> None:
         """``zpool destroy [-f] NAME``, retried once when the pool is momentarily busy."""
@@ -159,7 +177,7 @@ class ZFS:
     def get(self, name: str, *properties: str) -> PropertyMap:
         """Properties of one dataset or snapshot (``all`` when none are named), in one command."""
         props = list(properties) or ["all"]
-        raw = self._get(cmd.zfs_get(props, [name], flavour=self.flavour))
+        raw = self._get(self._argv(cmd.zfs_get, props, [name]))
         if name not in raw:
             raise ParseError(f"zfs get did not report {name!r}")
         return raw[name]
@@ -173,7 +191,8 @@ class ZFS:
         depth: int | None = None,
     ) -> dict[str, PropertyMap]:
         """Properties of many objects in one ``zfs get``: ``{name: PropertyMap}`` in output order."""
-        return self._get(cmd.zfs_get(properties, names, flavour=self.flavour, recursive=recursive, depth=depth))
+        names = list(names)
+        return self._get(self._argv(cmd.zfs_get, properties, names, recursive=recursive, depth=depth))
 
     def datasets(
         self,
@@ -187,15 +206,15 @@ class ZFS:
         ``depth`` limits recursion (0: ``root`` only). ``properties`` chooses what is read.
         """
         props = list(dict.fromkeys(["type", *properties]))
-        argv = cmd.zfs_get(props, [root] if root else [], flavour=self.flavour,
-                           recursive=root is not None and depth is None, depth=depth,
-                           types=("filesystem", "volume"))
+        argv = self._argv(cmd.zfs_get, props, [root] if root else [],
+                          recursive=root is not None and depth is None, depth=depth,
+                          types=("filesystem", "volume"))
         return [o for o in build_objects(self._get(argv)) if isinstance(o, Dataset)]
 
     def dataset(self, name: str) -> Dataset:
         """One filesystem or volume with all its properties; :class:`DatasetNotFound` if absent."""
         cmd.validate_dataset_name(name)
-        raw = self._get(cmd.zfs_get(["all"], [name], flavour=self.flavour))
+        raw = self._get(self._argv(cmd.zfs_get, ["all"], [name]))
         objs = [o for o in build_objects(raw) if o.name == name]
         if not objs or not isinstance(objs[0], Dataset):
             raise ParseError(f"zfs get did not report dataset {name!r}")
@@ -223,8 +242,8 @@ class ZFS:
         props = list(dict.fromkeys(["type", *properties]))
         names = [dataset] if dataset else []
         depth = None if recursive or not dataset else 1
-        argv = cmd.zfs_get(props, names, flavour=self.flavour, recursive=recursive or not dataset,
-                           depth=depth, types=("snapshot",))
+        argv = self._argv(cmd.zfs_get, props, names, recursive=recursive or not dataset,
+                          depth=depth, types=("snapshot",))
         snaps = [o for o in build_objects(self._get(argv)) if isinstance(o, Snapshot)]
         if dataset and not recursive:
             snaps = [s for s in snaps if s.dataset == dataset]
@@ -241,7 +260,7 @@ class ZFS:
         volsize: int | None = None,
     ) -> None:
         """Create a filesystem (or a volume of ``volsize`` bytes) with ``properties`` set at creation."""
-        self.run(cmd.zfs_create(name, properties, parents=parents, volsize=volsize, flavour=self.flavour))
+        self.run(self._argv(cmd.zfs_create, name, properties, parents=parents, volsize=volsize))
 
     def destroy(
         self,
@@ -293,7 +312,7 @@ class ZFS:
         self, name: str, *, recursive: bool = False, properties: Mapping[str, object] | None = None
     ) -> None:
         """Create snapshot ``dataset@snap`` (of all descendants too with ``recursive``)."""
-        self.run(cmd.zfs_snapshot(name, recursive=recursive, properties=properties, flavour=self.flavour))
+        self.run(self._argv(cmd.zfs_snapshot, name, recursive=recursive, properties=properties))
 
     def clone(
         self,
@@ -304,7 +323,7 @@ class ZFS:
         parents: bool = False,
     ) -> None:
         """Create filesystem ``target`` as a clone of ``snapshot``."""
-        self.run(cmd.zfs_clone(snapshot, target, properties, parents=parents, flavour=self.flavour))
+        self.run(self._argv(cmd.zfs_clone, snapshot, target, properties, parents=parents))
 
     def promote(self, clone: str) -> None:
         """Make ``clone`` independent of its origin (the origin's dataset becomes the clone)."""
@@ -342,14 +361,14 @@ class ZFS:
         mounted = self._mounted_tree(old)
         rels = sorted({*(pending or ()), *(name[len(old):] for name in mounted)})
         try:
-            self.set(old, {REMOUNT: "|".join([old, *rels])})
+            self.set(old, {_REMOUNT: "|".join([old, *rels])})
             for name in sorted(mounted, key=lambda n: n.count("/"), reverse=True):
                 self.run(cmd.zfs_unmount(name))
             self._run_through_busy_bug(argv)
         except ZFSError:
             self._mount_again(mounted)
             with contextlib.suppress(ZFSError):
-                self.run(cmd.zfs_inherit(old, REMOUNT, flavour=self.flavour))
+                self.run(cmd.zfs_inherit(old, _REMOUNT, flavour=self.flavour))
             raise
         # Renamed: mount (and share) the tree under its new names. Failures are logged, not raised: the
         # rename itself happened, and raising would tell the caller it did not.
@@ -359,7 +378,7 @@ class ZFS:
         """The filesystems (relative to ``name``) an interrupted rename of ``old`` unmounted, if it left a
         ``com.pyzfsnas:remount`` record on ``name``; None when there is none (or ``name`` does not exist)."""
         try:
-            prop = self.get(name, REMOUNT).get(REMOUNT)
+            prop = self.get(name, _REMOUNT).get(_REMOUNT)
         except DatasetNotFound:
             return None
         if prop is None or prop.source.kind != SourceKind.LOCAL or not prop.raw or prop.raw == "-":
@@ -380,9 +399,9 @@ class ZFS:
                 shared = dict.fromkeys(names, False)
         self._mount_again(shared, quiet=True)
         try:
-            self.run(cmd.zfs_inherit(new, REMOUNT, flavour=self.flavour))
+            self.run(cmd.zfs_inherit(new, _REMOUNT, flavour=self.flavour))
         except ZFSError as exc:
-            log.info("could not clear %s on %s: %s", REMOUNT, new, exc)
+            log.info("could not clear %s on %s: %s", _REMOUNT, new, exc)
 
     def _mounted_tree(self, name: str) -> dict[str, bool]:
         """The mounted filesystems of ``name``'s tree, each with whether it is shared (``sharenfs`` set)."""
@@ -439,12 +458,12 @@ class ZFS:
         Everything is validated before the first command runs.
         """
         props = {**(properties or {}), **kwargs}
-        for argv in cmd.zfs_set(name, props, flavour=self.flavour):
+        for argv in self._argv(cmd.zfs_set, name, props):
             self.run(argv)
 
     def inherit(self, name: str, prop: str, *, recursive: bool = False) -> None:
         """Clear a local value so ``prop`` is inherited again (``zfs inherit``)."""
-        self.run(cmd.zfs_inherit(name, prop, recursive=recursive, flavour=self.flavour))
+        self.run(self._argv(cmd.zfs_inherit, name, prop, recursive=recursive))
 
     # -- holds, mounts ------------------------------------------------------------------------------------
 
@@ -458,9 +477,10 @@ class ZFS:
 
     def holds(self, snapshot: str) -> list[str]:
         """Tags of the holds on ``snapshot`` (OpenZFS; zfs-fuse cannot list holds, only count them)."""
+        argv = cmd.zfs_holds(snapshot)
         self.flavour.require("holds", "listing holds")
-        out = self.run(cmd.zfs_holds(snapshot)).stdout
-        return [line.split("\t")[1] for line in out.splitlines() if line.count("\t") >= 2]
+        out = self.run(argv).stdout
+        return [line.split("\t")[1] for line in out.split("\n") if line.count("\t") >= 2]
 
     def mount(self, name: str) -> None:
         """Mount filesystem ``name``."""
@@ -519,8 +539,8 @@ class ZFS:
         and needs none of that: :func:`pyzfsnas.replication.transfer` passes ``incremental=False`` for it.
         No time limit by default, like :meth:`send`.
         """
-        argv = cmd.zfs_receive(target, force=force, unmounted=unmounted, discard_first=discard_first,
-                               properties=properties, resumable=resumable, flavour=self.flavour)
+        argv = self._argv(cmd.zfs_receive, target, force=force, unmounted=unmounted, discard_first=discard_first,
+                          properties=properties, resumable=resumable)
         result = self.run(argv, stdin=stream, timeout=timeout)
         if incremental and self.flavour.stale_cache_after_receive and not unmounted and not discard_first:
             self.remount(target.split("@", maxsplit=1)[0])

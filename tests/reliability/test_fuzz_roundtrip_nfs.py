@@ -209,9 +209,11 @@ _NETWORKS: st.SearchStrategy[IPNetwork] = st.one_of(
 
 RULES = st.lists(st.builds(AccessRule, _NETWORKS, st.sampled_from(["rw", "ro"])), max_size=8)
 
-# quoted path text ganesha reads: no '"', '\\', ASCII control characters; '/' only as the separator
+# quoted path text ganesha reads: no '"', '\\', control or line-breaking characters (refused by
+# validate_export_path); '/' only as the separator
 _GANESHA_COMPONENT = st.text(
-    st.characters(codec="utf-8", exclude_characters='"\\/' + "".join(map(chr, range(32))) + "\x7f"),
+    st.characters(codec="utf-8",
+                  exclude_characters='"\\/' + "".join(map(chr, range(32))) + "\x7f\x85\u2028\u2029"),
     min_size=1, max_size=10,
 ).filter(lambda c: c not in (".", ".."))
 GANESHA_PATHS = st.lists(_GANESHA_COMPONENT, min_size=1, max_size=4).map(lambda parts: "/" + "/".join(parts))

@@ -49,7 +49,9 @@ def pair(monkeypatch: pytest.MonkeyPatch) -> Pair:
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     code = cli.main(["--fake", *argv, "--to-fake", "--retry-delay", "0"])
-    return code, capsys.readouterr().err
+    got = capsys.readouterr()
+    assert all(line.startswith("done: ") for line in got.out.splitlines())  # results on stdout, steps on stderr
+    return code, got.err + got.out
 
 
 def test_send_full_then_incremental(pair: Pair, capsys: pytest.CaptureFixture[str]) -> None:

@@ -339,11 +339,41 @@ def test_bad_pidfile_is_a_parse_error(host: HostView, content: str) -> None:
     assert host.signals == []
 
 
-def test_missing_pidfile_raises_after_writing(host: HostView) -> None:
+def test_missing_pidfile_raises_and_puts_the_file_back(host: HostView) -> None:
     nfs = GaneshaNFS(host.executor, config_path=CONF, pidfile="/run/none.pid")
     with pytest.raises(CommandFailed):
         nfs.add("/a", R("::1"))
-    assert nfs.rules("/a") == [R("::1")]  # the file holds the change; the caller can reload later
+    assert nfs.rules("/a") == []  # ganesha was not told: the file says what it serves, a retry redoes it
+    host.files["/run/none.pid"] = f"{PID}\n"
+    nfs.add("/a", R("::1"))
+    assert nfs.rules("/a") == [R("::1")] and host.signals == [("HUP", PID)]
+
+
+def test_failed_reload_is_completed_by_a_retry(host: HostView, nfs: GaneshaNFS) -> None:
+    """Issue #10 item 4: a revoke whose kill -HUP failed must not be a no-op when retried."""
+    nfs.add("/tank/a", R("192.0.2.7"))
+    assert host.signals == [("HUP", PID)]
+    host.executor.reset_transcript()
+    host.executor.host.fail_command(5, stderr="kill: (4242) - Operation not permitted")  # cat tee mv cat KILL
+    with pytest.raises(CommandFailed, match="not permitted"):
+        nfs.remove("/tank/a", R("192.0.2.7"))
+    assert host.signals == [("HUP", PID)]
+    nfs.remove("/tank/a", R("192.0.2.7"))  # the retry
+    assert host.signals == [("HUP", PID), ("HUP", PID)] and nfs.rules("/tank/a") == []
+
+
+def test_failed_reload_and_failed_restore_reload_on_the_next_call(host: HostView, nfs: GaneshaNFS) -> None:
+    nfs.add("/tank/a", R("192.0.2.7"))
+    host.executor.reset_transcript()
+    host.executor.host.fail_command(5, stderr="kill: failed")  # cat tee mv cat KILL
+    host.executor.host.fail_command(6, stderr="No space left on device")  # tee of the old text
+    with pytest.raises(CommandFailed, match="kill: failed"):
+        nfs.remove("/tank/a", R("192.0.2.7"))
+    assert nfs.rules("/tank/a") == []  # the file holds the revoke, ganesha does not know yet
+    nfs.remove("/tank/a", R("192.0.2.7"))  # nothing to change in the file: reload all the same
+    assert host.signals == [("HUP", PID), ("HUP", PID)]
+    nfs.remove("/tank/a", R("192.0.2.7"))  # done: a no-op again
+    assert host.signals == [("HUP", PID), ("HUP", PID)]
 
 
 def test_foreign_file_is_never_rewritten(host: HostView, nfs: GaneshaNFS) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pyzfsnas.executors.base import Executor, OutputStream, Result
-from pyzfsnas.executors.local import LocalExecutor
 
 if TYPE_CHECKING:
     from pyzfsnas.executors.fake import FakeExecutor, FakeHost, FakeNetwork
+    from pyzfsnas.executors.local import LocalExecutor
     from pyzfsnas.executors.ssh import SSHExecutor
 
 __all__ = [
@@ -24,7 +24,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # SSH (paramiko) and the fake host are imported on first use: `import pyzfsnas` stays fast.
+    # The executors are imported on first use: `from pyzfsnas import ZFS` (which needs only the protocol in
+    # executors.base) loads neither subprocess, paramiko nor the fake host.
+    if name == "LocalExecutor":
+        from pyzfsnas.executors.local import LocalExecutor
+
+        return LocalExecutor
     if name == "SSHExecutor":
         from pyzfsnas.executors.ssh import SSHExecutor
 

@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from pyzfsnas.errors import InvalidName, error_from_result
+from pyzfsnas.errors import InvalidName, InvalidText, error_from_result
 
 __all__ = [
     "CHUNK_SIZE",
@@ -29,6 +29,7 @@ __all__ = [
     "Result",
     "Stdin",
     "check_argv",
+    "check_stdin",
     "effective_timeout",
     "log_result",
 ]
@@ -36,10 +37,10 @@ __all__ = [
 log = logging.getLogger("pyzfsnas")
 
 #: Pass as ``timeout`` for no limit at all (the executor's default limit does not apply either).
-NO_TIMEOUT = math.inf
+NO_TIMEOUT: float = math.inf
 
 #: Chunk size used when streaming between hosts (bounded memory: a few chunks at most are in flight).
-CHUNK_SIZE = 1 << 20
+CHUNK_SIZE: int = 1 << 20
 
 #: What ``run`` accepts as standard input: nothing, all of it at once, or a stream of chunks.
 Stdin = bytes | str | Iterable[bytes] | None
@@ -53,11 +54,23 @@ def _argv_tuple(argv: Iterable[str]) -> tuple[str, ...]:
 class Result:
     """What one command did: its argv, exit status, decoded output and wall-clock duration in seconds."""
 
+    #: The command as asked, without the executor's prefix.
     argv: tuple[str, ...] = attrs.field(converter=_argv_tuple)
+    #: Its exit status (127: the program was not found).
     returncode: int
+    #: Its standard output, decoded (empty for a streamed command: it was streamed).
     stdout: str = ""
+    #: Its standard error, decoded.
     stderr: str = ""
+    #: Wall-clock seconds it took.
     duration: float = 0.0
+    #: The executor's prefix it ran under, e.g. ``("sudo", "-n")``; see :attr:`command`.
+    prefix: tuple[str, ...] = attrs.field(default=(), converter=_argv_tuple, kw_only=True)
+
+    @property
+    def command(self) -> tuple[str, ...]:
+        """The argv that really ran: :attr:`prefix` then :attr:`argv`."""
+        return (*self.prefix, *self.argv)
 
     @property
     def ok(self) -> bool:
@@ -67,7 +80,7 @@ class Result:
     def check(self) -> Result:
         """Return self when the command succeeded, else raise the matching :class:`CommandFailed`."""
         if self.returncode != 0:
-            raise error_from_result(self.argv, self.returncode, self.stderr, self.stdout)
+            raise error_from_result(self.argv, self.returncode, self.stderr, self.stdout, prefix=self.prefix)
         return self
 
 
@@ -123,9 +136,26 @@ def check_argv(argv: Sequence[str]) -> tuple[str, ...]:
     return out
 
 
+def check_stdin(stdin: Stdin) -> bytes | Iterable[bytes] | None:
+    """Standard input as every executor sends it: text encoded to UTF-8 now, before anything runs.
+
+    Text that has no UTF-8 encoding (a lone surrogate, as ``os.fsdecode`` yields for a non-UTF-8 file name)
+    raises :class:`~pyzfsnas.errors.InvalidText` here, on every host kind alike, instead of failing half-way
+    with part of the input written (or, worse, none of it while the command reports success).
+    """
+    if isinstance(stdin, str):
+        try:
+            return stdin.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidText(f"standard input is not encodable as UTF-8: {exc}") from None
+    if isinstance(stdin, bytearray | memoryview):
+        return bytes(stdin)
+    return stdin
+
+
 def log_result(result: Result, where: str = "local") -> None:
     """Log one executed command at DEBUG on the ``pyzfsnas`` logger with its duration and exit status."""
     if log.isEnabledFor(logging.DEBUG):
         log.debug(
-            "ran %s on %s: exit %d in %.3fs", " ".join(result.argv), where, result.returncode, result.duration
+            "ran %s on %s: exit %d in %.3fs", " ".join(result.command), where, result.returncode, result.duration
         )

@@ -9,31 +9,40 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO
 
 from pyzfsnas.errors import CommandTimeout, ConnectionFailed
-from pyzfsnas.executors.base import CHUNK_SIZE, Result, Stdin, check_argv, effective_timeout, log_result
+from pyzfsnas.executors.base import (
+    CHUNK_SIZE,
+    OutputStream,
+    Result,
+    Stdin,
+    check_argv,
+    check_stdin,
+    effective_timeout,
+    log_result,
+)
 
 __all__ = ["LocalExecutor"]
 
 
-def _feed(pipe: IO[bytes], data: Stdin, errors: list[BaseException]) -> None:
-    """Write ``data`` (bytes, str or an iterable of chunks) to ``pipe`` and close it; a closed reader ends it.
+def _feed(pipe: IO[bytes], data: bytes | Iterable[bytes] | None, errors: list[BaseException]) -> None:
+    """Write ``data`` (bytes or an iterable of chunks) to ``pipe`` and close it; a closed reader ends it.
 
-    An exception raised by the iterable itself (a failing source, a progress callback) is kept in
-    ``errors`` so the caller re-raises it instead of reporting success on truncated input.
+    Only a reader that went away (broken pipe) ends the feeding quietly. Anything else (a failing source, a
+    progress callback, a chunk that is not bytes) is kept in ``errors`` so the caller re-raises it instead
+    of reporting success on truncated input. Text was encoded before the command started
+    (:func:`~pyzfsnas.executors.base.check_stdin`).
     """
     try:
-        if isinstance(data, str):
-            pipe.write(data.encode())
-        elif isinstance(data, bytes):
+        if isinstance(data, bytes):
             pipe.write(data)
         elif data is not None:
             for chunk in data:
                 pipe.write(chunk)
-    except (BrokenPipeError, ValueError):
+    except BrokenPipeError:
         pass
     except BaseException as exc:  # re-raised by the caller, in its own thread
         errors.append(exc)
@@ -77,6 +86,11 @@ class LocalExecutor:
     that tool messages are the ones :mod:`pyzfsnas.errors` understands.
     """
 
+    #: Prepended to every argv, e.g. ``("sudo", "-n")``.
+    prefix: tuple[str, ...]
+    #: Default time limit per command, in seconds (``None``: no limit).
+    timeout: float | None
+
     def __init__(self, *, prefix: Sequence[str] = (), timeout: float | None = 600.0) -> None:
         self.prefix = tuple(prefix)
         self.timeout = timeout
@@ -105,7 +119,8 @@ class LocalExecutor:
 
     def _missing(self, args: tuple[str, ...], exc: FileNotFoundError, start: float) -> Result:
         program = (self.prefix or args)[0]
-        result = Result(args, 127, "", f"{program}: command not found ({exc.strerror})", time.monotonic() - start)
+        result = Result(args, 127, "", f"{program}: command not found ({exc.strerror})", time.monotonic() - start,
+                        prefix=self.prefix)
         log_result(result)
         return result
 
@@ -117,8 +132,8 @@ class LocalExecutor:
             proc.kill()
 
     @staticmethod
-    def _threads(proc: subprocess.Popen[bytes], stdin: Stdin, err: list[bytes], fed: list[BaseException],
-                 out: list[bytes] | None) -> list[threading.Thread]:
+    def _threads(proc: subprocess.Popen[bytes], stdin: bytes | Iterable[bytes] | None, err: list[bytes],
+                 fed: list[BaseException], out: list[bytes] | None) -> list[threading.Thread]:
         threads = [threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)]
         if out is not None:
             threads.append(threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True))
@@ -131,22 +146,23 @@ class LocalExecutor:
     def run(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Result:
         """Run ``argv`` and wait for it; see :class:`~pyzfsnas.executors.base.Executor`."""
         args = check_argv(argv)
+        data = check_stdin(stdin)
         limit = effective_timeout(timeout, self.timeout)
         start = time.monotonic()
         try:
-            proc = self._popen(args, stdin)
+            proc = self._popen(args, data)
         except FileNotFoundError as exc:
             return self._missing(args, exc, start)
         out: list[bytes] = []
         err: list[bytes] = []
         fed: list[BaseException] = []
-        threads = self._threads(proc, stdin, err, fed, out)
+        threads = self._threads(proc, data, err, fed, out)
         try:
             proc.wait(limit)
         except subprocess.TimeoutExpired:
             self._kill_group(proc)
             proc.wait()
-            raise CommandTimeout(args, limit or 0.0) from None
+            raise CommandTimeout(args, limit or 0.0, prefix=self.prefix) from None
         finally:
             for t in threads:
                 t.join(5)
@@ -158,6 +174,7 @@ class LocalExecutor:
             b"".join(out).decode("utf-8", "replace"),
             b"".join(err).decode("utf-8", "replace"),
             time.monotonic() - start,
+            prefix=self.prefix,
         )
         log_result(result)
         return result
@@ -165,19 +182,20 @@ class LocalExecutor:
     @contextmanager
     def stream(
         self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
-    ) -> Iterator[_LocalStream | _NoStream]:
+    ) -> Iterator[OutputStream]:
         """Run ``argv`` and yield its stdout in chunks (bounded memory); see the protocol."""
         args = check_argv(argv)
+        data = check_stdin(stdin)
         limit = effective_timeout(timeout, self.timeout)
         start = time.monotonic()
         try:
-            proc = self._popen(args, stdin)
+            proc = self._popen(args, data)
         except FileNotFoundError as exc:
             yield _NoStream(self._missing(args, exc, start))
             return
         err: list[bytes] = []
         fed: list[BaseException] = []
-        threads = self._threads(proc, stdin, err, fed, None)
+        threads = self._threads(proc, data, err, fed, None)
         timed_out = threading.Event()
 
         def _kill() -> None:
@@ -207,11 +225,12 @@ class LocalExecutor:
             if proc.stdout is not None and not proc.stdout.closed:
                 proc.stdout.close()
             handle.result = Result(
-                args, proc.returncode, "", b"".join(err).decode("utf-8", "replace"), time.monotonic() - start
+                args, proc.returncode, "", b"".join(err).decode("utf-8", "replace"), time.monotonic() - start,
+                prefix=self.prefix,
             )
             log_result(handle.result)
         if timed_out.is_set():
-            raise CommandTimeout(args, limit or 0.0)
+            raise CommandTimeout(args, limit or 0.0, prefix=self.prefix)
         if fed:
             raise fed[0]
 

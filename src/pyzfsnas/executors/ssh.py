@@ -36,11 +36,21 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from types import TracebackType
+from typing import Any, cast
 
 import paramiko
 
-from pyzfsnas.errors import CommandTimeout, ConnectionFailed, HostKeyError
-from pyzfsnas.executors.base import CHUNK_SIZE, Result, Stdin, check_argv, effective_timeout, log_result
+from pyzfsnas.errors import CommandTimeout, ConnectionFailed, HostKeyError, InvalidName
+from pyzfsnas.executors.base import (
+    CHUNK_SIZE,
+    OutputStream,
+    Result,
+    Stdin,
+    check_argv,
+    check_stdin,
+    effective_timeout,
+    log_result,
+)
 from pyzfsnas.executors.quoting import quote_argv
 
 __all__ = ["SSHExecutor", "is_read_only"]
@@ -157,7 +167,7 @@ def _install_close_guard(transport: paramiko.Transport) -> None:
             original(chan, msg)
 
     table[paramiko.common.MSG_CHANNEL_CLOSE] = guarded_close
-    transport._channel_handler_table = table  # type: ignore[attr-defined]  # per-instance override
+    cast(Any, transport)._channel_handler_table = table  # per-instance override of a private table
 
 
 def _send_all(chan: paramiko.Channel, data: bytes) -> bool:
@@ -265,6 +275,27 @@ class SSHExecutor:
     :func:`is_read_only`); it sees the argv without ``prefix``.
     """
 
+    #: The remote host name or address.
+    host: str
+    #: The remote SSH port.
+    port: int
+    #: The remote user (``None``: the local user name).
+    username: str | None
+    #: Whether the SSH agent is asked for keys.
+    allow_agent: bool
+    #: Whether host keys missing from ``known_hosts`` are accepted (insecure).
+    accept_unknown_host_keys: bool
+    #: Prepended to every argv on the remote side, e.g. ``("sudo", "-n")``.
+    prefix: tuple[str, ...]
+    #: Limit for TCP connect, banner, key exchange and authentication, in seconds.
+    connect_timeout: float
+    #: Default time limit per command, in seconds (``None``: no limit).
+    timeout: float | None
+    #: Interval of SSH keepalive packets, in seconds (0: none).
+    keepalive: int
+    #: Which commands may be replayed after a connection drop (sees the argv without ``prefix``).
+    read_only_predicate: Callable[[Sequence[str]], bool]
+
     def __init__(
         self,
         host: str,
@@ -283,6 +314,8 @@ class SSHExecutor:
         keepalive: int = 30,
         read_only_predicate: Callable[[Sequence[str]], bool] | None = None,
     ) -> None:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise InvalidName(f"invalid ssh port {port!r}: an int in 1..65535")
         self.host = host
         self.port = port
         self.username = username
@@ -546,6 +579,7 @@ class SSHExecutor:
         A return code of -1 means the remote command ended without an exit status (killed by a signal).
         """
         args = check_argv(argv)
+        stdin = check_stdin(stdin)  # text encoded (or refused) before anything runs
         command = self._command_line(args, stdin)
         limit = effective_timeout(timeout, self.timeout)
         start = time.monotonic()
@@ -567,8 +601,8 @@ class SSHExecutor:
                     continue
                 raise ConnectionFailed(self._lost_message(args)) from None
             if outcome.timed_out:
-                log_result(Result(args, -1, "", "", time.monotonic() - start), self._where)
-                raise CommandTimeout(args, limit or 0.0)
+                log_result(Result(args, -1, "", "", time.monotonic() - start, prefix=self.prefix), self._where)
+                raise CommandTimeout(args, limit or 0.0, prefix=self.prefix)
             if feeder.error is not None:
                 raise feeder.error
             result = Result(
@@ -577,6 +611,7 @@ class SSHExecutor:
                 b"".join(outcome.stdout).decode("utf-8", "replace"),
                 b"".join(outcome.stderr).decode("utf-8", "replace"),
                 time.monotonic() - start,
+                prefix=self.prefix,
             )
             log_result(result, where=self._where)
             return result
@@ -630,7 +665,7 @@ class SSHExecutor:
     @contextmanager
     def stream(
         self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
-    ) -> Iterator[_SSHStream]:
+    ) -> Iterator[OutputStream]:
         """Run ``argv`` remotely and yield its stdout in chunks of at most ``CHUNK_SIZE`` bytes.
 
         Memory stays bounded: paramiko's channel window (2 MiB) stops the server from sending more than
@@ -638,6 +673,7 @@ class SSHExecutor:
         empty). A stream is never retried: a lost connection raises ConnectionFailed after the ``with``.
         """
         args = check_argv(argv)
+        stdin = check_stdin(stdin)  # text encoded (or refused) before anything runs
         command = self._command_line(args, stdin)
         limit = effective_timeout(timeout, self.timeout)
         start = time.monotonic()
@@ -662,13 +698,13 @@ class SSHExecutor:
             self._finish(chan, transport, outcome, threads=threads, feeder=feeder, deadline=deadline)
             handle.result = Result(
                 args, outcome.returncode, "", b"".join(outcome.stderr).decode("utf-8", "replace"),
-                time.monotonic() - start,
+                time.monotonic() - start, prefix=self.prefix,
             )
             log_result(handle.result, where=self._where)
             if outcome.lost:
                 self._discard(transport)
         if outcome.timed_out:
-            raise CommandTimeout(args, limit or 0.0)
+            raise CommandTimeout(args, limit or 0.0, prefix=self.prefix)
         if outcome.lost:
             raise ConnectionFailed(self._lost_message(args))
         if feeder.error is not None:

@@ -53,7 +53,7 @@ from pyzfsnas.nfs import AccessRule, ExportfsNFS, FuseNFS, InvalidAccessRule, Ke
 from pyzfsnas.properties import PropertyMap
 from pyzfsnas.zfs import ZFS
 
-__all__ = ["ZFSonLinuxShareDriver"]
+__all__ = ["Backend", "ZFSonLinuxShareDriver"]
 
 LOG = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def _helper_kind(value: str) -> str:
 
 
 @attrs.define
-class _Backend:
+class Backend:
     """One backend's host as this driver sees it: its facade, NFS backend, layout and cached mountpoints."""
 
     name: str
@@ -232,6 +232,15 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
     ``zfs_service_ip`` (default: SSH with that backend's ``zfs_ssh_*`` options).
     """
 
+    #: Manila's private storage for this driver (``private_storage=`` of the constructor), or None.
+    private_storage: Any
+    #: ``share_backend_name``, or ``ZFSonLinux``.
+    backend_name: str
+    #: IPv6 clients can be given access where the NFS backend supports them.
+    ipv6_implemented: bool
+    #: Capabilities added to every pool's stats.
+    common_capabilities: dict[str, Any]
+
     def __init__(
         self,
         *args: Any,
@@ -246,8 +255,8 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         self.backend_name = self.configuration.safe_get("share_backend_name") or "ZFSonLinux"
         self._executor = executor
         self._executor_factory = executor_factory
-        self._own: _Backend | None = None
-        self._peers: dict[str, _Backend] = {}
+        self._own: Backend | None = None
+        self._peers: dict[str, Backend] = {}
         self._peers_lock = threading.Lock()
         self._locks = _DatasetLocks(bool(self.configuration.safe_get("zfs_use_external_locks")))
         self._migrations: dict[str, _Migration] = {}
@@ -337,7 +346,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         layout = self._validate_config()
         self._init_common_capabilities()
         helpers = {k.upper(): v for k, v in self.configuration.zfs_share_helpers.items()}
-        own = _Backend(self.configuration.config_group or self.backend_name, ZFS(self._make_own_executor()),
+        own = Backend(self.configuration.config_group or self.backend_name, ZFS(self._make_own_executor()),
                        layout, _helper_kind(helpers["NFS"]))
         own.load_mountpoints()
         own.nfs  # noqa: B018 - choose (detect) the NFS backend now, not on the first share
@@ -361,7 +370,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
                    or "tmp_snapshot_for_share_migration_")
 
     @property
-    def own(self) -> _Backend:
+    def own(self) -> Backend:
         """This backend's host (after do_setup)."""
         if self._own is None:
             raise exception.ZFSonLinuxException(msg="driver used before do_setup")
@@ -383,7 +392,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
                        "zfs_zpool_list and zfs_service_ip); replication and migration read it")
         return config
 
-    def _backend_for_host(self, host: str) -> _Backend:
+    def _backend_for_host(self, host: str) -> Backend:
         """This backend, or another one (by the backend part of ``host@backend#pool``), with its executor."""
         name = backend_of_host(host)
         own = self.own
@@ -401,16 +410,16 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
                 executor = (self._executor_factory(address) if self._executor_factory is not None
                             else self._ssh_executor(conf, address))
                 helpers = {k.upper(): v for k, v in (conf.safe_get("zfs_share_helpers") or {}).items()}
-                peer = _Backend(name, ZFS(executor), layout, _helper_kind(helpers.get("NFS", "auto")))
+                peer = Backend(name, ZFS(executor), layout, _helper_kind(helpers.get("NFS", "auto")))
                 self._peers[name] = peer
             return peer
 
-    def _key(self, backend: _Backend, dataset: str) -> str:
+    def _key(self, backend: Backend, dataset: str) -> str:
         return f"{backend.name}:{dataset}"
 
     # -- naming -------------------------------------------------------------------------------------------
 
-    def _dataset(self, share: Mapping[str, Any], backend: _Backend | None = None) -> str:
+    def _dataset(self, share: Mapping[str, Any], backend: Backend | None = None) -> str:
         """The dataset of a share instance: recorded in private storage, else computed from the layout."""
         recorded = self._ps_get(share["id"], "dataset_name")
         if recorded:
@@ -421,7 +430,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         except ValueError as exc:
             raise exception.InvalidShare(reason=str(exc)) from None
 
-    def _snapshot_name(self, snapshot: Mapping[str, Any], dataset: str, backend: _Backend) -> str:
+    def _snapshot_name(self, snapshot: Mapping[str, Any], dataset: str, backend: Backend) -> str:
         """``dataset@tag`` of a snapshot instance: recorded tag, else computed from its id."""
         tag = self._ps_get(snapshot["snapshot_id"], "snapshot_tag") if snapshot.get("snapshot_id") else None
         return backend.layout.snapshot(dataset, str(tag or backend.layout.snapshot_tag(snapshot["id"])))
@@ -454,7 +463,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         return cast(Mapping[str, Any], share_types.get_extra_specs_from_share(share) or {})
 
     @staticmethod
-    def _discard(backend: _Backend, dataset: str) -> None:
+    def _discard(backend: Backend, dataset: str) -> None:
         """Best effort: destroy ``dataset`` (and its snapshots) that the failing operation itself created."""
         try:
             backend.zfs.destroy(dataset, recursive=True)
@@ -548,7 +557,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
             self._destroy_share_dataset(own, dataset)
         self._ps_delete(share["id"])
 
-    def _destroy_share_dataset(self, backend: _Backend, dataset: str) -> None:
+    def _destroy_share_dataset(self, backend: Backend, dataset: str) -> None:
         try:
             if not backend.exports_in_property:
                 backend.nfs.clear(dataset)
@@ -774,7 +783,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         self._ps_update(snapshot["snapshot_id"], {"entity_type": "snapshot", "snapshot_tag": tag})
         return {"provider_location": name}
 
-    def _recorded_snapshot(self, snapshot: Mapping[str, Any], backend: _Backend) -> str:
+    def _recorded_snapshot(self, snapshot: Mapping[str, Any], backend: Backend) -> str:
         location = snapshot.get("provider_location")
         if location and "@" in str(location):
             return str(location)
@@ -918,11 +927,11 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
                 return replica
         raise exception.ReplicationException(reason="no active replica in the replica list")
 
-    def _replica_site(self, replica: Mapping[str, Any]) -> tuple[_Backend, str]:
+    def _replica_site(self, replica: Mapping[str, Any]) -> tuple[Backend, str]:
         backend = self._backend_for_host(replica["host"])
         return backend, self._dataset(replica, backend)
 
-    def _secure_replica(self, backend: _Backend, dataset: str, size: int,
+    def _secure_replica(self, backend: Backend, dataset: str, size: int,
                         rules: Sequence[Mapping[str, Any]] | None) -> None:
         """A secondary replica: read-only at the ZFS level *and* read-only exports."""
         backend.zfs.set(dataset, {"readonly": "on", "quota": _quota_bytes(size)})
@@ -933,7 +942,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
     def _replication_refs(self, replica_list: Sequence[Mapping[str, Any]]) -> set[str]:
         return {str(t) for r in replica_list if (t := self._ps_get(r["id"], "repl_snapshot_tag"))}
 
-    def _prune(self, backend: _Backend, dataset: str, keep: set[str]) -> None:
+    def _prune(self, backend: Backend, dataset: str, keep: set[str]) -> None:
         """Destroy this driver's replication snapshots of exactly ``dataset`` that no replica refers to."""
         prefix = self._repl_prefix
         for snap in backend.zfs.snapshots(dataset, properties=("type",)):
@@ -1123,7 +1132,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
                                       access_rules_status=constants.STATUS_ACTIVE)
         return list(updates.values())
 
-    def _unfreeze(self, backend: _Backend, dataset: str, rules: Sequence[Mapping[str, Any]]) -> None:
+    def _unfreeze(self, backend: Backend, dataset: str, rules: Sequence[Mapping[str, Any]]) -> None:
         """Best effort: make an active replica that a failed promotion froze writable again, with its rules."""
         try:
             with self._locks.hold(self._key(backend, dataset)):
@@ -1134,7 +1143,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
             LOG.warning("could not make %s writable again after the failed promotion: %s", dataset, exc)
 
     def _snapshot_tag_of(self, replica_list: Sequence[Mapping[str, Any]],
-                         replica_snapshots: Sequence[Mapping[str, Any]], backend: _Backend) -> str:
+                         replica_snapshots: Sequence[Mapping[str, Any]], backend: Backend) -> str:
         active = self._active(replica_list)
         snapshot_id = replica_snapshots[0]["snapshot_id"]
         recorded = self._ps_get(snapshot_id, "snapshot_tag")
@@ -1276,7 +1285,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         return {"compatible": compatible, "writable": False, "preserve_metadata": True,
                 "nondisruptive": False, "preserve_snapshots": False}
 
-    def _run_migration(self, job: _Migration, dst: _Backend, props: Mapping[str, object]) -> None:
+    def _run_migration(self, job: _Migration, dst: Backend, props: Mapping[str, object]) -> None:
         try:
             snap = self.own.zfs.get(job.source_snapshot, "referenced")
             job.total = _bytes(snap, "referenced")

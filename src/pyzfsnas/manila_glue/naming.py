@@ -23,7 +23,7 @@ __all__ = ["IGNORED_CREATION_OPTIONS", "Layout", "parse_creation_options", "pool
 GIB = 1 << 30
 
 #: Options of ``zfs_dataset_creation_options`` the driver owns and therefore ignores (exact names).
-IGNORED_CREATION_OPTIONS = frozenset({"readonly", "quota", "sharenfs", "sharesmb"})
+IGNORED_CREATION_OPTIONS: frozenset[str] = frozenset({"readonly", "quota", "sharenfs", "sharesmb"})
 
 
 def pool_of_host(host: str) -> str:

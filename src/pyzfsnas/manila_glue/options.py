@@ -14,9 +14,9 @@ from oslo_config import cfg, types
 __all__ = ["PYZFSNAS_OPTS", "UPSTREAM_HELPER", "ZFSONLINUX_OPTS", "list_opts"]
 
 #: The value of ``zfs_share_helpers`` in upstream configurations; accepted and means "detect".
-UPSTREAM_HELPER = "manila.share.drivers.zfsonlinux.utils.NFSviaZFSHelper"
+UPSTREAM_HELPER: str = "manila.share.drivers.zfsonlinux.utils.NFSviaZFSHelper"
 
-ZFSONLINUX_OPTS = [
+ZFSONLINUX_OPTS: list[cfg.Opt] = [
     cfg.HostAddressOpt(
         "zfs_share_export_ip",
         help="IP to be added to user-facing export location. Required (checked at setup)."),
@@ -72,7 +72,7 @@ ZFSONLINUX_OPTS = [
         help="Prefix of the snapshots made by migration."),
 ]
 
-PYZFSNAS_OPTS = [
+PYZFSNAS_OPTS: list[cfg.Opt] = [
     cfg.PortOpt(
         "zfs_ssh_port",
         default=22,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from collections.abc import Collection, Iterable, Sequence
 
 import attrs
@@ -116,7 +117,7 @@ def parse_exportfs_v(text: str) -> list[Export]:
     """
     exports: list[Export] = []
     pending: tuple[str, int, str] | None = None  # a long path waiting for its client line
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         if line[0] in " \t":
@@ -142,12 +143,26 @@ def parse_exportfs_v(text: str) -> list[Export]:
     return exports
 
 
+#: Control characters and what ``str.splitlines`` also breaks lines on: one of them in an export path would
+#: break the line-oriented outputs (``exportfs -v``) and configs (ganesha) that hold every export of the host.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
 def validate_export_path(path: str) -> str:
-    """An exported path must be absolute and free of newline, NUL and carriage return."""
+    """An exported path must be absolute, free of control and line-breaking characters, and UTF-8 text.
+
+    A lone surrogate (what :func:`os.fsdecode` makes of a non-UTF-8 name) is refused: it cannot be sent to
+    a host over SSH nor written into a config file.
+    """
     if not isinstance(path, str) or not path.startswith("/"):
         raise InvalidName(f"export path must be absolute: {path!r}")
-    if any(c in path for c in "\n\r\0"):
-        raise InvalidName(f"newline or NUL in export path {path!r}")
+    bad = _CONTROL.search(path)
+    if bad:
+        raise InvalidName(f"control or line-breaking character {bad.group()!r} in export path {path!r}")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidName(f"export path {path!r} is not encodable as UTF-8") from None
     if path != "/":
         path = path.rstrip("/")
     return path
@@ -258,8 +273,13 @@ class ExportfsNFS:
     (or a reboot) drops them, so the caller re-applies its rules after such events.
     """
 
-    name = "exportfs"
-    supports_ipv6 = True
+    #: The facade whose executor runs the backend's commands.
+    zfs: ZFS
+    #: Export options besides the access level.
+    options: tuple[str, ...]
+
+    name: str = "exportfs"
+    supports_ipv6: bool = True
 
     def __init__(self, target: ZFS | Executor, *, options: Iterable[str] = DEFAULT_OPTIONS) -> None:
         self.zfs = _as_zfs(target)

@@ -103,8 +103,13 @@ class FuseNFS:
     compares it with the property, warning when they disagree.
     """
 
-    name = "zfs-fuse"
-    supports_ipv6 = False
+    #: The facade whose executor runs the backend's commands.
+    zfs: ZFS
+    #: Export options besides the access level.
+    options: tuple[str, ...]
+
+    name: str = "zfs-fuse"
+    supports_ipv6: bool = False
 
     def __init__(self, zfs: ZFS, *, options: Sequence[str] = FUSE_OPTIONS) -> None:
         self.zfs = zfs

@@ -105,13 +105,13 @@ __all__ = [
 log = logging.getLogger("pyzfsnas")
 
 #: Where the managed export file lives unless told otherwise.
-DEFAULT_CONFIG_PATH = "/etc/ganesha/pyzfsnas.conf"
+DEFAULT_CONFIG_PATH: str = "/etc/ganesha/pyzfsnas.conf"
 #: Debian's ``ganesha.nfsd`` pidfile.
-DEFAULT_PIDFILE = "/var/run/ganesha/ganesha.pid"
+DEFAULT_PIDFILE: str = "/var/run/ganesha/ganesha.pid"
 #: First ``Export_Id`` handed out: above the small ids hand-written exports usually take.
-DEFAULT_EXPORT_ID_BASE = 1000
+DEFAULT_EXPORT_ID_BASE: int = 1000
 #: Ganesha's export ids are 16-bit; 0 is its NFSv4 pseudo root.
-MAX_EXPORT_ID = 65535
+MAX_EXPORT_ID: int = 65535
 
 HEADER = "# Managed by pyzfsnas (GaneshaNFS): rewritten whole on every change; do not edit.\n"
 
@@ -156,7 +156,7 @@ def include_directive(config_path: str) -> str:
     character raises :class:`~pyzfsnas.errors.InvalidName`.
     """
     path = validate_ganesha_path(config_path)
-    if not _INCLUDE_PATH.match(path):
+    if not _INCLUDE_PATH.fullmatch(path):
         raise InvalidName(f"ganesha cannot %include a path with characters other than [A-Za-z0-9._-/]: {path!r}")
     return f'%include "{path}"'
 
@@ -300,7 +300,7 @@ class _Token:
 
 
 def _tokenize(text: str) -> list[_Token]:
-    lines = text.splitlines()
+    lines = text.split("\n")
     tokens: list[_Token] = []
     pos, lineno = 0, 1
     while pos < len(text):
@@ -323,7 +323,7 @@ class _Parser:
     """Recursive descent over the tokens of the blocks :func:`format_exports` writes."""
 
     def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
+        self.lines = text.split("\n")
         self.tokens = _tokenize(text)
         self.pos = 0
 
@@ -511,8 +511,19 @@ class GaneshaNFS:
     ``export_id_base`` is the lowest ``Export_Id`` handed out. ``timeout`` bounds every command.
     """
 
-    name = "ganesha"
-    supports_ipv6 = True
+    #: The facade whose executor runs the backend's commands.
+    zfs: ZFS
+    #: The ``EXPORT`` blocks file this backend owns.
+    config_path: str
+    #: ganesha's pid file (or a callable returning the pid), read to send ``SIGHUP``.
+    pidfile: PidSource
+    #: First ``Export_Id`` this backend assigns.
+    export_id_base: int
+    #: Time limit of each command, in seconds (``None``: the executor's).
+    timeout: float | None
+
+    name: str = "ganesha"
+    supports_ipv6: bool = True
 
     def __init__(
         self,
@@ -533,6 +544,9 @@ class GaneshaNFS:
         self.export_id_base = export_id_base
         self.timeout = timeout
         self._lock = threading.RLock()
+        #: The managed file says more than ganesha was told: a reload failed and the file could not be put
+        #: back. The next change (even one that finds the file already right) reloads first.
+        self._reload_pending = False
 
     def __repr__(self) -> str:
         return f"GaneshaNFS({self.zfs.executor!r}, config_path={self.config_path!r})"
@@ -596,7 +610,7 @@ class GaneshaNFS:
             text = str(pid)
         else:
             text = self._run(["cat", "--", self.pidfile]).stdout.strip()
-            if not text.isdigit():
+            if not (text.isascii() and text.isdigit()):
                 raise ParseError(f"ganesha pidfile {self.pidfile} does not hold a pid", line=text, lineno=1)
             pid = int(text)
         if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
@@ -640,17 +654,40 @@ class GaneshaNFS:
             index = next((i for i, e in enumerate(exports) if e.path == path), None)
             current = exports[index].rules if index is not None else ()
             wanted = normalize_rules(change(current))
-            if wanted == current:
-                return
-            if index is not None:
-                new = exports[index].with_rules(wanted)
-            else:
-                new = GaneshaExport(self._allocate_id(exports), path, path, wanted)
-            new_text = format_exports(self._replace(exports, index, new))
-            if new_text == text:
-                return
-            self.write_config(new_text)
+            if wanted != current:
+                if index is not None:
+                    new = exports[index].with_rules(wanted)
+                else:
+                    new = GaneshaExport(self._allocate_id(exports), path, path, wanted)
+                new_text = format_exports(self._replace(exports, index, new))
+                if new_text != text:
+                    self._write_and_reload(new_text, previous=text)
+                    return
+            if self._reload_pending:  # the file is right, but ganesha may not have read it yet
+                self.reload()
+                self._reload_pending = False
+
+    def _write_and_reload(self, text: str, *, previous: str) -> None:
+        """Write ``text`` and reload ganesha; if the reload fails, put ``previous`` back and raise.
+
+        Without that, a failed ``kill -HUP`` would leave a file that already says what was asked: a retry
+        would find nothing to change and return, and (say) a revoked client would keep its access. With the
+        old file back, a retry writes and reloads again. If even that write fails, the next call reloads.
+        """
+        self.write_config(text)
+        try:
             self.reload()
+        except ZFSError:
+            self._reload_pending = True
+            try:
+                self.write_config(previous)
+            except ZFSError as exc:
+                log.warning("ganesha: reload failed and %s could not be restored (%s): the next change "
+                            "reloads", self.config_path, exc)
+            else:
+                self._reload_pending = False
+            raise
+        self._reload_pending = False
 
     def apply(self, dataset: str, rules: Iterable[AccessRule], *, read_only: bool = False) -> None:
         """Make exactly ``rules`` the clients of the dataset's block (no block when empty)."""

@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 
+from pyzfsnas.commands import validate_dataset_name
 from pyzfsnas.errors import ParseError, UnsupportedOperation
 from pyzfsnas.locks import KeyedLocks
 from pyzfsnas.nfs.rules import WORLD, AccessLevel, AccessRule, InvalidAccessRule, normalize_rules
@@ -133,7 +134,12 @@ class KernelNFS:
     :class:`~pyzfsnas.errors.UnsupportedOperation` before anything runs.
     """
 
-    name = "kernel"
+    #: The facade whose executor runs the backend's commands.
+    zfs: ZFS
+    #: Export options besides the access level.
+    options: tuple[str, ...]
+
+    name: str = "kernel"
 
     def __init__(self, zfs: ZFS, *, options: Sequence[str] = KERNEL_OPTIONS) -> None:
         self.zfs = zfs
@@ -158,6 +164,7 @@ class KernelNFS:
                     )
 
     def _write(self, dataset: str, rules: Sequence[AccessRule]) -> None:
+        validate_dataset_name(dataset)  # before _check, which may detect the flavour (a command)
         self._check(rules)
         self.zfs.set(dataset, {"sharenfs": format_sharenfs_kernel(rules, self.options)})
 

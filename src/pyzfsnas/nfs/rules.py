@@ -43,6 +43,13 @@ _ADDRESS_CHARS = re.compile(r"^[0-9A-Fa-f:./]+$")
 class InvalidAccessRule(ZFSError, ValueError):
     """An access rule is not an IPv4/IPv6 address or network with level ``rw``/``ro``; nothing was run."""
 
+    #: The rule's network as given (not validated).
+    access_to: object
+    #: The rule's access level as given (not validated).
+    access_level: object
+    #: Why the rule was refused.
+    reason: str
+
     def __init__(self, access_to: object, access_level: object, reason: str) -> None:
         self.access_to = access_to
         self.access_level = access_level
@@ -60,7 +67,7 @@ def _to_network(value: object, level: object = None, *, strict: bool = True) -> 
         raise InvalidAccessRule(value, level, f"access_to must be a string, got {type(value).__name__}")
     if not value:
         raise InvalidAccessRule(value, level, "empty address")
-    if not _ADDRESS_CHARS.match(value):
+    if not _ADDRESS_CHARS.fullmatch(value):
         raise InvalidAccessRule(
             value, level, "only IPv4/IPv6 addresses and CIDR networks are allowed (no hostnames, wildcards, "
             "scope ids or other characters)"

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 
 from pyzfsnas.errors import CommandTimeout
-from pyzfsnas.executors.base import Result, Stdin, check_argv, log_result
+from pyzfsnas.executors.base import OutputStream, Result, Stdin, check_argv, check_stdin, log_result
 from pyzfsnas.executors.fake.exportfs_cli import run_exportfs
 from pyzfsnas.executors.fake.files import FILE_PROGRAMS, run_file_command
 from pyzfsnas.executors.fake.host import FakeHost
@@ -25,13 +25,12 @@ FAKE_DURATION = 0.001
 
 
 def _chunks(stdin: Stdin) -> Iterable[bytes]:
-    if stdin is None:
+    data = check_stdin(stdin)  # text encoded (or refused) before anything runs, as the real executors do
+    if data is None:
         return ()
-    if isinstance(stdin, str):
-        return (stdin.encode(),)
-    if isinstance(stdin, bytes | bytearray | memoryview):
-        return (bytes(stdin),)
-    return stdin
+    if isinstance(data, bytes):
+        return (data,)
+    return data
 
 
 def _text(stdout: str | Iterable[bytes]) -> str:
@@ -125,6 +124,13 @@ class FakeExecutor:
     ``network`` lets ``ssh HOST ...`` reach other fake hosts; the executor's own host is added to it.
     """
 
+    #: The host commands run on.
+    host: FakeHost
+    #: Other hosts ``ssh HOST ...`` can reach, or ``None``.
+    network: FakeNetwork | None
+    #: Every command run, oldest first: argv, exit status, stdout, stderr (see :attr:`commands`).
+    transcript: list[Result]
+
     def __init__(self, host: FakeHost | None = None, *, network: FakeNetwork | None = None) -> None:
         self.host = host if host is not None else FakeHost()
         self.network = network
@@ -170,7 +176,7 @@ class FakeExecutor:
     @contextlib.contextmanager
     def stream(
         self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
-    ) -> Iterator[_FakeStream]:
+    ) -> Iterator[OutputStream]:
         """Run ``argv`` and yield its stdout in chunks (``zfs send`` payload is generated lazily)."""
         args, out = self._execute(argv, stdin, timeout)
         handle = _FakeStream(_as_chunks(out.stdout))

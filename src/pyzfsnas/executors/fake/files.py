@@ -38,7 +38,7 @@ def _quote(name: str) -> str:
 
 def _quotef(name: str) -> str:
     """GNU ``quotef()``: the name bare when it is plain, else quoted like :func:`_quote`."""
-    return name if _PLAIN.match(name) else _quote(name)
+    return name if _PLAIN.fullmatch(name) else _quote(name)
 
 
 def _usage(prog: str, message: str) -> Out:

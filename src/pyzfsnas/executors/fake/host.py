@@ -48,6 +48,13 @@ def new_chunk_id() -> int:
 class Fail(Exception):
     """A command failure: the stderr text, exit status and any stdout the real tool prints before failing."""
 
+    #: What the tool prints on stderr (ends with a newline).
+    stderr: str
+    #: Its exit status.
+    returncode: int
+    #: What it prints on stdout before failing.
+    stdout: str
+
     def __init__(self, stderr: str, returncode: int = 1, stdout: str = "") -> None:
         super().__init__(stderr)
         self.stderr = stderr if stderr.endswith("\n") or not stderr else stderr + "\n"
@@ -123,6 +130,11 @@ def sort_key(name: str, createtxg: int) -> tuple[str, int, int]:
 class FakeHost:
     """One in-memory ZFS + exportfs host. Thread-safe through :attr:`lock` (executors hold it per command)."""
 
+    #: The host's name (on a :class:`FakeNetwork`, what ``ssh NAME`` reaches).
+    name: str
+    #: Held while a command runs; hold it to inspect or change the state from another thread.
+    lock: threading.RLock
+
     def __init__(
         self,
         flavour: Flavour = "openzfs",
@@ -163,7 +175,7 @@ class FakeHost:
         self._cache: dict[tuple[str, str], int] = {}
         self._faults: list[tuple[int, str, int, str]] = []
         #: size of the vdev file ``zpool create`` uses (``create_pool(size=)`` sets it per pool)
-        self.default_vdev_size = 256 * MiB
+        self.default_vdev_size: int = 256 * MiB
 
     # ------------------------------------------------------------------ public helpers
     def create_pool(self, name: str, size: int = 256 * MiB, mountpoint: str | None = None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from pyzfsnas.executors.fake.formatting import SizeError, format_date, nicenum, parse_size
+from pyzfsnas.properties import COMPRESSION_VALUES, ZFS_ALIASES
 
 __all__ = ["PROPS", "Prop", "all_order", "human", "lookup", "validate"]
 
@@ -36,15 +37,8 @@ def _p(  # noqa: PLR0917 - a compact table row
     return Prop(name, kind, ro, inh, default, values, **kw)
 
 
-_GZIP = tuple(f"gzip-{i}" for i in range(1, 10))
-_ZSTD = (
-    "zstd",
-    *(f"zstd-{i}" for i in range(1, 20)),
-    "zstd-fast",
-    *(f"zstd-fast-{i}" for i in [*range(1, 11), 20, 30, 40, 50, 60, 70, 80, 90, 100, 500, 1000]),
-)
-FUSE_COMPRESSION = ("on", "off", "lzjb", "gzip", *_GZIP, "zle")
-OPENZFS_COMPRESSION = ("on", "off", "lzjb", "gzip", *_GZIP, "zle", "lz4", *_ZSTD)
+FUSE_COMPRESSION = COMPRESSION_VALUES["zfs-fuse"]
+OPENZFS_COMPRESSION = COMPRESSION_VALUES["openzfs"]
 COMPRESSION_TEXT = {
     "zfs-fuse": "on | off | lzjb | gzip | gzip-[1-9] | zle",
     "openzfs": "on | off | lzjb | gzip | gzip-[1-9] | zle | lz4 | zstd | zstd-[1-19] | zstd-fast | "
@@ -138,12 +132,7 @@ _ALL = [
 ]
 
 PROPS: dict[str, Prop] = {p.name: p for p in _ALL}
-_ALIASES = {"avail": "available", "refer": "referenced", "compress": "compression", "reserv": "reservation",
-            "recsize": "recordsize", "refreserv": "refreservation", "volblock": "volblocksize",
-            "ratio": "compressratio", "refratio": "refcompressratio", "lused": "logicalused",
-            "lrefer": "logicalreferenced", "usedsnap": "usedbysnapshots", "usedds": "usedbydataset",
-            "usedchild": "usedbychildren", "usedrefreserv": "usedbyrefreservation", "dnsize": "dnodesize",
-            "shareiscsi": "shareiscsi"}
+_ALIASES = ZFS_ALIASES  # the short names zfs accepts: one table with the library's
 _FUSE_OVERRIDES = {"aclmode": "groupmask"}
 _OPENZFS_DEFAULTS = {"aclmode": "discard", "version": "5", "compression": "off"}
 

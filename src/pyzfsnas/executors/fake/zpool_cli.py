@@ -9,6 +9,7 @@ from pyzfsnas.executors.fake.formatting import nicenum, render_table
 from pyzfsnas.executors.fake.host import Fail, FakeHost, MiB, Pool
 from pyzfsnas.executors.fake.output import Out
 from pyzfsnas.executors.fake.usage import FUSE_ZPOOL_PROPTABLE, FUSE_ZPOOL_USAGE, OPENZFS_ZPOOL_USAGE
+from pyzfsnas.properties import ZPOOL_ALIASES
 
 __all__ = ["create_pool", "run_zpool"]
 
@@ -149,7 +150,7 @@ def _run(host: FakeHost, args: list[str]) -> Out:
         cols = _LIST_COLS if fuse else _OZ_LIST_COLS
         for o, v in options:
             if o == "-o":
-                cols = v.split(",")
+                cols = [ZPOOL_ALIASES.get(c, c) for c in v.split(",")]
         pools = _pools(host, rest)
         rows = [[_pool_value(host, p, c, "-p" in flags) for c in cols] for p in pools]
         if "-H" in flags:
@@ -169,7 +170,7 @@ def _run(host: FakeHost, args: list[str]) -> Out:
         if not rest:
             raise usage(host, "get", "missing property argument")
         order = _FUSE_GET if fuse else _OZ_GET
-        props = order if rest[0] == "all" else rest[0].split(",")
+        props = order if rest[0] == "all" else [ZPOOL_ALIASES.get(p, p) for p in rest[0].split(",")]
         for p in props:
             if p not in order and p != "name":
                 raise usage(host, "get", f"bad property list: invalid property '{p}'")
