@@ -1,5 +1,7 @@
 """The ``pyzfsnas`` command line: inspect a host's pools, datasets, snapshots, properties and exports.
 
+``pyzfsnas send`` / ``pyzfsnas replicate`` move snapshots to another host (see :mod:`pyzfsnas.cli_send`).
+
 Hosts: this machine (default), ``--ssh user@host[:port]``, or ``--fake`` (a small built-in demo host).
 Output: aligned tables for people, ``--json`` for programs. Expected failures (a missing dataset, an
 unreachable host, a malformed ``--ssh`` value) print one line on stderr and exit 1; command-line syntax
@@ -208,23 +210,50 @@ def demo(out: TextIO = sys.stdout) -> int:
     return 0
 
 
-def _executor(args: argparse.Namespace) -> Executor:
-    if args.fake:
-        return _fake_demo_host()
-    if args.ssh:
+def _fake_destination() -> Executor:
+    """``--to-fake``: an empty fake host with one pool, ``backup``."""
+    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+
+    host = FakeHost(flavour="openzfs", name="fake-destination")
+    host.create_pool("backup", size=8 * GiB, mountpoint="/backup")
+    return FakeExecutor(host)
+
+
+def _executor(args: argparse.Namespace, *, destination: bool = False) -> Executor:
+    """The host the global options name, or with ``destination`` the one ``--to-ssh``/``--to-fake`` name."""
+    ssh: str | None = args.to_ssh if destination else args.ssh
+    fake: bool = args.to_fake if destination else args.fake
+    sudo: bool = args.to_sudo if destination else args.sudo
+    if fake:
+        return _fake_destination() if destination else _fake_demo_host()
+    if ssh:
         from pyzfsnas.executors.ssh import SSHExecutor
 
-        user, _, hostport = args.ssh.rpartition("@")
+        user, _, hostport = ssh.rpartition("@")
         host, _, port = hostport.partition(":")
         port = port or "22"
         if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-            raise ConnectionFailed(f"--ssh wants USER@HOST[:PORT], got {args.ssh!r}")
+            raise ConnectionFailed(f"{'--to-ssh' if destination else '--ssh'} wants USER@HOST[:PORT], got {ssh!r}")
         return SSHExecutor(host, port=int(port), username=user or None, key_filename=args.identity,
                            known_hosts=args.known_hosts, accept_unknown_host_keys=args.accept_new_host_key,
-                           prefix=("sudo", "-n") if args.sudo else ())
+                           prefix=("sudo", "-n") if sudo else ())
     from pyzfsnas.executors.local import LocalExecutor
 
-    return LocalExecutor(prefix=("sudo", "-n") if args.sudo else ())
+    return LocalExecutor(prefix=("sudo", "-n") if sudo else ())
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    """``send`` / ``replicate``: source from the global options, destination from ``--to-*``."""
+    source = _executor(args)
+    try:
+        destination = _executor(args, destination=True)
+        try:
+            code: int = args.transfer(ZFS(source), ZFS(destination), args)
+        finally:
+            destination.close()
+    finally:
+        source.close()
+    return code
 
 
 def _global_options(p: argparse.ArgumentParser, *, after: bool) -> None:
@@ -274,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dataset", nargs="?")
     s.set_defaults(func=cmd_exports)
     sub.add_parser("demo", help="run a share lifecycle on a fake host, printing each command", parents=[common])
+    from pyzfsnas.cli_send import add_commands
+
+    add_commands(sub, parents=[common])
     return p
 
 
@@ -288,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return demo()
+        if args.command in ("send", "replicate"):
+            return _transfer(args)
         executor = _executor(args)
         try:
             func: Callable[[ZFS, argparse.Namespace], Any] = args.func

@@ -19,6 +19,7 @@ __all__ = [
     "validate_dataset_name",
     "validate_name",
     "validate_pool_name",
+    "validate_resume_token",
     "validate_snapshot_name",
     "zfs_clone",
     "zfs_create",
@@ -30,10 +31,12 @@ __all__ = [
     "zfs_mount",
     "zfs_promote",
     "zfs_receive",
+    "zfs_receive_abort",
     "zfs_release",
     "zfs_rename",
     "zfs_rollback",
     "zfs_send",
+    "zfs_send_resume",
     "zfs_set",
     "zfs_share",
     "zfs_snapshot",
@@ -406,14 +409,16 @@ def zfs_send(
     intermediates: bool = False,
     replicate: bool = False,
     properties: bool = False,
+    dry_run: bool = False,
 ) -> list[str]:
-    """``zfs send [-R] [-p] [-i|-I FROM] SNAPSHOT``.
+    """``zfs send [-nP] [-R] [-p] [-i|-I FROM] SNAPSHOT`` (``dry_run``: ``-nP``, print the size estimate).
 
     ``incremental_from`` may be a full snapshot name or ``@snap`` of the same dataset; ``intermediates`` sends
     every snapshot in between (``-I``).
     """
     validate_snapshot_name(snapshot)
-    argv = ["zfs", "send", *(["-R"] if replicate else []), *(["-p"] if properties else [])]
+    argv = ["zfs", "send", *(["-nP"] if dry_run else []), *(["-R"] if replicate else []),
+            *(["-p"] if properties else [])]
     if incremental_from is not None:
         base = incremental_from
         full = snapshot.split("@", maxsplit=1)[0] + base if base.startswith("@") else base
@@ -449,3 +454,30 @@ def zfs_receive(
             flavour.require("receive_properties", "setting properties on receive (-o)")
         argv += _options("-o", properties, flavour)
     return [*argv, target]
+
+
+#: ``<version>-<checksum>-<length>-<hex payload>`` (libzfs ``zfs_send_resume_token_to_nvlist``); version 1 only.
+_TOKEN = re.compile(r"^1-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+$")
+
+
+def validate_resume_token(token: str) -> str:
+    """Refuse anything but a ``receive_resume_token`` value (``1-<hex>-<hex>-<hex>``); nothing runs."""
+    if not isinstance(token, str) or len(token) > 65536 or not _TOKEN.match(token):
+        raise InvalidName(f"invalid receive_resume_token {str(token)[:40]!r}")
+    return token
+
+
+def zfs_send_resume(token: str, *, dry_run: bool = False, flavour: Flavour | None = None) -> list[str]:
+    """``zfs send [-nvP] -t TOKEN``: the rest of an interrupted stream (``-nvP``: describe it, send nothing)."""
+    validate_resume_token(token)
+    if flavour is not None:
+        flavour.require("resumable_receive", "resuming a send (-t)")
+    return ["zfs", "send", *(["-nvP"] if dry_run else []), "-t", token]
+
+
+def zfs_receive_abort(target: str, *, flavour: Flavour | None = None) -> list[str]:
+    """``zfs receive -A TARGET``: discard the partially received state ``receive -s`` saved."""
+    validate_dataset_name(target)
+    if flavour is not None:
+        flavour.require("resumable_receive", "aborting a resumable receive (-A)")
+    return ["zfs", "receive", "-A", target]
