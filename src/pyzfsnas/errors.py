@@ -214,12 +214,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], type[CommandFailed]], ...] = tuple(
          r"volume size cannot be less than|cannot shrink", SizeBelowUsage),
         (r"dependent clones", DatasetHasDependents),
         (r"more recent snapshots (or bookmarks )?exist", NewerSnapshotsExist),
-        (r"incomplete stream|failed to read from stream", StreamIncomplete),
         (r"has children|use '-r' to destroy", DatasetHasChildren),
         (r"dataset does not exist|could not find any snapshots|no such snapshot|"
          r"does not exist$", DatasetNotFound),
         (r"already exists|destination '[^']*' exists", DatasetExists),
         (r"dataset is busy|target is busy|pool is busy|is busy$|device busy|it's being held", DatasetBusy),
+        # after the "does not exist" of a send that failed first: a receive fed by it only sees a short stream
+        (r"incomplete stream|failed to read from stream", StreamIncomplete),
         (r"invalid property|bad numeric value|must be one of|must be an absolute path|"
          r"must be power of 2|is readonly|bad property list|property .* not supported|"
          r"invalid value|permission denied on property|cannot be set to invalid options|"

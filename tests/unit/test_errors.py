@@ -135,3 +135,14 @@ def test_real_openzfs_2_3_refusals_map_to_typed_errors(step: str, cls: type[e.Co
 def test_newer_snapshots_is_a_has_children_error() -> None:
     """Callers catching DatasetHasChildren for "use -r" refusals still catch the rollback one."""
     assert issubclass(e.NewerSnapshotsExist, e.DatasetHasChildren)
+
+
+def test_a_send_that_failed_first_is_the_cause_not_the_short_stream_it_left() -> None:
+    """``zfs send a@missing | ssh … zfs receive`` prints both; the missing snapshot is what the caller fixes."""
+    stderr = ("WARNING: could not send tank/a@missing: does not exist\n"
+              "cannot receive: failed to read from stream\n")
+    err = e.error_from_result(("sh", "-c", "zfs send … | ssh … zfs receive …"), 1, stderr)
+    assert isinstance(err, e.DatasetNotFound)
+    alone = e.error_from_result(("zfs", "receive", "tank/b"), 1,
+                                "cannot receive new filesystem stream: incomplete stream\n")
+    assert isinstance(alone, e.StreamIncomplete)
