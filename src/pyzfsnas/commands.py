@@ -1,21 +1,33 @@
 """Pure argv builders for ``zfs`` and ``zpool``, validating every name and property before anything runs.
 
-Nothing here performs I/O. Each builder returns a list of strings for
-:meth:`~pyzfsnas.executors.base.Executor.run` — never a shell string — or raises :class:`InvalidName` /
-:class:`InvalidProperty` / :class:`UnsupportedOperation`.
+Nothing here performs I/O. Each builder returns a :class:`~pyzfsnas.result.Command` — the argv list for
+:meth:`~pyzfsnas.executors.base.Executor.run`, never a shell string, declared read-only or not — or raises
+:class:`InvalidName` / :class:`InvalidProperty` / :class:`UnsupportedOperation`. Besides ``zfs`` and ``zpool``
+this module builds the other programs the library runs: ``exportfs -v``, the file commands an executor
+without direct file access falls back on, and ``kill -HUP``.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import ParamSpec
 
 from pyzfsnas.errors import InvalidName, InvalidProperty
 from pyzfsnas.flavour import Flavour
 from pyzfsnas.properties import validate_property_name, validate_property_value
+from pyzfsnas.result import Command
 
 __all__ = [
     "MAX_NAME_LEN",
+    "Command",
+    "exportfs_show",
+    "file_cat",
+    "file_move",
+    "file_remove",
+    "file_write_stdin",
+    "signal_process",
     "validate_dataset_name",
     "validate_name",
     "validate_pool_name",
@@ -44,6 +56,29 @@ __all__ = [
     "zpool_get",
     "zpool_list",
 ]
+
+_P = ParamSpec("_P")
+
+
+def _reads(builder: Callable[_P, list[str]]) -> Callable[_P, Command]:
+    """Mark ``builder``'s argv read-only: running it twice is harmless, a transport may replay it."""
+
+    @functools.wraps(builder)
+    def build(*args: _P.args, **kwargs: _P.kwargs) -> Command:
+        return Command(builder(*args, **kwargs), read_only=True)
+
+    return build
+
+
+def _changes(builder: Callable[_P, list[str]]) -> Callable[_P, Command]:
+    """Mark ``builder``'s argv as a change on the host: never replayed by a transport."""
+
+    @functools.wraps(builder)
+    def build(*args: _P.args, **kwargs: _P.kwargs) -> Command:
+        return Command(builder(*args, **kwargs), read_only=False)
+
+    return build
+
 
 #: Longest dataset or snapshot name ZFS accepts (ZFS_MAX_DATASET_NAME_LEN - 1).
 MAX_NAME_LEN: int = 255
@@ -158,6 +193,7 @@ def _options(flag: str, properties: Mapping[str, object] | None, flavour: Flavou
     return argv
 
 
+@_reads
 def zfs_get(
     properties: Sequence[str] | str,
     names: Iterable[str] = (),
@@ -195,6 +231,7 @@ def zfs_get(
     return argv
 
 
+@_reads
 def zpool_list(pools: Iterable[str] = (), *, flavour: Flavour, columns: Sequence[str]) -> list[str]:
     """``zpool list -H [-p] -o COLUMNS [POOLS]`` (``-p`` only where the host has it)."""
     argv = ["zpool", "list", "-H"]
@@ -203,6 +240,7 @@ def zpool_list(pools: Iterable[str] = (), *, flavour: Flavour, columns: Sequence
     return [*argv, "-o", ",".join(columns), *(validate_pool_name(p) for p in pools)]
 
 
+@_reads
 def zfs_version() -> list[str]:
     """``zfs version``: answered by OpenZFS, rejected by zfs-fuse (see :mod:`pyzfsnas.flavour`)."""
     return ["zfs", "version"]
@@ -211,6 +249,7 @@ def zfs_version() -> list[str]:
 _POOL_PROP = re.compile(r"^[a-z][a-z0-9_@.:\-]*$")
 
 
+@_changes
 def zpool_create(
     name: str,
     vdevs: Sequence[str],
@@ -239,11 +278,13 @@ def zpool_create(
     return [*argv, *_options("-O", fs_properties, flavour), name, *vdevs]
 
 
+@_changes
 def zpool_destroy(name: str, *, force: bool = False) -> list[str]:
     """``zpool destroy [-f] NAME``."""
     return ["zpool", "destroy", *(["-f"] if force else []), validate_pool_name(name)]
 
 
+@_reads
 def zpool_get(pool: str, properties: Sequence[str] = ("all",), *, flavour: Flavour) -> list[str]:
     """``zpool get -H -p -o name,property,value,source PROPS POOL`` (a header table on zfs-fuse)."""
     props = ",".join(validate_property_name(p) if p != "all" else p for p in properties)
@@ -252,6 +293,7 @@ def zpool_get(pool: str, properties: Sequence[str] = ("all",), *, flavour: Flavo
     return ["zpool", "get", props, validate_pool_name(pool)]
 
 
+@_changes
 def zfs_create(
     name: str,
     properties: Mapping[str, object] | None = None,
@@ -274,6 +316,7 @@ def zfs_create(
     return [*argv, validate_dataset_name(name)]
 
 
+@_changes
 def zfs_destroy(
     name: str,
     *,
@@ -294,6 +337,7 @@ def zfs_destroy(
     return [*argv, name]
 
 
+@_changes
 def zfs_snapshot(
     name: str, *, recursive: bool = False, properties: Mapping[str, object] | None = None,
     flavour: Flavour | None = None,
@@ -303,6 +347,7 @@ def zfs_snapshot(
     return [*argv, validate_snapshot_name(name)]
 
 
+@_changes
 def zfs_clone(
     snapshot: str, target: str, properties: Mapping[str, object] | None = None, *, parents: bool = False,
     flavour: Flavour | None = None,
@@ -312,11 +357,13 @@ def zfs_clone(
     return [*argv, validate_snapshot_name(snapshot), validate_dataset_name(target)]
 
 
+@_changes
 def zfs_promote(name: str) -> list[str]:
     """``zfs promote CLONE``."""
     return ["zfs", "promote", validate_dataset_name(name)]
 
 
+@_changes
 def zfs_rename(old: str, new: str, *, parents: bool = False, recursive: bool = False) -> list[str]:
     """``zfs rename [-p] [-r] OLD NEW``; ``recursive`` renames a snapshot in all descendants."""
     validate_name(old)
@@ -333,12 +380,13 @@ def zfs_rename(old: str, new: str, *, parents: bool = False, recursive: bool = F
     return [*argv, old, new]
 
 
+@_changes
 def zfs_rollback(snapshot: str, *, destroy_newer: bool = False) -> list[str]:
     """``zfs rollback [-r] SNAPSHOT``; ``destroy_newer`` destroys later snapshots (``-r``)."""
     return ["zfs", "rollback", *(["-r"] if destroy_newer else []), validate_snapshot_name(snapshot)]
 
 
-def zfs_set(name: str, properties: Mapping[str, object], *, flavour: Flavour | None = None) -> list[list[str]]:
+def zfs_set(name: str, properties: Mapping[str, object], *, flavour: Flavour | None = None) -> list[Command]:
     """``zfs set k=v [k=v...] NAME`` — one command where the host sets several at once, else one per property."""
     validate_name(name)
     if not properties:
@@ -348,10 +396,11 @@ def zfs_set(name: str, properties: Mapping[str, object], *, flavour: Flavour | N
         for k, v in properties.items()
     ]
     if flavour is None or flavour.multi_set:
-        return [["zfs", "set", *pairs, name]]
-    return [["zfs", "set", pair, name] for pair in pairs]
+        return [Command(["zfs", "set", *pairs, name])]
+    return [Command(["zfs", "set", pair, name]) for pair in pairs]
 
 
+@_changes
 def zfs_inherit(name: str, prop: str, *, recursive: bool = False, flavour: Flavour | None = None) -> list[str]:
     """``zfs inherit [-r] PROP NAME``."""
     canon = validate_property_name(prop, flavour=flavour.name if flavour else None, settable=True)
@@ -362,36 +411,43 @@ def _tag(tag: str) -> str:
     return _check_operand(tag, "hold tag")
 
 
+@_changes
 def zfs_hold(snapshot: str, tag: str, *, recursive: bool = False) -> list[str]:
     """``zfs hold [-r] TAG SNAPSHOT``."""
     return ["zfs", "hold", *(["-r"] if recursive else []), _tag(tag), validate_snapshot_name(snapshot)]
 
 
+@_changes
 def zfs_release(snapshot: str, tag: str, *, recursive: bool = False) -> list[str]:
     """``zfs release [-r] TAG SNAPSHOT``."""
     return ["zfs", "release", *(["-r"] if recursive else []), _tag(tag), validate_snapshot_name(snapshot)]
 
 
+@_changes
 def zfs_mount(name: str) -> list[str]:
     """``zfs mount NAME``."""
     return ["zfs", "mount", validate_dataset_name(name)]
 
 
+@_changes
 def zfs_unmount(name: str, *, force: bool = False) -> list[str]:
     """``zfs umount [-f] NAME``."""
     return ["zfs", "umount", *(["-f"] if force else []), validate_dataset_name(name)]
 
 
+@_changes
 def zfs_share(name: str) -> list[str]:
     """``zfs share NAME``: export a filesystem by its ``sharenfs`` property again."""
     return ["zfs", "share", validate_dataset_name(name)]
 
 
+@_reads
 def zfs_holds(snapshot: str) -> list[str]:
     """``zfs holds -H SNAPSHOT`` (OpenZFS)."""
     return ["zfs", "holds", "-H", validate_snapshot_name(snapshot)]
 
 
+@_changes
 def zfs_send(
     snapshot: str,
     *,
@@ -417,6 +473,7 @@ def zfs_send(
     return [*argv, snapshot]
 
 
+@_changes
 def zfs_receive(
     target: str,
     *,
@@ -442,3 +499,52 @@ def zfs_receive(
             flavour.require("receive_properties", "setting properties on receive (-o)")
         argv += _options("-o", properties, flavour)
     return [*argv, target]
+
+
+# -- the other programs the library runs ------------------------------------------------------------------
+
+
+@_reads
+def exportfs_show() -> list[str]:
+    """``exportfs -v``: every export of the kernel NFS server with its options."""
+    return ["exportfs", "-v"]
+
+
+def _path(path: str) -> str:
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise InvalidName(f"not an absolute path: {path!r}")
+    return _check_operand(path, "path")
+
+
+@_reads
+def file_cat(path: str) -> list[str]:
+    """``cat -- PATH``: read a file where the executor has no direct file access (e.g. behind ``sudo``)."""
+    return ["cat", "--", _path(path)]
+
+
+@_changes
+def file_write_stdin(path: str) -> list[str]:
+    """``tee -- PATH`` (the content on stdin, the echo discarded by the caller): write a file by command."""
+    return ["tee", "--", _path(path)]
+
+
+@_changes
+def file_move(source: str, target: str) -> list[str]:
+    """``mv -f -- SOURCE TARGET``: an atomic rename when both are in one directory."""
+    return ["mv", "-f", "--", _path(source), _path(target)]
+
+
+@_changes
+def file_remove(path: str) -> list[str]:
+    """``rm -f -- PATH``."""
+    return ["rm", "-f", "--", _path(path)]
+
+
+@_changes
+def signal_process(pid: int, signal: str = "HUP") -> list[str]:
+    """``kill -SIGNAL PID``, e.g. ``kill -HUP`` to make a daemon re-read its configuration."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        raise InvalidName(f"not a process id: {pid!r}")
+    if not re.fullmatch(r"[A-Z][A-Z0-9]*", signal):
+        raise InvalidName(f"invalid signal name {signal!r}")
+    return ["kill", f"-{signal}", str(pid)]

@@ -6,12 +6,13 @@ import contextlib
 import os
 import shlex
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from pyzfsnas import commands as cmd
 from pyzfsnas.errors import CommandTimeout
-from pyzfsnas.executors.base import OutputStream, Result, Stdin, check_argv, check_stdin, log_result
+from pyzfsnas.executors.base import BaseExecutor, Outcome, Result, Stdin, check_stdin
 from pyzfsnas.executors.fake.exportfs_cli import run_exportfs
-from pyzfsnas.executors.fake.files import FILE_PROGRAMS, run_file_command
+from pyzfsnas.executors.fake.files import FILE_PROGRAMS, read_file, run_file_command, write_file
 from pyzfsnas.executors.fake.host import FakeHost
 from pyzfsnas.executors.fake.network import FakeNetwork, split_ssh
 from pyzfsnas.executors.fake.output import Out
@@ -103,25 +104,12 @@ def _pipeline(host: FakeHost, script: str, stdin: Iterable[bytes], network: Fake
     return Out(out.returncode, out.stdout, stderr)
 
 
-class _FakeStream:
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = chunks
-        self._result: Result | None = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._chunks:
-            if chunk:
-                yield chunk
-
-    @property
-    def result(self) -> Result | None:
-        return self._result
-
-
-class FakeExecutor:
+class FakeExecutor(BaseExecutor):
     """Runs argv on a :class:`FakeHost` (a new openzfs host when none is given); records a transcript.
 
-    ``network`` lets ``ssh HOST ...`` reach other fake hosts; the executor's own host is added to it.
+    ``network`` lets ``ssh HOST ...`` reach other fake hosts; the executor's own host is added to it. File
+    operations use the host's file store (``host.files``) and appear in the transcript as
+    ``("read_file", PATH)`` / ``("write_file", PATH)``; injected faults apply to them as to commands.
     """
 
     #: The host commands run on.
@@ -138,6 +126,7 @@ class FakeExecutor:
             network.add(self.host)
         self.transcript: list[Result] = []
         self._lock = threading.Lock()
+        self.where = f"fake:{self.host.name}"
 
     def __repr__(self) -> str:
         return f"FakeExecutor({self.host.name!r}, {self.host.flavour})"
@@ -153,37 +142,63 @@ class FakeExecutor:
         with self._lock:
             self.transcript.clear()
 
-    def _record(self, result: Result) -> Result:
+    def _record(self, result: Result) -> None:
         with self._lock:
             self.transcript.append(result)
-        log_result(result, where=f"fake:{self.host.name}")
-        return result
+        super()._record(result)
 
-    def _execute(self, argv: Sequence[str], stdin: Stdin, timeout: float | None) -> tuple[tuple[str, ...], Out]:
-        """Interpret ``argv`` on the host; a hang is recorded (exit -9) and raised as ``CommandTimeout``."""
-        args = check_argv(argv)
+    def _duration(self, start: float) -> float:
+        return FAKE_DURATION  # the fake is timing-free
+
+    def _interpret(self, args: tuple[str, ...], stdin: bytes | Iterable[bytes] | None,
+                   limit: float | None) -> tuple[Outcome, Iterable[bytes]]:
+        outcome = Outcome()
         try:
-            return args, execute(self.host, args, _chunks(stdin), self.network, timeout)
-        except CommandTimeout:
-            self._record(Result(args, -9, "", "", FAKE_DURATION))
-            raise
+            out = execute(self.host, args, _chunks(stdin), self.network, limit)
+        except CommandTimeout:  # an injected hang: recorded as killed (exit -9), raised by the base
+            outcome.timed_out = True
+            return outcome, ()
+        outcome.returncode = out.returncode
+        outcome.stderr.append(out.stderr.encode())
+        return outcome, _as_chunks(out.stdout)
 
-    def run(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Result:
-        """Run ``argv`` on the fake host; non-zero exits are returned, a hang raises ``CommandTimeout``."""
-        args, out = self._execute(argv, stdin, timeout)
-        return self._record(Result(args, out.returncode, _text(out.stdout), out.stderr, FAKE_DURATION))
+    def _execute(self, argv: Sequence[str], args: tuple[str, ...], stdin: bytes | Iterable[bytes] | None,
+                 limit: float | None) -> Outcome:
+        outcome, chunks = self._interpret(args, stdin, limit)
+        outcome.stdout.extend(chunks)
+        return outcome
 
     @contextlib.contextmanager
-    def stream(
-        self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
-    ) -> Iterator[OutputStream]:
-        """Run ``argv`` and yield its stdout in chunks (``zfs send`` payload is generated lazily)."""
-        args, out = self._execute(argv, stdin, timeout)
-        handle = _FakeStream(_as_chunks(out.stdout))
-        try:
-            yield handle
-        finally:
-            handle._result = self._record(Result(args, out.returncode, "", out.stderr, FAKE_DURATION))
+    def _open_stream(self, args: tuple[str, ...], stdin: bytes | Iterable[bytes] | None, limit: float | None,
+                     outcome: Outcome) -> Iterator[Iterable[bytes]]:
+        done, chunks = self._interpret(args, stdin, limit)
+        outcome.returncode, outcome.timed_out, outcome.stderr[:] = done.returncode, done.timed_out, done.stderr
+        yield chunks  # ``zfs send`` payload is generated lazily, as the consumer reads
 
-    def close(self) -> None:
-        """Nothing to release."""
+    def _file_op(self, argv: tuple[str, ...], op: Callable[[], Out]) -> Result:
+        """Run one file operation on the host's store, with fault injection, recorded in the transcript."""
+        with self.host.lock:
+            fault = self.host.next_fault()
+            if fault is None:
+                out = op()
+            elif fault[0] == "hang":
+                self._record(Result(argv, -9, "", "", FAKE_DURATION))
+                raise CommandTimeout(argv, 0.0)
+            else:
+                out = Out(fault[1], "", fault[2] if fault[2].endswith("\n") or not fault[2] else fault[2] + "\n")
+        result = Result(argv, out.returncode, _text(out.stdout), out.stderr, FAKE_DURATION)
+        self._record(result)
+        return result.check()
+
+    def read_file(self, path: str) -> bytes:
+        """The file's content from the host's file store (one recorded operation)."""
+        cmd.file_cat(path)  # the same path checks as every host kind
+        result = self._file_op(("read_file", path), lambda: read_file(self.host, path))
+        return result.stdout.encode("utf-8", "surrogateescape")
+
+    def write_file(self, path: str, data: bytes | str) -> None:
+        """Replace the file in the host's file store (atomic: one recorded operation)."""
+        cmd.file_write_stdin(path)
+        payload = check_stdin(data)
+        assert isinstance(payload, bytes)
+        self._file_op(("write_file", path), lambda: write_file(self.host, path, payload))
