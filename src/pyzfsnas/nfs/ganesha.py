@@ -75,13 +75,13 @@ import ipaddress
 import logging
 import re
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import attrs
 
+from pyzfsnas.commands import signal_process
 from pyzfsnas.errors import InvalidName, ParseError, PathNotFound, UnsupportedOperation, ZFSError
-from pyzfsnas.executors.base import Executor, Result
+from pyzfsnas.executors.base import Executor
 from pyzfsnas.nfs.base import export_path
 from pyzfsnas.nfs.exportfs import validate_export_path
 from pyzfsnas.nfs.rules import AccessLevel, AccessRule, InvalidAccessRule, IPNetwork, normalize_rules
@@ -551,9 +551,6 @@ class GaneshaNFS:
     def __repr__(self) -> str:
         return f"GaneshaNFS({self.zfs.executor!r}, config_path={self.config_path!r})"
 
-    def _run(self, argv: Sequence[str], stdin: str | None = None) -> Result:
-        return self.zfs.executor.run(argv, stdin=stdin, timeout=self.timeout).check()
-
     # -- paths and state ------------------------------------------------------------------------------------
 
     def path(self, dataset: str) -> str:
@@ -561,9 +558,9 @@ class GaneshaNFS:
         return export_path(self.zfs, dataset, validate_ganesha_path)
 
     def read_config(self) -> str:
-        """The managed file's text (``cat``); empty when the file does not exist yet."""
+        """The managed file's text (the executor's ``read_file``); empty when the file does not exist yet."""
         try:
-            return self._run(["cat", "--", self.config_path]).stdout
+            return self.zfs.executor.read_file(self.config_path).decode("utf-8", "replace")
         except PathNotFound:
             return ""
 
@@ -584,22 +581,13 @@ class GaneshaNFS:
     # -- writing --------------------------------------------------------------------------------------------
 
     def write_config(self, text: str) -> None:
-        """Replace the managed file with ``text`` atomically: ``tee -- TMP`` (stdin), then ``mv -f -- TMP PATH``.
+        """Replace the managed file with ``text`` atomically (the executor's ``write_file``: a temporary file in
+        the same directory renamed over it; SFTP over SSH, the OS locally, ``tee`` + ``mv`` behind sudo).
 
-        ``TMP`` is a unique name in the same directory, so the ``mv`` is a rename. When either command fails
-        (or times out), ``rm -f -- TMP`` is tried and the first error is raised
-        (:class:`~pyzfsnas.errors.CommandFailed` and subclasses, or ``CommandTimeout``).
+        Raises :class:`~pyzfsnas.errors.CommandFailed` and subclasses, or ``CommandTimeout``; the file is then
+        unchanged.
         """
-        tmp = f"{self.config_path}.tmp-{uuid.uuid4().hex[:12]}"
-        try:
-            self._run(["tee", "--", tmp], stdin=text)
-            self._run(["mv", "-f", "--", tmp, self.config_path])
-        except ZFSError:
-            try:
-                self.zfs.executor.run(["rm", "-f", "--", tmp], timeout=self.timeout)
-            except ZFSError as exc:  # best effort: the first failure is the one to report
-                log.debug("ganesha: could not remove %s: %s", tmp, exc)
-            raise
+        self.zfs.executor.write_file(self.config_path, text)
 
     def pid(self) -> int:
         """The pid of the ganesha to reload: from the callable, or the pidfile read on the host."""
@@ -609,7 +597,7 @@ class GaneshaNFS:
             pid = self.pidfile()
             text = str(pid)
         else:
-            text = self._run(["cat", "--", self.pidfile]).stdout.strip()
+            text = self.zfs.executor.read_file(self.pidfile).decode("utf-8", "replace").strip()
             if not (text.isascii() and text.isdigit()):
                 raise ParseError(f"ganesha pidfile {self.pidfile} does not hold a pid", line=text, lineno=1)
             pid = int(text)
@@ -626,7 +614,7 @@ class GaneshaNFS:
         if self.pidfile is None:
             log.debug("ganesha: no pidfile configured, %s written but not reloaded", self.config_path)
             return
-        self._run(["kill", "-HUP", str(self.pid())])
+        self.zfs.executor.run(signal_process(self.pid(), "HUP"), timeout=self.timeout).check()
 
     def _allocate_id(self, exports: Sequence[GaneshaExport]) -> int:
         used = {e.export_id for e in exports}
