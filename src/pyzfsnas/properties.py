@@ -310,13 +310,13 @@ class PropertyMap(Mapping[str, Property]):
     def __init__(self, raw: dict[str, RawEntry] | Mapping[str, RawEntry] | None = None) -> None:
         self._raw_map: dict[str, RawEntry] | None = raw if isinstance(raw, dict) else dict(raw or {})
         self._lines: list[str] | None = None
-        self._cache: dict[str, Property] = {}
+        self._cache: dict[str, Property] | None = None
 
     @classmethod
     def from_lines(cls, lines: list[str]) -> PropertyMap:
         """A map over ``name<TAB>property<TAB>value<TAB>source`` lines (already checked for shape)."""
         pmap = cls.__new__(cls)
-        pmap._raw_map, pmap._lines, pmap._cache = None, lines, {}
+        pmap._raw_map, pmap._lines, pmap._cache = None, lines, None
         return pmap
 
     @property
@@ -333,7 +333,10 @@ class PropertyMap(Mapping[str, Property]):
         return raw
 
     def __getitem__(self, name: str) -> Property:
-        prop = self._cache.get(name)
+        cache = self._cache
+        if cache is None:
+            cache = self._cache = {}
+        prop = cache.get(name)
         if prop is None:
             entry = self._raw[name]
             value, source = entry[-2], entry[-1]
@@ -341,7 +344,7 @@ class PropertyMap(Mapping[str, Property]):
                 prop = Property.from_raw(name, value, source)
             except (ValueError, KeyError, OverflowError) as exc:
                 raise ParseError(f"property {name}: cannot type {value!r} (source {source!r}): {exc}") from None
-            self._cache[name] = prop
+            cache[name] = prop
         return prop
 
     def __iter__(self) -> Iterator[str]:

@@ -63,12 +63,16 @@ def test_flavour_is_detected_once(host: HostUnderTest) -> None:
     assert counter.argvs == [("zfs", "version")]
 
 
-def test_flavour_is_shared_by_every_facade_on_one_executor(host: HostUnderTest) -> None:
+def test_flavour_is_held_by_each_facade_and_passed_on_explicitly(host: HostUnderTest) -> None:
+    # Issue #14: no process-wide cache; a facade holds what it detected, another one is given it.
     counter = Counting(host.zfs.executor)
-    first, second = ZFS(counter), ZFS(counter)
-    assert first.flavour == second.flavour
+    first = ZFS(counter)
+    assert first.detect_flavour().name == host.flavour_name
+    second = ZFS(counter, flavour=first.flavour)
     second.datasets(host.root)
-    assert [a[:2] for a in counter.argvs] == [("zfs", "version"), ("zfs", "get")]
+    third = ZFS(counter)
+    assert third.flavour == first.flavour
+    assert [a[:2] for a in counter.argvs] == [("zfs", "version"), ("zfs", "get"), ("zfs", "version")]
 
 
 def test_pools_report_size_and_health(host: HostUnderTest) -> None:

@@ -141,11 +141,12 @@ def test_detect_picks_the_flavour_backend_once(nfs_host: NFSHost) -> None:
     assert isinstance(backend, expected)
     assert isinstance(backend, NFSBackend)
     before = len(nfs_host.recorder.calls)
-    assert detect(nfs_host.zfs) is backend
+    again = detect(nfs_host.zfs)  # the facade holds its flavour: no command; no module cache: a new object
+    assert isinstance(again, expected) and again is not backend
     assert len(nfs_host.recorder.calls) == before
-    # From an executor too: same kind of backend, and the flavour is not asked again on that host.
+    # From an executor: a new facade, which detects its own flavour (one ``zfs version``).
     assert isinstance(detect(nfs_host.zfs.executor), expected)
-    assert len(nfs_host.recorder.calls) == before
+    assert [c[:2] for c in nfs_host.recorder.calls[before:]] == [("zfs", "version")]
 
 
 def test_apply_replace_add_remove_clear(nfs_host: NFSHost) -> None:
