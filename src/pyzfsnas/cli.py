@@ -13,12 +13,14 @@ import argparse
 import json
 import logging
 import sys
+import urllib.parse
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
 from pyzfsnas.errors import ConnectionFailed, ZFSError
 from pyzfsnas.executors.base import Executor
+from pyzfsnas.executors.factory import connect
 from pyzfsnas.properties import PropertyMap
 from pyzfsnas.zfs import ZFS
 
@@ -208,23 +210,33 @@ def demo(out: TextIO = sys.stdout) -> int:
     return 0
 
 
+def _executor_spec(args: argparse.Namespace) -> str:
+    """The executor spec (:func:`pyzfsnas.executors.factory.connect`) the options name: local or ``ssh://``."""
+    options: dict[str, str] = {}
+    if args.sudo:
+        options["sudo"] = "1"
+    if not args.ssh:
+        return "local" + (f"?{urllib.parse.urlencode(options)}" if options else "")
+    user, _, hostport = args.ssh.rpartition("@")
+    host, _, port = hostport.partition(":")
+    port = port or "22"
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise ConnectionFailed(f"--ssh wants USER@HOST[:PORT], got {args.ssh!r}")
+    if args.identity:
+        options["identity"] = args.identity
+    if args.known_hosts:
+        options["known_hosts"] = args.known_hosts
+    if args.accept_new_host_key:
+        options["accept_new_host_key"] = "1"
+    where = f"{urllib.parse.quote(user, safe='')}@{host}" if user else host
+    query = urllib.parse.urlencode(options)
+    return f"ssh://{where}:{port}" + (f"?{query}" if query else "")
+
+
 def _executor(args: argparse.Namespace) -> Executor:
     if args.fake:
         return _fake_demo_host()
-    if args.ssh:
-        from pyzfsnas.executors.ssh import SSHExecutor
-
-        user, _, hostport = args.ssh.rpartition("@")
-        host, _, port = hostport.partition(":")
-        port = port or "22"
-        if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-            raise ConnectionFailed(f"--ssh wants USER@HOST[:PORT], got {args.ssh!r}")
-        return SSHExecutor(host, port=int(port), username=user or None, key_filename=args.identity,
-                           known_hosts=args.known_hosts, accept_unknown_host_keys=args.accept_new_host_key,
-                           prefix=("sudo", "-n") if args.sudo else ())
-    from pyzfsnas.executors.local import LocalExecutor
-
-    return LocalExecutor(prefix=("sudo", "-n") if args.sudo else ())
+    return connect(_executor_spec(args))
 
 
 def _global_options(p: argparse.ArgumentParser, *, after: bool) -> None:
