@@ -142,17 +142,23 @@ class Outcome:
 
     __slots__ = ("error", "returncode", "stderr", "stdout", "timed_out")
 
+    #: Exit status (-1: none received).
+    returncode: int
+    #: Standard output chunks (empty for a streamed command).
+    stdout: list[bytes]
+    #: Standard error chunks.
+    stderr: list[bytes]
+    #: The time limit expired and the command was killed.
+    timed_out: bool
+    #: What the caller's stdin iterable raised while it was fed (re-raised in the caller's thread).
+    error: BaseException | None
+
     def __init__(self, returncode: int = -1) -> None:
-        #: Exit status (-1: none received).
         self.returncode = returncode
-        #: Standard output chunks (empty for a streamed command).
-        self.stdout: list[bytes] = []
-        #: Standard error chunks.
-        self.stderr: list[bytes] = []
-        #: The time limit expired and the command was killed.
+        self.stdout = []
+        self.stderr = []
         self.timed_out = False
-        #: What the caller's stdin iterable raised while it was fed (re-raised in the caller's thread).
-        self.error: BaseException | None = None
+        self.error = None
 
 
 class _Stream:
@@ -183,11 +189,11 @@ class BaseExecutor:
     """
 
     #: Prepended to every argv, e.g. ``("sudo", "-n")``.
-    prefix: tuple[str, ...] = ()
+    prefix: tuple[str, ...]
     #: Default time limit per command, in seconds (``None``: no limit).
-    timeout: float | None = None
+    timeout: float | None
     #: Where commands run, as log lines name it.
-    where: str = "local"
+    where: str
 
     # -- what a transport implements ------------------------------------------------------------------
 

@@ -2,10 +2,10 @@
 
 ``local``, ``fake`` and ``ssh://[USER@]HOST[:PORT]`` plus query options::
 
-    local                                   LocalExecutor()
-    local?sudo=1&timeout=60                 LocalExecutor(prefix=("sudo", "-n"), timeout=60)
-    fake?flavour=zfs-fuse                   FakeExecutor(FakeHost(flavour="zfs-fuse"))
-    ssh://admin@nas1:2222?sudo=1&known_hosts=/etc/pyzfsnas/known_hosts&identity=/etc/pyzfsnas/id_ed25519
+    local                     # LocalExecutor()
+    local?sudo=1&timeout=60   # LocalExecutor(prefix=("sudo", "-n"), timeout=60)
+    fake?flavour=zfs-fuse     # FakeExecutor(FakeHost(flavour="zfs-fuse"))
+    ssh://admin@nas1:2222?sudo=1&known_hosts=/etc/kh&identity=/etc/id_ed25519
 
 SSH options: ``sudo``, ``known_hosts``, ``identity`` (a key file), ``accept_new_host_key``, ``timeout``,
 ``connect_timeout``, ``keepalive``. Secrets never go in the spec (a ``user:password@`` form is refused): pass

@@ -71,10 +71,13 @@ class LocalExecutor(BaseExecutor):
     prefix: tuple[str, ...]
     #: Default time limit per command, in seconds (``None``: no limit).
     timeout: float | None
+    #: Where commands run, as log lines name it: ``local``.
+    where: str
 
     def __init__(self, *, prefix: Sequence[str] = (), timeout: float | None = 600.0) -> None:
         self.prefix = tuple(prefix)
         self.timeout = timeout
+        self.where = "local"
         self._env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
 
     def __repr__(self) -> str:

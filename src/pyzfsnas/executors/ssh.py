@@ -251,6 +251,8 @@ class SSHExecutor(BaseExecutor):
     timeout: float | None
     #: Interval of SSH keepalive packets, in seconds (0: none).
     keepalive: int
+    #: Where commands run, as log lines name it: ``ssh USER@HOST:PORT``.
+    where: str
     #: Which commands may be replayed after a connection drop (sees the argv without ``prefix``).
     read_only_predicate: Callable[[Sequence[str]], bool]
 

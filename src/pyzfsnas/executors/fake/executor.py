@@ -118,6 +118,12 @@ class FakeExecutor(BaseExecutor):
     network: FakeNetwork | None
     #: Every command run, oldest first: argv, exit status, stdout, stderr (see :attr:`commands`).
     transcript: list[Result]
+    #: Nothing is prepended on the fake host.
+    prefix: tuple[str, ...]
+    #: No default time limit (the fake never waits; an injected hang times out at once).
+    timeout: float | None
+    #: Where commands run, as log lines name it: ``fake:NAME``.
+    where: str
 
     def __init__(self, host: FakeHost | None = None, *, network: FakeNetwork | None = None) -> None:
         self.host = host if host is not None else FakeHost()
@@ -126,6 +132,8 @@ class FakeExecutor(BaseExecutor):
             network.add(self.host)
         self.transcript: list[Result] = []
         self._lock = threading.Lock()
+        self.prefix = ()
+        self.timeout = None
         self.where = f"fake:{self.host.name}"
 
     def __repr__(self) -> str:
