@@ -656,7 +656,8 @@ class SSHExecutor(BaseExecutor):
         except OSError as exc:
             if exc.errno is None:  # not an SFTP status: the connection itself failed
                 raise ConnectionFailed(f"{self._where}: SFTP failed: {exc}") from exc
-            raise error_from_result(argv, 1, f"{argv[0]}: {exc.filename or argv[-1]}: {exc.strerror}") from None
+            # paramiko's texts are SFTP's ("No such file"); the C library's are the ones the error table knows
+            raise error_from_result(argv, 1, f"{argv[0]}: {argv[-1]}: {os.strerror(exc.errno)}") from None
         except (paramiko.SSHException, EOFError) as exc:
             raise ConnectionFailed(f"{self._where}: SFTP failed: {exc}") from exc
         finally:
