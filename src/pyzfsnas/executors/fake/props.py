@@ -126,6 +126,7 @@ _ALL = [
     _p("encryptionroot", "string", True, False, "", openzfs_only=True),
     _p("keystatus", "string", True, False, "", openzfs_only=True),
     _p("special_small_blocks", "size", False, True, "0", openzfs_only=True),
+    _p("prefetch", "index", False, True, "all", ("all", "none", "metadata"), openzfs_only=True),
     _p("defer_destroy", "index", True, False, "off"),
     _p("userrefs", "number", True, False, ""),
     _p("receive_resume_token", "string", True, False, "", openzfs_only=True),
@@ -160,7 +161,7 @@ _OZ_FS = [
     "filesystem_limit", "snapshot_limit", "filesystem_count", "snapshot_count", "snapdev", "acltype",
     "context", "fscontext", "defcontext", "rootcontext", "relatime", "redundant_metadata", "overlay",
     "encryption", "keylocation", "keyformat", "pbkdf2iters", "encryptionroot", "keystatus",
-    "special_small_blocks", "receive_resume_token",
+    "special_small_blocks", "prefetch", "receive_resume_token",
 ]
 _OZ_VOL = [
     "type", "creation", "used", "available", "referenced", "compressratio", "origin", "reservation",
