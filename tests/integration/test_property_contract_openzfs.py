@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.unit.test_property_contract import fake_get_all
 
 from pyzfsnas.parsers import parse_zfs_get
 from pyzfsnas.properties import NATIVE
-from tests.unit.test_property_contract import fake_get_all
 
 pytestmark = pytest.mark.openzfs
 

@@ -8,13 +8,13 @@ prints; recorded real outputs (tests/fixtures: zfs-fuse 0.7 and OpenZFS 2.x) say
 from __future__ import annotations
 
 import pytest
+from tests.fixturelib import load
 
 from pyzfsnas.errors import InvalidProperty
 from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.executors.fake import props as fake_props
 from pyzfsnas.parsers import parse_zfs_get
 from pyzfsnas.properties import COMPRESSION_VALUES, NATIVE, Kind, validate_property_value
-from tests.fixturelib import load
 
 FLAVOURS = ("openzfs", "zfs-fuse")
 #: What the library knows that a dataset has (the rest of NATIVE are pool properties).
