@@ -31,7 +31,7 @@ class Prop(NamedTuple):
     openzfs_only: bool = False
 
 
-def _p(  # noqa: PLR0917 - a compact table row
+def _p(
     name: str, kind: str, inh: bool, default: str, values: tuple[str, ...] = (), *, setonce: bool = False
 ) -> Prop:
     """A row of the fake's table: how the fake prints and inherits ``name``. Which flavours have it, whether it
