@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from pyzfsnas.errors import CommandFailed, CommandTimeout, InvalidName, ParseError, UnsupportedOperation
-from pyzfsnas.executors.base import BaseExecutor
 from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.nfs import AccessRule, GaneshaNFS, InvalidAccessRule, NFSBackend, normalize_rules
@@ -444,32 +443,47 @@ def test_timed_out_write_leaves_no_file(nfs: GaneshaNFS, host: HostView) -> None
 # -- the command fallback of BaseExecutor.write_file (executors behind a prefix such as sudo) -------------
 
 
-def test_command_write_is_tee_then_mv_next_to_the_file(host: HostView) -> None:
-    BaseExecutor.write_file(host.executor, CONF, "one\n")
+class _FilesByCommands(FakeExecutor):
+    """A fake executor whose file operations go through commands, as any executor's do behind ``sudo``."""
+
+    _direct_files = False
+
+
+@pytest.fixture
+def by_commands() -> HostView:
+    return HostView(_FilesByCommands(fake_host((PID, 77))))
+
+
+def test_command_write_is_tee_then_mv_next_to_the_file(by_commands: HostView) -> None:
+    host = by_commands
+    host.executor.write_file(CONF, "one\n")
     tee, mv = host.commands
     tmp = tee[2]
     assert tee == ("tee", "--", tmp) and mv == ("mv", "-f", "--", tmp, CONF)
     assert os.path.dirname(tmp) == os.path.dirname(CONF) and tmp != CONF
     assert sorted(host.files) == [CONF, PIDFILE] and host.files[CONF] == "one\n"
-    BaseExecutor.write_file(host.executor, CONF, "two\n")
+    host.executor.write_file(CONF, "two\n")
     assert host.commands[2][2] != tmp  # a fresh temp name per write
-    assert BaseExecutor.read_file(host.executor, CONF) == b"two\n"
+    assert host.executor.read_file(CONF) == b"two\n"
+    assert host.commands[-1] == ("cat", "--", CONF)
 
 
 @pytest.mark.parametrize("step", [1, 2], ids=["tee fails", "mv fails"])
-def test_failed_command_write_removes_the_temp_file_and_raises(host: HostView, step: int) -> None:
+def test_failed_command_write_removes_the_temp_file_and_raises(by_commands: HostView, step: int) -> None:
+    host = by_commands
     host.files[CONF] = "before\n"
     host.executor.host.fail_command(step, stderr="No space left on device")
     with pytest.raises(CommandFailed, match="No space left"):
-        BaseExecutor.write_file(host.executor, CONF, "after\n")
+        host.executor.write_file(CONF, "after\n")
     assert host.commands[-1][:3] == ("rm", "-f", "--") and host.commands[-1][3] == host.commands[0][2]
     assert sorted(host.files) == [CONF, PIDFILE] and host.files[CONF] == "before\n"
 
 
-def test_timed_out_command_write_removes_the_temp_file(host: HostView) -> None:
+def test_timed_out_command_write_removes_the_temp_file(by_commands: HostView) -> None:
+    host = by_commands
     host.executor.host.hang_command(2)  # tee, then mv hangs
     with pytest.raises(CommandTimeout):
-        BaseExecutor.write_file(host.executor, CONF, "x\n")
+        host.executor.write_file(CONF, "x\n")
     assert sorted(host.files) == [PIDFILE]
 
 

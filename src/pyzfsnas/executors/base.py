@@ -260,19 +260,39 @@ class BaseExecutor:
             handle.result = self._conclude(args, outcome, start, limit, streamed=True)
         self._raise_for(args, outcome, limit)
 
+    #: Whether the transport reads and writes files itself (:meth:`_read_direct`, :meth:`_write_direct`);
+    #: without it, or behind a prefix such as ``sudo``, files go through commands.
+    _direct_files = False
+
+    def _read_direct(self, path: str) -> bytes:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:  # pragma: no cover - abstract
+        """Write ``data`` to ``tmp`` and rename it over ``path``; on failure remove ``tmp`` and raise."""
+        raise NotImplementedError
+
     def read_file(self, path: str) -> bytes:
-        """The content of ``path``, by ``cat`` (one command); see :class:`Executor`."""
-        return self.run(cmd.file_cat(path)).check().stdout.encode("utf-8", "surrogateescape")
+        """The content of ``path``: read by the transport, or by ``cat`` (one command); see :class:`Executor`."""
+        argv = cmd.file_cat(path)  # the same path checks on every host kind, before anything runs
+        if self._direct_files and not self.prefix:
+            return self._read_direct(path)
+        return self.run(argv).check().stdout.encode("utf-8", "surrogateescape")
 
     def write_file(self, path: str, data: bytes | str) -> None:
         """Write ``data`` to a unique temporary name beside ``path``, then rename it over ``path``.
 
-        By commands here (``tee -- TMP`` with ``data`` on stdin, ``mv -f -- TMP PATH``; ``rm -f -- TMP`` when
-        either fails, then the first error is raised); transports with direct file access override this.
+        By the transport when it has direct file access, else by commands (``tee -- TMP`` with ``data`` on
+        stdin, ``mv -f -- TMP PATH``; ``rm -f -- TMP`` when either fails, then the first error is raised).
         """
+        payload = check_stdin(data)
+        assert isinstance(payload, bytes)
         tmp = temporary_name(path)
+        cmd.file_move(tmp, path)  # the same path checks on every host kind, before anything runs
+        if self._direct_files and not self.prefix:
+            self._write_direct(path, tmp, payload)
+            return
         try:
-            self.run(cmd.file_write_stdin(tmp), stdin=data).check()
+            self.run(cmd.file_write_stdin(tmp), stdin=payload).check()
             self.run(cmd.file_move(tmp, path)).check()
         except ZFSError:
             try:

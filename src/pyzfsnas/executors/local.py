@@ -14,7 +14,7 @@ from typing import IO
 
 from pyzfsnas import commands as cmd
 from pyzfsnas.errors import ConnectionFailed, ZFSError, error_from_result
-from pyzfsnas.executors.base import CHUNK_SIZE, BaseExecutor, Outcome, check_stdin, temporary_name
+from pyzfsnas.executors.base import CHUNK_SIZE, BaseExecutor, Outcome
 
 __all__ = ["LocalExecutor"]
 
@@ -192,29 +192,20 @@ class LocalExecutor(BaseExecutor):
 
     # -- files: the OS directly (by commands when a prefix such as sudo is set) ----------------------------
 
-    def read_file(self, path: str) -> bytes:
-        """The content of ``path`` (read by this process; by ``cat`` under the prefix when one is set)."""
-        if self.prefix:
-            return super().read_file(path)
-        cmd.file_cat(path)  # the same path checks as every host kind
+    _direct_files = True
+
+    def _read_direct(self, path: str) -> bytes:
         try:
             with open(path, "rb") as f:
                 return f.read()
         except OSError as exc:
             raise _file_error(cmd.file_cat(path), exc) from None
 
-    def write_file(self, path: str, data: bytes | str) -> None:
-        """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path``."""
-        if self.prefix:
-            super().write_file(path, data)
-            return
-        payload = check_stdin(data)
-        assert isinstance(payload, bytes)
-        tmp = temporary_name(path)
-        cmd.file_move(tmp, path)  # path checks before anything is written
+    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:
+        """Write ``tmp`` (created exclusively), fsync it, and rename it over ``path``."""
         try:
             with open(tmp, "xb") as f:
-                f.write(payload)
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)

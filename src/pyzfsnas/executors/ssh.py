@@ -42,8 +42,8 @@ from typing import Any, cast
 import paramiko
 
 from pyzfsnas import commands as cmd
-from pyzfsnas.errors import ConnectionFailed, HostKeyError, InvalidName, ZFSError, error_from_result
-from pyzfsnas.executors.base import CHUNK_SIZE, BaseExecutor, Outcome, Stdin, check_stdin, temporary_name
+from pyzfsnas.errors import ConnectionFailed, HostKeyError, InvalidName, error_from_result
+from pyzfsnas.executors.base import CHUNK_SIZE, BaseExecutor, Outcome, Stdin
 from pyzfsnas.executors.quoting import quote_argv
 from pyzfsnas.result import is_read_only
 
@@ -664,29 +664,20 @@ class SSHExecutor(BaseExecutor):
             with suppress(Exception):
                 sftp.close()
 
-    def read_file(self, path: str) -> bytes:
-        """The content of ``path`` over SFTP (by ``cat`` under the prefix when one is set)."""
-        if self.prefix:
-            return super().read_file(path)
-        argv = cmd.file_cat(path)
-        with self._sftp(argv) as sftp, sftp.open(path, "rb") as f:
+    _direct_files = True
+
+    def _read_direct(self, path: str) -> bytes:
+        with self._sftp(cmd.file_cat(path)) as sftp, sftp.open(path, "rb") as f:
             return f.read()
 
-    def write_file(self, path: str, data: bytes | str) -> None:
-        """Write ``data`` over SFTP to a temporary name beside ``path``, then rename it over ``path``."""
-        if self.prefix:
-            super().write_file(path, data)
-            return
-        payload = check_stdin(data)
-        assert isinstance(payload, bytes)
-        tmp = temporary_name(path)
-        cmd.file_move(tmp, path)  # the same path checks as every host kind
+    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:
+        """Write ``tmp`` over SFTP and rename it over ``path`` (``posix-rename``: atomic, replaces)."""
         with self._sftp(cmd.file_write_stdin(path)) as sftp:
             try:
                 with sftp.open(tmp, "wb") as f:
-                    f.write(payload)
+                    f.write(data)
                 sftp.posix_rename(tmp, path)
-            except (OSError, paramiko.SSHException, EOFError, ZFSError):
+            except (OSError, paramiko.SSHException, EOFError):
                 with suppress(Exception):
                     sftp.remove(tmp)
                 raise

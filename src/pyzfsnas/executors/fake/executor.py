@@ -8,7 +8,6 @@ import shlex
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from pyzfsnas import commands as cmd
 from pyzfsnas.errors import CommandTimeout
 from pyzfsnas.executors.base import BaseExecutor, Outcome, Result, Stdin, check_stdin
 from pyzfsnas.executors.fake.exportfs_cli import run_exportfs
@@ -198,15 +197,13 @@ class FakeExecutor(BaseExecutor):
         self._record(result)
         return result.check()
 
-    def read_file(self, path: str) -> bytes:
+    _direct_files = True
+
+    def _read_direct(self, path: str) -> bytes:
         """The file's content from the host's file store (one recorded operation)."""
-        cmd.file_cat(path)  # the same path checks as every host kind
         result = self._file_op(("read_file", path), lambda: read_file(self.host, path))
         return result.stdout.encode("utf-8", "surrogateescape")
 
-    def write_file(self, path: str, data: bytes | str) -> None:
-        """Replace the file in the host's file store (atomic: one recorded operation)."""
-        cmd.file_write_stdin(path)
-        payload = check_stdin(data)
-        assert isinstance(payload, bytes)
-        self._file_op(("write_file", path), lambda: write_file(self.host, path, payload))
+    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:
+        """Replace the file in the host's file store (atomic: one recorded operation, no temporary file)."""
+        self._file_op(("write_file", path), lambda: write_file(self.host, path, data))
