@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from pyzfsnas.errors import ConnectionFailed, ZFSError
 from pyzfsnas.executors.base import Executor
-from pyzfsnas.executors.factory import connect
+from pyzfsnas.executors.factory import connect, ssh_spec
 from pyzfsnas.properties import PropertyMap
 from pyzfsnas.zfs import ZFS
 
@@ -228,9 +228,7 @@ def _executor_spec(args: argparse.Namespace) -> str:
         options["known_hosts"] = args.known_hosts
     if args.accept_new_host_key:
         options["accept_new_host_key"] = "1"
-    where = f"{urllib.parse.quote(user, safe='')}@{host}" if user else host
-    query = urllib.parse.urlencode(options)
-    return f"ssh://{where}:{port}" + (f"?{query}" if query else "")
+    return ssh_spec(host, username=user or None, port=int(port), **options)
 
 
 def _executor(args: argparse.Namespace) -> Executor:

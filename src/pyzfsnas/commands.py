@@ -258,6 +258,14 @@ def zfs_snapshot(
 
 
 @_changes
+def zfs_snapshots(names: Sequence[str]) -> list[str]:
+    """``zfs snapshot A@X B@Y ...``: several snapshots in one atomic command (OpenZFS, within a pool)."""
+    if not names:
+        raise ValueError("zfs snapshot needs at least one snapshot name")
+    return ["zfs", "snapshot", *(validate_snapshot_name(n) for n in names)]
+
+
+@_changes
 def zfs_clone(
     snapshot: str, target: str, properties: Mapping[str, object] | None = None, *, parents: bool = False,
     flavour: Flavour | None = None,

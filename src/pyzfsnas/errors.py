@@ -23,12 +23,14 @@ __all__ = [
     "InvalidName",
     "InvalidProperty",
     "InvalidText",
+    "NewerSnapshotsExist",
     "ParseError",
     "PathNotFound",
     "PermissionDenied",
     "PoolNotFound",
     "PropertyRejected",
     "SizeBelowUsage",
+    "StreamIncomplete",
     "ToolNotFound",
     "UnsupportedOperation",
     "ZFSError",
@@ -169,6 +171,15 @@ class DatasetHasDependents(CommandFailed):
     """Destroy refused: clones depend on the snapshot (``recursive_dependents=True`` would destroy them)."""
 
 
+class NewerSnapshotsExist(DatasetHasChildren):
+    """Rollback refused: snapshots (or bookmarks) newer than the target exist (``destroy_newer=True`` would
+    destroy them)."""
+
+
+class StreamIncomplete(CommandFailed):
+    """``zfs receive`` got a truncated or unreadable stream; the target was not created or changed."""
+
+
 class PropertyRejected(CommandFailed, InvalidProperty):
     """The host rejected a property name or value."""
 
@@ -189,14 +200,17 @@ _PATTERNS: tuple[tuple[re.Pattern[str], type[CommandFailed]], ...] = tuple(
         (r"size is less than current used or reserved space|"
          r"volume size cannot be less than|cannot shrink", SizeBelowUsage),
         (r"dependent clones", DatasetHasDependents),
+        (r"more recent snapshots (or bookmarks )?exist", NewerSnapshotsExist),
+        (r"incomplete stream|failed to read from stream", StreamIncomplete),
         (r"has children|use '-r' to destroy", DatasetHasChildren),
         (r"dataset does not exist|could not find any snapshots|no such snapshot|"
          r"does not exist$", DatasetNotFound),
         (r"already exists|destination '[^']*' exists", DatasetExists),
-        (r"dataset is busy|target is busy|pool is busy|is busy$|device busy", DatasetBusy),
+        (r"dataset is busy|target is busy|pool is busy|is busy$|device busy|it's being held", DatasetBusy),
         (r"invalid property|bad numeric value|must be one of|must be an absolute path|"
          r"must be power of 2|is readonly|bad property list|property .* not supported|"
-         r"invalid value|permission denied on property", PropertyRejected),
+         r"invalid value|permission denied on property|cannot be set to invalid options|"
+         r"does not apply to datasets of this type", PropertyRejected),
     )
 )
 

@@ -53,6 +53,11 @@ class Flavour:
         return not self.is_fuse
 
     @property
+    def multi_snapshot(self) -> bool:
+        """``zfs snapshot a@x b@x`` takes several snapshots in one command, atomically within a pool."""
+        return not self.is_fuse
+
+    @property
     def holds(self) -> bool:
         """``zfs holds`` works."""
         return not self.is_fuse

@@ -179,21 +179,32 @@ def check_typed(raw: Mapping[str, PropertyMap]) -> None:
 
 
 POOL_LIST_COLUMNS = ("name", "size", "allocated", "free", "capacity", "dedupratio", "health", "altroot")
+#: The columns of a plain ``zpool list -H [-p]`` (no ``-o``): OpenZFS 2.x prints 11, zfs-fuse 0.7 prints 8
+#: (the same count as :data:`POOL_LIST_COLUMNS`, in the same order).
+OPENZFS_PLAIN_POOL_LIST_COLUMNS = ("name", "size", "allocated", "free", "checkpoint", "expandsize",
+                                   "fragmentation", "capacity", "dedupratio", "health", "altroot")
+_PLAIN_POOL_LIST = {len(c): c for c in (POOL_LIST_COLUMNS, OPENZFS_PLAIN_POOL_LIST_COLUMNS)}
 
 
-def parse_zpool_list(text: str, columns: Sequence[str] = POOL_LIST_COLUMNS, *, exact: bool = True) -> list[Zpool]:
-    """Parse ``zpool list -H [-p] -o COLUMNS`` output into :class:`Zpool` objects.
+def parse_zpool_list(
+    text: str, columns: Sequence[str] | None = None, *, exact: bool = True
+) -> list[Zpool]:
+    """Parse ``zpool list -H [-p] [-o COLUMNS]`` output into :class:`Zpool` objects.
 
-    zfs-fuse cannot print exact sizes (no ``-p``): pass ``exact=False`` and human sizes (``250M``) are
+    Without ``columns`` each line is read as a plain ``zpool list -H`` of its host (11 columns on OpenZFS
+    2.x, 8 on zfs-fuse) or as :data:`POOL_LIST_COLUMNS` (what the facade asks for), told apart by their
+    count. zfs-fuse cannot print exact sizes (no ``-p``): pass ``exact=False`` and human sizes (``250M``) are
     converted and flagged. Columns may be short names, as ``zpool`` accepts them (``alloc``, ``cap``,
     ``frag``, ``dedup``).
     """
-    cols = tuple(canonical_name(c, pool=True) for c in columns)
+    cols = tuple(canonical_name(c, pool=True) for c in columns) if columns is not None else POOL_LIST_COLUMNS
     if "name" not in cols:
         raise ParseError(f"zpool list columns {cols!r} lack 'name'")
     pools: list[Zpool] = []
     for lineno, line in _lines(text):
         parts = line.split("\t")
+        if columns is None:
+            cols = _PLAIN_POOL_LIST.get(len(parts), POOL_LIST_COLUMNS)
         if len(parts) != len(cols):
             raise ParseError(f"expected {len(cols)} tab-separated columns, got {len(parts)}",
                              line=line, lineno=lineno)

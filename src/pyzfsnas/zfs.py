@@ -21,6 +21,7 @@ from pyzfsnas.errors import (
     DatasetBusy,
     DatasetNotFound,
     ParseError,
+    UnsupportedOperation,
     ZFSError,
 )
 from pyzfsnas.executors.base import NO_TIMEOUT, Executor, OutputStream, Result
@@ -312,6 +313,18 @@ class ZFS:
     ) -> None:
         """Create snapshot ``dataset@snap`` (of all descendants too with ``recursive``)."""
         self._run(self._argv(cmd.zfs_snapshot, name, recursive=recursive, properties=properties))
+
+    def snapshot_many(self, names: Sequence[str]) -> None:
+        """Take every snapshot of ``names`` in one atomic ``zfs snapshot`` (names in one pool).
+
+        :class:`UnsupportedOperation` on hosts without multi-snapshot support (zfs-fuse); nothing is run.
+        """
+        if not self.flavour.multi_snapshot:
+            raise UnsupportedOperation(f"{self.flavour.name} cannot take several snapshots in one command")
+        pools = {n.split("/", 1)[0].split("@", 1)[0] for n in names}
+        if len(pools) > 1:
+            raise UnsupportedOperation(f"snapshots in one command must be in one pool, got {sorted(pools)}")
+        self._run(cmd.zfs_snapshots(names))
 
     def clone(
         self,

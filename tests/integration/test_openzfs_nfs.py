@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pyzfsnas import ZFS
-from pyzfsnas.errors import DatasetNotFound
+from pyzfsnas.errors import DatasetBusy, DatasetNotFound
 from pyzfsnas.nfs import AccessRule, KernelNFS, detect
 
 pytestmark = pytest.mark.openzfs
@@ -90,7 +90,11 @@ def share(openzfs: Any) -> Iterator[Share]:
     finally:
         try:
             nfs.clear(dataset)
-            zfs.destroy(dataset, recursive=True)
+            try:
+                zfs.destroy(dataset, recursive=True)
+            except DatasetBusy:  # nfsd still holds the mount after a client used it (not transient): let go
+                openzfs.run("systemctl", "restart", "nfs-server")
+                zfs.destroy(dataset, recursive=True)
         except DatasetNotFound:
             pass
 

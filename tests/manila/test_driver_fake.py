@@ -239,7 +239,8 @@ def test_stats(drv: ZFSonLinuxShareDriver, ex: FakeExecutor) -> None:
     assert stats["storage_protocol"] == "NFS" and stats["driver_handles_share_servers"] is False
     assert stats["snapshot_support"] and stats["create_share_from_snapshot_support"]
     assert stats["revert_to_snapshot_support"] is True
-    assert stats["ipv4_support"] is True and stats["ipv6_support"] is True  # kernel OpenZFS 2.2
+    # Exactly what the export locations offer: an IPv4 export address only, although kernel NFS has IPv6.
+    assert stats["ipv4_support"] is True and stats["ipv6_support"] is False
     pools = {p["pool_name"]: p for p in stats["pools"]}
     assert set(pools) == {"tank", "other"}
     assert 60 < pools["tank"]["total_capacity_gb"] <= 64
@@ -321,10 +322,32 @@ def test_locks_serialize_per_dataset(drv: ZFSonLinuxShareDriver) -> None:
     import threading
 
     order: list[str] = []
-    with drv._locks.hold("mnlA:tank/a"):
-        t = threading.Thread(target=lambda: (drv._locks.hold("mnlA:tank/a").__enter__(), order.append("t")))
+    with drv.service.locks.hold("mnlA:tank/a"):
+        t = threading.Thread(target=lambda: (drv.service.locks.hold("mnlA:tank/a").__enter__(), order.append("t")))
         t.start()
         time.sleep(0.05)
         order.append("main")
     t.join(1)
     assert order == ["main", "t"]
+
+
+@pytest.mark.parametrize("bad", ["abc", "1.5", "²", 2.7, 2.0, 0, True])
+def test_sizes_that_are_not_whole_numbers_are_typed_errors_before_any_command(
+        drv: ZFSonLinuxShareDriver, ex: FakeExecutor, bad: Any) -> None:
+    sh = share("wz", backend="mnlA", pool="tank")
+    drv.create_share(None, sh)
+    zfs(ex).snapshot("tank/manila_share_wz@adminsnap")
+    ex.reset_transcript()
+    with pytest.raises(exception.InvalidInput, match="whole number"):
+        drv.create_share(None, share(backend="mnlA", pool="tank", size=bad))
+    with pytest.raises(exception.InvalidInput, match="whole number"):
+        drv.extend_share(sh, bad)
+    with pytest.raises(exception.InvalidInput, match="whole number"):
+        drv.shrink_share(sh, bad)
+    with pytest.raises(exception.ManageInvalidShare, match="whole number"):
+        drv.manage_existing(share(backend="mnlA", pool="tank", export_locations=[{"path": "x:/tank/legacy"}]),
+                            {"size": bad})
+    with pytest.raises(exception.ManageInvalidShareSnapshot, match="whole number"):
+        drv.manage_existing_snapshot(snapshot(sh, provider_location="tank/manila_share_wz@adminsnap"),
+                                     {"size": bad})
+    assert ex.commands == []

@@ -45,7 +45,7 @@ def _ssh_executors(*drivers: ZFSonLinuxShareDriver) -> list[SSHExecutor]:
     """The SSHExecutors the drivers built for themselves (own host and peers)."""
     found: list[SSHExecutor] = []
     for drv in drivers:
-        backends = [drv.own, *drv._peers.values()]
+        backends = [drv.service.site, *drv.service.peers]
         found += [b.zfs.executor for b in backends if isinstance(b.zfs.executor, SSHExecutor)]
     return found
 
@@ -70,8 +70,8 @@ def test_replication_and_migration_to_an_ssh_backend(make_driver: MakeDriver, po
 
 def _scenario(a: ZFSonLinuxShareDriver, b: ZFSonLinuxShareDriver, pa: Any, pb: Any, sshd: Any) -> None:
     z = ZFS(LocalExecutor())
-    assert isinstance(b.own.zfs.executor, SSHExecutor)  # B's own host: SSH, built from its stanza
-    assert isinstance(a.own.zfs.executor, LocalExecutor)
+    assert isinstance(b.service.site.zfs.executor, SSHExecutor)  # B's own host: SSH, built from its stanza
+    assert isinstance(a.service.site.zfs.executor, LocalExecutor)
 
     # -- create_replica: the active replica on A, a read-only copy received over SSH on B ---------------------
     active = share("s-act", backend="mnlsA", pool=pa.name, size=1, replica_state="active")

@@ -68,11 +68,11 @@ def _literal_or_rejected(ex: FakeExecutor, call: Callable[[], Any], *literals: s
         if isinstance(out, contextlib.AbstractContextManager):
             with out as stream:
                 list(stream)
+    except CommandFailed:
+        pass  # the host refused it (e.g. no such dataset, PropertyRejected): fine, as long as the argv was literal
     except VALIDATION_ERRORS:
         assert ex.commands == [], f"rejected input still ran {ex.commands}"
         return "rejected"
-    except CommandFailed:
-        pass  # the host refused it (e.g. no such dataset): fine, as long as the argv was literal
     except ZFSError as exc:  # pragma: no cover - a typed error we did not plan for is still a finding
         pytest.fail(f"unexpected typed error {exc!r}")
     args = [a for argv in ex.commands for a in argv]

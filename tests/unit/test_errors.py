@@ -85,3 +85,53 @@ def test_flavour_detection_from_version_output() -> None:
     assert fuse.is_fuse and not fuse.parsable_list and fuse.busy_bug
     with pytest.raises(e.ToolNotFound):
         flavour_from_version(Result(["zfs", "version"], 127, "", "zfs: command not found"))
+
+
+#: Every refusal of the conformance script, as real OpenZFS 2.3.2 printed it (tests/fixtures/openzfs-2.3).
+REAL_2_3 = {
+    "rollback-blocked": e.NewerSnapshotsExist,
+    "receive-exists": e.DatasetExists,
+    "receive-incomplete": e.StreamIncomplete,
+    "err-no-pool-create": e.PoolNotFound,
+    "err-no-pool-zpool": e.PoolNotFound,
+    "err-no-pool-zpool-get": e.PoolNotFound,
+    "err-not-found-get": e.DatasetNotFound,
+    "err-not-found-destroy": e.DatasetNotFound,
+    "err-not-found-snap": e.DatasetNotFound,
+    "err-not-found-parent": e.DatasetNotFound,
+    "err-exists": e.DatasetExists,
+    "err-exists-snap": e.DatasetExists,
+    "err-exists-rename": e.DatasetExists,
+    "err-has-children": e.DatasetHasChildren,
+    "err-has-snapshots": e.DatasetHasChildren,
+    "err-dependent-clones": e.DatasetHasDependents,
+    "err-held": e.DatasetBusy,
+    "err-refquota-below-usage": e.SizeBelowUsage,
+    "err-unknown-property": e.PropertyRejected,
+    "err-get-unknown-property": e.PropertyRejected,
+    "err-bad-numeric": e.PropertyRejected,
+    "err-must-be-one-of": e.PropertyRejected,
+    "err-absolute-path": e.PropertyRejected,
+    "err-power-of-2": e.PropertyRejected,
+    "err-readonly": e.PropertyRejected,
+    "err-sharenfs-invalid": e.PropertyRejected,
+    "err-volsize-on-fs": e.PropertyRejected,
+    "err-invalid-name": e.CommandFailed,  # the library validates names before running anything
+    "err-no-such-command": e.ToolNotFound,
+    "err-exportfs-missing-path": e.PathNotFound,
+}
+
+
+@pytest.mark.parametrize(("step", "cls"), sorted(REAL_2_3.items()))
+def test_real_openzfs_2_3_refusals_map_to_typed_errors(step: str, cls: type[e.CommandFailed]) -> None:
+    from tests.conformance.script import load_fixtures
+
+    (out,) = [o for o in load_fixtures() if o.step == step]
+    assert out.returncode != 0, f"{step} did not fail on the real host"
+    err = e.error_from_result(out.argv, out.returncode, out.stderr, out.stdout)
+    assert type(err) is cls, f"{step}: {out.stderr!r}"
+
+
+def test_newer_snapshots_is_a_has_children_error() -> None:
+    """Callers catching DatasetHasChildren for "use -r" refusals still catch the rollback one."""
+    assert issubclass(e.NewerSnapshotsExist, e.DatasetHasChildren)

@@ -8,7 +8,7 @@ import pytest
 
 from pyzfsnas.cli import _executor_spec, build_parser
 from pyzfsnas.errors import InvalidName
-from pyzfsnas.executors.factory import connect
+from pyzfsnas.executors.factory import connect, ssh_spec
 from pyzfsnas.executors.fake import FakeExecutor
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.executors.ssh import SSHExecutor
@@ -78,3 +78,15 @@ def test_the_cli_builds_its_executor_from_a_spec() -> None:
     assert spec == "ssh://root@nas1:2200?sudo=1&identity=%2Fk&known_hosts=%2Fkh"
     ex = connect(spec)
     assert isinstance(ex, SSHExecutor) and (ex.username, ex.port, ex.prefix) == ("root", 2200, ("sudo", "-n"))
+
+
+def test_ssh_spec_quotes_what_a_url_needs() -> None:
+    assert ssh_spec("nas1") == "ssh://nas1"
+    assert ssh_spec("fd00::5", username="zfs admin", port=2222, sudo="1") == "ssh://zfs%20admin@[fd00::5]:2222?sudo=1"
+    ex = connect(ssh_spec("fd00::5", username="zfs admin", port=2222), password="pw")
+    assert isinstance(ex, SSHExecutor) and (ex.host, ex.username, ex.port) == ("fd00::5", "zfs admin", 2222)
+    for bad in ("", "a/b", "u@h", "[::1]"):
+        with pytest.raises(InvalidName):
+            ssh_spec(bad)
+    with pytest.raises(InvalidName):
+        ssh_spec("h", port=0)

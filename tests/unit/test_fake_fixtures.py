@@ -67,7 +67,7 @@ def test_fuse_usage_and_version() -> None:
     usage = (FIX / "zfs_usage.txt").read_text().split("\n", 1)[1]
     assert r.stderr == "unrecognized command 'version'\n" + usage
     oz = FakeExecutor(FakeHost("openzfs"))
-    assert oz.run(["zfs", "version"]).stdout == "zfs-2.2.2-1\nzfs-kmod-2.2.2-1\n"
+    assert oz.run(["zfs", "version"]).stdout == "zfs-2.3.2-1\nzfs-kmod-2.3.2-1\n"
 
 
 def test_get_all_layout_matches_fixture() -> None:

@@ -56,7 +56,8 @@ def test_kernel_only_ro_and_duplicates() -> None:
         ("no_root_squash", ["0.0.0.0/0:rw", "::/0:rw"]),
         ("ro", ["0.0.0.0/0:ro", "::/0:ro"]),
         ("rw=host.example.com:10.0.0.1", ["10.0.0.1:rw"]),
-        ("rw=,,", []),
+        # an empty rw= list is exported to everyone (real OpenZFS 2.3.2: exportfs -v shows <world>)
+        ("rw=,,", ["0.0.0.0/0:rw", "::/0:rw"]),
     ],
 )
 def test_kernel_parse_hand_written(value: str, expected: list[str]) -> None:

@@ -211,3 +211,25 @@ def test_zpool_list_bad_column_count() -> None:
 def test_empty_output_is_empty() -> None:
     assert parse_zfs_get("") == {}
     assert parse_zpool_list("") == []
+
+
+def test_zpool_list_plain_openzfs_2_3_eleven_columns() -> None:
+    """``zpool list -H -p`` without ``-o`` on real OpenZFS 2.3.2 prints 11 columns; the defaults read them."""
+    from tests.conformance.script import load_fixtures
+
+    (out,) = [o for o in load_fixtures() if o.step == "zpool-list-plain"]
+    assert all(len(line.split("\t")) == 11 for line in out.stdout.splitlines())
+    pools = parse_zpool_list(out.stdout)
+    assert [p.name for p in pools] == ["backup", "tank"]
+    for p in pools:
+        assert p.health == "ONLINE" and p.size == 4026531840 and p.fragmentation == 0
+        assert p.allocated is not None and p.free is not None and p.allocated + p.free == p.size
+        assert p.capacity == 0 and p.dedupratio == 1.0 and p.altroot is None
+
+
+def test_zpool_list_plain_zfs_fuse_and_own_columns_still_parse() -> None:
+    fuse = "tank\t250M\t556K\t249M\t0%\t1.00x\tONLINE\t-\n"
+    (p,) = parse_zpool_list(fuse, exact=False)
+    assert (p.name, p.health, p.capacity) == ("tank", "ONLINE", 0)
+    with pytest.raises(ParseError):
+        parse_zpool_list("tank\t1\t2\n")

@@ -22,7 +22,7 @@ from typing import Any
 from pyzfsnas.errors import InvalidName
 from pyzfsnas.executors.base import Executor
 
-__all__ = ["connect"]
+__all__ = ["connect", "ssh_spec"]
 
 _SUDO = ("sudo", "-n")
 _TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
@@ -146,3 +146,21 @@ def _merge(spec: str, settings: dict[str, Any], keywords: dict[str, Any]) -> Non
     if both:
         raise InvalidName(f"executor spec {spec!r} already sets {', '.join(both)}: give it once")
     settings.update(keywords)
+
+
+def ssh_spec(host: str, *, username: str | None = None, port: int | None = None, **options: str) -> str:
+    """The ``ssh://`` spec of ``host`` (an IPv6 address is bracketed, the user name quoted), with ``options``.
+
+    ``ssh_spec("fd00::5", username="zfs", port=2222, sudo="1")`` is ``ssh://zfs@[fd00::5]:2222?sudo=1``.
+    """
+    if not isinstance(host, str) or not host or any(c in host for c in "/?#@[] "):
+        raise InvalidName(f"invalid ssh host {host!r}")
+    where = f"[{host}]" if ":" in host else host
+    if username:
+        where = f"{urllib.parse.quote(username, safe='')}@{where}"
+    if port is not None:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise InvalidName(f"invalid ssh port {port!r}: an int in 1..65535")
+        where += f":{port}"
+    query = urllib.parse.urlencode(options)
+    return f"ssh://{where}" + (f"?{query}" if query else "")

@@ -11,19 +11,22 @@ from __future__ import annotations
 
 from oslo_config import cfg, types
 
+from pyzfsnas.shares.site import UPSTREAM_HELPER as _UPSTREAM_HELPER
+
 __all__ = ["PYZFSNAS_OPTS", "UPSTREAM_HELPER", "ZFSONLINUX_OPTS", "list_opts"]
 
 #: The value of ``zfs_share_helpers`` in upstream configurations; accepted and means "detect".
-UPSTREAM_HELPER: str = "manila.share.drivers.zfsonlinux.utils.NFSviaZFSHelper"
+UPSTREAM_HELPER: str = _UPSTREAM_HELPER
 
 ZFSONLINUX_OPTS: list[cfg.Opt] = [
     cfg.HostAddressOpt(
         "zfs_share_export_ip",
-        help="IP to be added to user-facing export location. Required (checked at setup)."),
+        help="IP address or host name added to the user-facing export location. Required (checked at "
+             "setup)."),
     cfg.HostAddressOpt(
         "zfs_service_ip",
-        help="IP to be added to admin-facing export location; other backends reach this host's ZFS "
-             "through it for replication and migration. Required (checked at setup)."),
+        help="IP address or host name added to the admin-facing export location; other backends reach "
+             "this host's ZFS through it for replication and migration. Required (checked at setup)."),
     cfg.ListOpt(
         "zfs_zpool_list",
         help="Zpools (or nested datasets, 'pool/nested/ds') the backend may use; each is a Manila pool "
@@ -73,6 +76,12 @@ ZFSONLINUX_OPTS: list[cfg.Opt] = [
 ]
 
 PYZFSNAS_OPTS: list[cfg.Opt] = [
+    cfg.ListOpt(
+        "zfs_share_export_ips",
+        item_type=types.HostAddress(),
+        default=[],
+        help="More user-facing export addresses besides zfs_share_export_ip, e.g. an IPv6 one beside an "
+             "IPv4 one; each becomes an export location (pyzfsnas)."),
     cfg.PortOpt(
         "zfs_ssh_port",
         default=22,
@@ -88,6 +97,18 @@ PYZFSNAS_OPTS: list[cfg.Opt] = [
         "zfs_command_prefix",
         default=[],
         help="Argv prefix for every command on the ZFS host, e.g. sudo,-n (pyzfsnas)."),
+    cfg.StrOpt(
+        "zfs_backup_dataset",
+        help="Dataset that share backups are received into as ZFS send streams, e.g. backup/manila "
+             "(pyzfsnas; empty: no backups). Each share gets one dataset per incremental chain below it."),
+    cfg.HostAddressOpt(
+        "zfs_backup_service_ip",
+        help="Host holding zfs_backup_dataset, reached like another backend's host (SSH with the "
+             "zfs_ssh_* options); empty: this backend's own host (pyzfsnas)."),
+    cfg.StrOpt(
+        "zfs_backup_snapshot_prefix",
+        default="manila_backup_",
+        help="Prefix of the snapshots that backups make (pyzfsnas)."),
     cfg.BoolOpt(
         "zfs_use_external_locks",
         default=False,

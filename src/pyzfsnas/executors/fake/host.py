@@ -71,6 +71,8 @@ class Pool:
     raw_size: int
     guid: int
     props: dict[str, str] = field(default_factory=dict)
+    #: ``feature@filesystem_limits`` is active: a limit was set, datasets created since count their children
+    limits_active: bool = False
 
     @property
     def size(self) -> int:
@@ -103,6 +105,10 @@ class Dataset:
     defer_destroy: bool = False
     fsid: int | None = None
     shared: list[str] = field(default_factory=list)
+    #: filesystem_count/snapshot_count are tracked (OpenZFS: since a limit was set on it or an ancestor)
+    counted: bool = False
+    #: when a snapshot of it was last created, destroyed or renamed (OpenZFS ``snapshots_changed``)
+    snapshots_changed: int | None = None
 
     @property
     def fs(self) -> str:
@@ -294,6 +300,10 @@ class FakeHost:
         """Create and register a dataset object (no validation)."""
         self._objset += 1
         ds = Dataset(name, kind, self.new_guid(), self.next_txg(), self.now(), self._objset, **kw)  # type: ignore[arg-type]
+        if kind == "snapshot" and ds.fs in self.datasets:
+            self.datasets[ds.fs].snapshots_changed = ds.creation
+        pool = self.pools.get(name.split("/", 1)[0].split("@", 1)[0])
+        ds.counted = kind != "snapshot" and pool is not None and pool.limits_active
         self.datasets[name] = ds
         self.touch()
         return ds
@@ -593,6 +603,8 @@ class FakeHost:
             value = ("on" if ds.defer_destroy else "off") if snap else "-"
         elif name == "guid":
             value = str(ds.guid)
+        elif name == "snapshots_changed":
+            value = str(ds.snapshots_changed) if ds.snapshots_changed is not None and not snap else "-"
         elif name == "createtxg":
             value = str(ds.createtxg)
         elif name == "objsetid":
@@ -613,9 +625,14 @@ class FakeHost:
         elif name in ("encryptionroot", "keystatus", "receive_resume_token"):
             value = "-"
         elif name in ("encryption", "keyformat", "keylocation", "pbkdf2iters"):
-            return P.PROPS[name].default, "default" if not snap else "-"
+            return P.PROPS[name].default, "default" if not snap or not fuse else "-"
         elif name in ("filesystem_count", "snapshot_count"):
-            return "none", "default"
+            if not ds.counted:
+                return "none", "default"
+            below = self.descendants(ds.name)
+            if name == "filesystem_count":
+                return str(sum(d.kind != "snapshot" for d in below)), "local"
+            return str(sum(d.kind == "snapshot" for d in below)), "local"
         elif name == "volsize" and ds.kind == "volume":
             return ds.props.get("volsize", "0"), "local"
         elif name == "volblocksize" and ds.kind == "volume":

@@ -1,6 +1,12 @@
 """The native ZFS properties the fake knows, per flavour: order in ``zfs get all``, defaults, what is editable.
 
-One table, read by the host (sources and inheritance), the ``zfs get`` printer and the ``zfs set`` validator.
+The ``openzfs`` flavour models **OpenZFS 2.3.2** (Debian bookworm-backports ``2.3.2-2~bpo12+2``, the project's
+guest): its property set and order, its defaults (``compression=on``, ``relatime=on``, ``volblocksize=16384``)
+and its limits (``recordsize`` up to 16M), checked by ``tests/conformance`` against the real host.
+
+One table, read by the host (sources and inheritance), the ``zfs get`` printer and the ``zfs set`` validator;
+which flavours have a property, whether it is read-only and its enumerated values come from the library's
+table (:data:`pyzfsnas.properties.NATIVE`), so the two cannot disagree.
 Values are kept in their ``-p`` (parsable) text; :func:`human` turns them into what ``zfs get`` prints without
 ``-p``.
 """
@@ -130,16 +136,20 @@ _ALL = [
     _p("encryptionroot", "string", False, ""),
     _p("keystatus", "string", False, ""),
     _p("special_small_blocks", "size", True, "0"),
-    _p("prefetch", "index", True, "all", ("all", "none", "metadata")),
     _p("defer_destroy", "index", False, "off"),
     _p("userrefs", "number", False, ""),
     _p("receive_resume_token", "string", False, ""),
+    _p("snapshots_changed", "date", False, ""),
+    _p("prefetch", "index", True, "all", ("none", "metadata", "all")),
+    _p("direct", "index", True, "standard", ("disabled", "standard", "always")),
+    _p("longname", "index", True, "off", ONOFF),
+    _p("volthreading", "index", True, "on", ONOFF),
 ]
 
 PROPS: dict[str, Prop] = {p.name: p for p in _ALL}
 _ALIASES = ZFS_ALIASES  # the short names zfs accepts: one table with the library's
 _FUSE_OVERRIDES = {"aclmode": "groupmask"}
-_OPENZFS_DEFAULTS = {"aclmode": "discard", "version": "5", "compression": "off"}
+_OPENZFS_DEFAULTS = {"aclmode": "discard", "version": "5", "compression": "on", "relatime": "on"}
 
 _FUSE_FS = [
     "type", "creation", "used", "available", "referenced", "compressratio", "mounted", "origin", "quota",
@@ -164,8 +174,8 @@ _OZ_FS = [
     "sync", "dnodesize", "refcompressratio", "written", "logicalused", "logicalreferenced", "volmode",
     "filesystem_limit", "snapshot_limit", "filesystem_count", "snapshot_count", "snapdev", "acltype",
     "context", "fscontext", "defcontext", "rootcontext", "relatime", "redundant_metadata", "overlay",
-    "encryption", "keylocation", "keyformat", "pbkdf2iters", "encryptionroot", "keystatus",
-    "special_small_blocks", "prefetch", "receive_resume_token",
+    "encryption", "keylocation", "keyformat", "pbkdf2iters", "special_small_blocks", "snapshots_changed",
+    "prefetch", "direct", "longname", "receive_resume_token",
 ]
 _OZ_VOL = [
     "type", "creation", "used", "available", "referenced", "compressratio", "origin", "reservation",
@@ -174,7 +184,7 @@ _OZ_VOL = [
     "usedbychildren", "usedbyrefreservation", "logbias", "objsetid", "dedup", "mlslabel", "sync",
     "refcompressratio", "written", "logicalused", "logicalreferenced", "volmode", "snapshot_limit",
     "snapshot_count", "snapdev", "context", "fscontext", "defcontext", "rootcontext", "redundant_metadata",
-    "encryption", "keylocation", "keyformat", "pbkdf2iters", "encryptionroot", "keystatus",
+    "encryption", "keylocation", "keyformat", "pbkdf2iters", "snapshots_changed", "prefetch", "volthreading",
     "receive_resume_token",
 ]
 _OZ_SNAP = [
@@ -182,13 +192,14 @@ _OZ_SNAP = [
     "xattr", "version", "utf8only", "normalization", "casesensitivity", "nbmand", "guid", "primarycache",
     "secondarycache", "defer_destroy", "userrefs", "objsetid", "mlslabel", "refcompressratio", "written",
     "clones", "logicalreferenced", "acltype", "context", "fscontext", "defcontext", "rootcontext",
-    "encryption", "encryptionroot", "keystatus",
+    "encryption", "prefetch",
 ]
 #: properties that only exist for some dataset types (checked by ``zfs get NAME`` of another type: ``-``)
 FS_ONLY = {"mounted", "quota", "recordsize", "mountpoint", "sharenfs", "atime", "devices", "exec", "setuid",
            "zoned", "snapdir", "aclmode", "aclinherit", "canmount", "xattr", "version", "utf8only",
            "normalization", "casesensitivity", "vscan", "nbmand", "sharesmb", "refquota", "filesystem_limit",
-           "filesystem_count", "acltype", "relatime", "overlay", "dnodesize", "special_small_blocks"}
+           "filesystem_count", "acltype", "relatime", "overlay", "dnodesize", "special_small_blocks", "direct",
+           "longname"}
 
 
 def lookup(name: str, flavour: str) -> Prop | None:
@@ -197,7 +208,7 @@ def lookup(name: str, flavour: str) -> Prop | None:
     if prop is None or (prop.openzfs_only and flavour != "openzfs"):
         return None
     if flavour == "openzfs" and prop.name == "compression":
-        return prop._replace(values=OPENZFS_COMPRESSION)
+        return prop._replace(values=OPENZFS_COMPRESSION, default=_OPENZFS_DEFAULTS["compression"])
     if flavour == "openzfs" and prop.name in _OPENZFS_DEFAULTS:
         return prop._replace(default=_OPENZFS_DEFAULTS[prop.name])
     if flavour == "openzfs" and prop.name == "checksum":
@@ -218,7 +229,8 @@ def all_order(flavour: str, kind: str) -> list[str]:
 
 def applies(prop: str, kind: str, flavour: str) -> bool:
     """Whether native ``prop`` exists for a dataset of ``kind`` on ``flavour`` (else ``zfs get`` prints ``-``)."""
-    return prop in all_order(flavour, kind) or prop in ("origin", "receive_resume_token")
+    return prop in all_order(flavour, kind) or prop in ("origin", "receive_resume_token", "encryptionroot",
+                                                        "keystatus")
 
 
 def human(prop: str, value: str, flavour: str) -> str:
@@ -228,6 +240,8 @@ def human(prop: str, value: str, flavour: str) -> str:
         return value
     if p.kind == "size" and value.isdigit():
         n = int(value)
+        if n == 0 and prop == "special_small_blocks":
+            return "0"
         if n == 0 and prop in ("quota", "reservation", "refquota", "refreservation"):
             return "none"
         return nicenum(n, bytes_suffix=flavour == "openzfs")
@@ -260,11 +274,11 @@ def validate(prop: Prop, value: str, flavour: str) -> str:
         if name in ("quota", "refquota") and n == 0:
             raise ValueError("use 'none' to disable quota/refquota")
         if name in ("recordsize", "volblocksize"):
-            top = 131072 if flavour != "openzfs" else 1048576
+            top = 131072 if flavour != "openzfs" else 16 << 20
             if n < 512 or n > top or n & (n - 1):
                 raise ValueError(
                     f"'{name}' must be power of 2 from 512 to 128k" if flavour != "openzfs"
-                    else f"'{name}' must be power of 2 from 512B to 1M"
+                    else f"'{name}' must be power of 2 from 512B to 16M"
                 )
         return str(n)
     if name == "mountpoint":

@@ -38,9 +38,15 @@ def export_files(host: FakeHost) -> Iterator[tuple[str, str, str]]:
 
 
 def _hosts(text: str) -> list[str]:
-    """Split a ``rw=``/``ro=`` host list on ``:``, honouring ``[IPv6]`` (OpenZFS 2.2+)."""
+    """Split a ``rw=``/``ro=`` host list on ``:``, honouring ``[IPv6]`` (OpenZFS 2.2+).
+
+    Like the real libshare, an empty piece (``rw=``, ``rw=a::b``, an unbracketed IPv6 address) is an export to
+    everyone (``*``): real OpenZFS 2.3.2 exports ``rw=@fd00::/64`` to ``<world>``.
+    """
     out: list[str] = []
     i = 0
+    if text == "" or text.endswith(":"):
+        out.append("*")
     while i < len(text):
         if text[i] == "[":
             end = text.find("]", i)
@@ -61,7 +67,9 @@ def _hosts(text: str) -> list[str]:
         k = text.find(":", i)
         k = len(text) if k < 0 else k
         item = text[i:k]
-        if item:
+        if not item:
+            out.append("*")
+        elif not item.startswith("/"):  # "/64" left of a split address: exportfs drops it
             out.append(item[1:] if item.startswith("@") else item)
         i = k + 1
     return out

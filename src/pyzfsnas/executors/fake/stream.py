@@ -145,6 +145,9 @@ def cmd_receive(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     expected = sum(size for e in entries for _, size in e["added"])
     head_len = nbytes - expected
     if nbytes < expected or head_len <= 0:
+        if host.flavour == "openzfs" and entries:  # what OpenZFS 2.3 says for a truncated stream
+            what = "new filesystem" if entries[0]["from"] is None else "incremental"
+            raise Fail(f"cannot receive {what} stream: incomplete stream")
         raise Fail("cannot receive: failed to read from stream")
     if not entries:
         return Out()

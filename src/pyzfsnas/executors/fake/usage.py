@@ -1,14 +1,14 @@
-# ruff: noqa: E501, E101 - verbatim tool output, tabs and long lines included
+# ruff: noqa: E501 - verbatim tool output, tabs and long lines included
 """Usage texts printed by the fake ``zfs``/``zpool`` on a bad command line (exit 2), per flavour.
 
-The zfs-fuse texts are copied verbatim from real zfs-fuse 0.7 output (fixtures); the OpenZFS ones follow
-OpenZFS 2.2 ``zfs_main.c`` for the commands pyzfsnas uses.
+The zfs-fuse texts are copied verbatim from real zfs-fuse 0.7 output (fixtures); the OpenZFS ones verbatim from
+OpenZFS 2.3.2 (the project's QEMU guest, ``tests/guest``), the version the fake's ``openzfs`` flavour models.
 """
 
 from __future__ import annotations
 
-__all__ = ["FUSE_PROPTABLE", "FUSE_ZFS_USAGE", "FUSE_ZPOOL_PROPTABLE", "FUSE_ZPOOL_USAGE", "OPENZFS_ZFS_USAGE",
-           "OPENZFS_ZPOOL_USAGE"]
+__all__ = ["FUSE_PROPTABLE", "FUSE_ZFS_USAGE", "FUSE_ZPOOL_PROPTABLE", "FUSE_ZPOOL_USAGE", "OPENZFS_PROPTABLE",
+           "OPENZFS_ZFS_USAGE", "OPENZFS_ZPOOL_USAGE"]
 
 FUSE_ZFS_USAGE = 'usage: zfs command args ...\nwhere \'command\' is one of the following:\n\n\tcreate [-p] [-o property=value] ... <filesystem>\n\tcreate [-ps] [-b blocksize] [-o property=value] ... -V <size> <volume>\n\tdestroy [-rRf] <filesystem|volume>\n\tdestroy [-rRd] <snapshot>\n\n\tsnapshot [-r] [-o property=value] ... <filesystem@snapname|volume@snapname>\n\trollback [-rRf] <snapshot>\n\tclone [-p] [-o property=value] ... <snapshot> <filesystem|volume>\n\tpromote <clone-filesystem>\n\trename <filesystem|volume|snapshot> <filesystem|volume|snapshot>\n\trename -p <filesystem|volume> <filesystem|volume>\n\trename -r <snapshot> <snapshot>\n\tlist [-rH][-d max] [-o property[,...]] [-t type[,...]] [-s property] ...\n\t    [-S property] ... [filesystem|volume|snapshot] ...\n\n\tset <property=value> <filesystem|volume|snapshot> ...\n\tget [-rHp] [-d max] [-o "all" | field[,...]] [-s source[,...]]\n\t    <"all" | property[,...]> [filesystem|volume|snapshot] ...\n\tinherit [-rS] <property> <filesystem|volume|snapshot> ...\n\tupgrade [-v]\n\tupgrade [-r] [-V version] <-a | filesystem ...>\n\tuserspace [-hniHp] [-o field[,...]] [-sS field] ... [-t type[,...]]\n\t    <filesystem|snapshot>\n\tgroupspace [-hniHpU] [-o field[,...]] [-sS field] ... [-t type[,...]]\n\t    <filesystem|snapshot>\n\n\tmount\n\tmount [-vO] [-o opts] <-a | filesystem>\n\tunmount [-f] <-a | filesystem|mountpoint>\n\tshare <-a | filesystem>\n\tunshare <-a | filesystem|mountpoint>\n\n\tsend [-RDp] [-[iI] snapshot] <snapshot>\n\treceive [-vnF] <filesystem|volume|snapshot>\n\treceive [-vnF] -d <filesystem>\n\n\tallow <filesystem|volume>\n\tallow [-ldug] <"everyone"|user|group>[,...] <perm|@setname>[,...]\n\t    <filesystem|volume>\n\tallow [-ld] -e <perm|@setname>[,...] <filesystem|volume>\n\tallow -c <perm|@setname>[,...] <filesystem|volume>\n\tallow -s @setname <perm|@setname>[,...] <filesystem|volume>\n\n\tunallow [-rldug] <"everyone"|user|group>[,...]\n\t    [<perm|@setname>[,...]] <filesystem|volume>\n\tunallow [-rld] -e [<perm|@setname>[,...]] <filesystem|volume>\n\tunallow [-r] -c [<perm|@setname>[,...]] <filesystem|volume>\n\tunallow [-r] -s @setname [<perm|@setname>[,...]] <filesystem|volume>\n\n\thold [-r] <tag> <snapshot> ...\n\tholds [-r] <snapshot> ...\n\trelease [-r] <tag> <snapshot> ...\n\nEach dataset is of the form: pool/[dataset/]*dataset[@name]\n\nFor the property list, run: zfs set|get\n\nFor the delegated permission list, run: zfs allow|unallow\n'
 
@@ -18,89 +18,11 @@ FUSE_ZPOOL_USAGE = 'usage: zpool command args ...\nwhere \'command\' is one of t
 
 FUSE_ZPOOL_PROPTABLE = 'the following properties are supported:\n\n\tPROPERTY         EDIT   VALUES\n\n\tallocated          NO   <size>\n\tcapacity           NO   <size>\n\tdedupratio         NO   <1.00x or higher if deduped>\n\tfree               NO   <size>\n\tguid               NO   <guid>\n\thealth             NO   <state>\n\tsize               NO   <size>\n\taltroot           YES   <path>\n\tashift            YES   <ashift, 9-13, or 0=default>\n\tautoexpand        YES   on | off\n\tautoreplace       YES   on | off\n\tbootfs            YES   <filesystem>\n\tcachefile         YES   <file> | none\n\tdedupditto        YES   <threshold (min 100)>\n\tdelegation        YES   on | off\n\tfailmode          YES   wait | continue | panic\n\tlistsnapshots     YES   on | off\n\tversion           YES   <version>\n'
 
-OPENZFS_ZFS_USAGE = """usage: zfs command args ...
-where 'command' is one of the following:
+#: ``zfs`` with no arguments on OpenZFS 2.3.2 (the project's guest), stderr after the first line.
+OPENZFS_ZFS_USAGE = 'usage: zfs command args ...\nwhere \'command\' is one of the following:\n\n\tversion [-j]\n\n\tcreate [-Pnpuv] [-o property=value] ... <filesystem>\n\tcreate [-Pnpsv] [-b blocksize] [-o property=value] ... -V <size> <volume>\n\tdestroy [-fnpRrv] <filesystem|volume>\n\tdestroy [-dnpRrv] <filesystem|volume>@<snap>[%<snap>][,...]\n\tdestroy <filesystem|volume>#<bookmark>\n\n\tsnapshot [-r] [-o property=value] ... <filesystem|volume>@<snap> ...\n\trollback [-rRf] <snapshot>\n\tclone [-p] [-o property=value] ... <snapshot> <filesystem|volume>\n\tpromote <clone-filesystem>\n\trename [-f] <filesystem|volume|snapshot> <filesystem|volume|snapshot>\n\trename -p [-f] <filesystem|volume> <filesystem|volume>\n\trename -u [-f] <filesystem> <filesystem>\n\trename -r <snapshot> <snapshot>\n\tbookmark <snapshot|bookmark> <newbookmark>\n\tprogram [-jn] [-t <instruction limit>] [-m <memory limit (b)>]\n\t    <pool> <program file> [lua args...]\n\n\tlist [-Hp] [-j [--json-int]] [-r|-d max] [-o property[,...]] [-s property]...\n\t    [-S property]... [-t type[,...]] [filesystem|volume|snapshot] ...\n\n\tset [-u] <property=value> ... <filesystem|volume|snapshot> ...\n\tget [-rHp] [-j [--json-int]] [-d max] [-o "all" | field[,...]]\n\t    [-t type[,...]] [-s source[,...]]\n\t    <"all" | property[,...]> [filesystem|volume|snapshot|bookmark] ...\n\tinherit [-rS] <property> <filesystem|volume|snapshot> ...\n\tupgrade [-v]\n\tupgrade [-r] [-V version] <-a | filesystem ...>\n\n\tuserspace [-Hinp] [-o field[,...]] [-s field] ...\n\t    [-S field] ... [-t type[,...]] <filesystem|snapshot|path>\n\tgroupspace [-Hinp] [-o field[,...]] [-s field] ...\n\t    [-S field] ... [-t type[,...]] <filesystem|snapshot|path>\n\tprojectspace [-Hp] [-o field[,...]] [-s field] ... \n\t    [-S field] ... <filesystem|snapshot|path>\n\n\tproject [-d|-r] <directory|file ...>\n\tproject -c [-0] [-d|-r] [-p id] <directory|file ...>\n\tproject -C [-k] [-r] <directory ...>\n\tproject [-p id] [-r] [-s] <directory ...>\n\n\tmount [-j]\n\tmount [-flvO] [-o opts] <-a|-R filesystem|filesystem>\n\tunmount [-fu] <-a | filesystem|mountpoint>\n\tshare [-l] <-a [nfs|smb] | filesystem>\n\tunshare <-a [nfs|smb] | filesystem|mountpoint>\n\n\tsend [-DLPbcehnpsVvw] [-i|-I snapshot]\n\t     [-R [-X dataset[,dataset]...]]     <snapshot>\n\tsend [-DnVvPLecw] [-i snapshot|bookmark] <filesystem|volume|snapshot>\n\tsend [-DnPpVvLec] [-i bookmark|snapshot] --redact <bookmark> <snapshot>\n\tsend [-nVvPe] -t <receive_resume_token>\n\tsend [-PnVv] --saved filesystem\n\treceive [-vMnsFhu] [-o <property>=<value>] ... [-x <property>] ...\n\t    <filesystem|volume|snapshot>\n\treceive [-vMnsFhu] [-o <property>=<value>] ... [-x <property>] ... \n\t    [-d | -e] <filesystem>\n\treceive -A <filesystem|volume>\n\n\tallow <filesystem|volume>\n\tallow [-ldug] <"everyone"|user|group>[,...] <perm|@setname>[,...]\n\t    <filesystem|volume>\n\tallow [-ld] -e <perm|@setname>[,...] <filesystem|volume>\n\tallow -c <perm|@setname>[,...] <filesystem|volume>\n\tallow -s @setname <perm|@setname>[,...] <filesystem|volume>\n\n\tunallow [-rldug] <"everyone"|user|group>[,...]\n\t    [<perm|@setname>[,...]] <filesystem|volume>\n\tunallow [-rld] -e [<perm|@setname>[,...]] <filesystem|volume>\n\tunallow [-r] -c [<perm|@setname>[,...]] <filesystem|volume>\n\tunallow [-r] -s @setname [<perm|@setname>[,...]] <filesystem|volume>\n\n\thold [-r] <tag> <snapshot> ...\n\tholds [-rHp] <snapshot> ...\n\trelease [-r] <tag> <snapshot> ...\n\tdiff [-FHth] <snapshot> [snapshot|filesystem]\n\tload-key [-rn] [-L <keylocation>] <-a | filesystem|volume>\n\tunload-key [-r] <-a | filesystem|volume>\n\tchange-key [-l] [-o keyformat=<value>]\n\t    [-o keylocation=<value>] [-o pbkdf2iters=<value>]\n\t    <filesystem|volume>\n\tchange-key -i [-l] <filesystem|volume>\n\tredact <snapshot> <bookmark> <redaction_snapshot> ...\n\twait [-t <activity>] <filesystem>\n\tzone <nsfile> <filesystem>\n\tunzone <nsfile> <filesystem>\n\nEach dataset is of the form: pool/[dataset/]*dataset[@name]\n\nFor the property list, run: zfs set|get\n\nFor the delegated permission list, run: zfs allow|unallow\n\nFor further help on a command or topic, run: zfs help [<topic>]\n'
 
-	version
+#: OpenZFS 2.3.2's property table, printed after the usage of ``zfs get``/``set``/``inherit``/``list``.
+OPENZFS_PROPTABLE = 'The following properties are supported:\n\n\tPROPERTY              EDIT  INHERIT   VALUES\n\n\tavailable               NO       NO   <size>\n\tclones                  NO       NO   <dataset>[,...]\n\tcompressratio           NO       NO   <1.00x or higher if compressed>\n\tcreatetxg               NO       NO   <uint64>\n\tcreation                NO       NO   <date>\n\tdefer_destroy           NO       NO   yes | no\n\tencryptionroot          NO       NO   <filesystem | volume>\n\tfilesystem_count        NO       NO   <count>\n\tguid                    NO       NO   <uint64>\n\tkeystatus               NO       NO   none | unavailable | available\n\tlogicalreferenced       NO       NO   <size>\n\tlogicalused             NO       NO   <size>\n\tmounted                 NO       NO   yes | no\n\tobjsetid                NO       NO   <uint64>\n\torigin                  NO       NO   <snapshot>\n\treceive_resume_token    NO       NO   <string token>\n\tredact_snaps            NO       NO   <snapshot>[,...]\n\trefcompressratio        NO       NO   <1.00x or higher if compressed>\n\treferenced              NO       NO   <size>\n\tsnapshot_count          NO       NO   <count>\n\tsnapshots_changed       NO       NO   <date>\n\ttype                    NO       NO   filesystem | volume | snapshot | bookmark\n\tused                    NO       NO   <size>\n\tusedbychildren          NO       NO   <size>\n\tusedbydataset           NO       NO   <size>\n\tusedbyrefreservation    NO       NO   <size>\n\tusedbysnapshots         NO       NO   <size>\n\tuserrefs                NO       NO   <count>\n\twritten                 NO       NO   <size>\n\taclinherit             YES      YES   discard | noallow | restricted | passthrough | passthrough-x\n\taclmode                YES      YES   discard | groupmask | passthrough | restricted\n\tacltype                YES      YES   off | nfsv4 | posix\n\tatime                  YES      YES   on | off\n\tcanmount               YES       NO   on | off | noauto\n\tcasesensitivity         NO      YES   sensitive | insensitive | mixed\n\tchecksum               YES      YES   on | off | fletcher2 | fletcher4 | sha256 | sha512 | skein | edonr | blake3\n\tcompression            YES      YES   on | off | lzjb | gzip | gzip-[1-9] | zle | lz4 | zstd | zstd-[1-19] | zstd-fast | zstd-fast-[1-10,20,30,40,50,60,70,80,90,100,500,1000]\n\tcontext                YES       NO   <selinux context>\n\tcopies                 YES      YES   1 | 2 | 3\n\tdedup                  YES      YES   on | off | verify | sha256[,verify] | sha512[,verify] | skein[,verify] | edonr,verify | blake3[,verify]\n\tdefcontext             YES       NO   <selinux defcontext>\n\tdevices                YES      YES   on | off\n\tdirect                 YES      YES   disabled | standard | always\n\tdnodesize              YES      YES   legacy | auto | 1k | 2k | 4k | 8k | 16k\n\tencryption              NO      YES   on | off | aes-128-ccm | aes-192-ccm | aes-256-ccm | aes-128-gcm | aes-192-gcm | aes-256-gcm\n\texec                   YES      YES   on | off\n\tfilesystem_limit       YES       NO   <count> | none\n\tfscontext              YES       NO   <selinux fscontext>\n\tkeyformat               NO       NO   none | raw | hex | passphrase\n\tkeylocation            YES       NO   prompt | <file URI> | <https URL> | <http URL>\n\tlogbias                YES      YES   latency | throughput\n\tlongname               YES      YES   on | off\n\tmlslabel               YES      YES   <sensitivity label>\n\tmountpoint             YES      YES   <path> | legacy | none\n\tnbmand                 YES      YES   on | off\n\tnormalization           NO      YES   none | formC | formD | formKC | formKD\n\toverlay                YES      YES   on | off\n\tpbkdf2iters             NO       NO   <iters>\n\tprefetch               YES      YES   none | metadata | all\n\tprimarycache           YES      YES   all | none | metadata\n\tquota                  YES       NO   <size> | none\n\treadonly               YES      YES   on | off\n\trecordsize             YES      YES   512 to 1M, power of 2\n\tredundant_metadata     YES      YES   all | most | some | none\n\trefquota               YES       NO   <size> | none\n\trefreservation         YES       NO   <size> | none\n\trelatime               YES      YES   on | off\n\treservation            YES       NO   <size> | none\n\trootcontext            YES       NO   <selinux rootcontext>\n\tsecondarycache         YES      YES   all | none | metadata\n\tsetuid                 YES      YES   on | off\n\tsharenfs               YES      YES   on | off | NFS share options\n\tsharesmb               YES      YES   on | off | SMB share options\n\tsnapdev                YES      YES   hidden | visible\n\tsnapdir                YES      YES   disabled | hidden | visible\n\tsnapshot_limit         YES       NO   <count> | none\n\tspecial_small_blocks   YES      YES   zero or 512 to 1M, power of 2\n\tsync                   YES      YES   standard | always | disabled\n\tutf8only                NO      YES   on | off\n\tversion                YES       NO   1 | 2 | 3 | 4 | 5 | current\n\tvolblocksize            NO      YES   512 to 128k, power of 2\n\tvolmode                YES      YES   default | full | geom | dev | none\n\tvolsize                YES       NO   <size>\n\tvolthreading           YES       NO   on | off\n\tvscan                  YES      YES   on | off\n\txattr                  YES      YES   on | off | dir | sa\n\tzoned                  YES      YES   on | off\n\tuserused@...            NO       NO   <size>\n\tgroupused@...           NO       NO   <size>\n\tprojectused@...         NO       NO   <size>\n\tuserobjused@...         NO       NO   <size>\n\tgroupobjused@...        NO       NO   <size>\n\tprojectobjused@...      NO       NO   <size>\n\tuserquota@...          YES       NO   <size> | none\n\tgroupquota@...         YES       NO   <size> | none\n\tprojectquota@...       YES       NO   <size> | none\n\tuserobjquota@...       YES       NO   <size> | none\n\tgroupobjquota@...      YES       NO   <size> | none\n\tprojectobjquota@...    YES       NO   <size> | none\n\twritten@<snap>          NO       NO   <size>\n\twritten#<bookmark>      NO       NO   <size>\n\nSizes are specified in bytes with standard units such as K, M, G, etc.\n\nUser-defined properties can be specified by using a name containing a colon (:).\n\nThe {user|group|project}[obj]{used|quota}@ properties must be appended with\na user|group|project specifier of one of these forms:\n    POSIX name      (eg: "matt")\n    POSIX id        (eg: "126829")\n    SMB name@domain (eg: "matt@sun")\n    SMB SID         (eg: "S-1-234-567-89")\n'
 
-	create [-Pnpuv] [-o property=value] ... <filesystem>
-	create [-Pnpsv] [-b blocksize] [-o property=value] ... -V <size> <volume>
-	destroy [-fnpRrv] <filesystem|volume>
-	destroy [-dnpRrv] <filesystem|volume>@<snap>[%<snap>][,...]
-	destroy <filesystem|volume>#<bookmark>
-
-	snapshot [-r] [-o property=value] ... <filesystem|volume>@<snap> ...
-	rollback [-rRf] <snapshot>
-	clone [-p] [-o property=value] ... <snapshot> <filesystem|volume>
-	promote <clone-filesystem>
-	rename [-f] <filesystem|volume|snapshot> <filesystem|volume|snapshot>
-	rename -p [-f] <filesystem|volume> <filesystem|volume>
-	rename -u [-f] <filesystem> <filesystem>
-	rename -r <snapshot> <snapshot>
-	bookmark <snapshot|bookmark> <newbookmark>
-	program [-jn] [-t <instruction limit>] [-m <memory limit (b)>]
-	    <pool> <program file> [lua args...]
-
-	list [-Hp] [-r|-d max] [-o property[,...]] [-s property]...
-	    [-S property]... [-t type[,...]] [filesystem|volume|snapshot] ...
-
-	set <property=value> ... <filesystem|volume|snapshot> ...
-	get [-rHp] [-d max] [-o "all" | field[,...]]
-	    [-t type[,...]] [-s source[,...]]
-	    <"all" | property[,...]> [filesystem|volume|snapshot|bookmark] ...
-	inherit [-rS] <property> <filesystem|volume|snapshot> ...
-	upgrade [-v]
-	upgrade [-r] [-V version] <-a | filesystem ...>
-
-	mount
-	mount [-flvO] [-o opts] <-a|-R filesystem|filesystem>
-	unmount [-fu] <-a | filesystem|mountpoint>
-	share [-l] <-a [nfs|smb] | filesystem>
-	unshare <-a [nfs|smb] | filesystem|mountpoint>
-
-	send [-DLPbcehnpsVvw] [-i|-I snapshot]
-	     [-R [-X dataset[,dataset]...]]     <snapshot>
-	send [-DnVvPLecw] [-i snapshot|bookmark] <filesystem|volume|snapshot>
-	send [-DnPpVvLec] [-i bookmark|snapshot] --redact <bookmark> <snapshot>
-	send [-nVvPe] -t <receive_resume_token>
-	send [-PnVv] --saved filesystem
-	receive [-vMnsFhu] [-o <property>=<value>] ... [-x <property>] ...
-	    <filesystem|volume|snapshot>
-	receive [-vMnsFhu] [-o <property>=<value>] ... [-x <property>] ...
-	    [-d | -e] <filesystem>
-	receive -A <filesystem|volume>
-
-	hold [-r] <tag> <snapshot> ...
-	holds [-rHp] <snapshot> ...
-	release [-r] <tag> <snapshot> ...
-	diff [-FHth] <snapshot> [snapshot|filesystem]
-
-Each dataset is of the form: pool/[dataset/]*dataset[@name]
-
-For the property list, run: zfs set|get
-
-For the delegated permission list, run: zfs allow|unallow
-
-For further help on a command or topic, run: zfs help [<topic>]
-"""
-
-OPENZFS_ZPOOL_USAGE = """usage: zpool command args ...
-where 'command' is one of the following:
-
-	version
-
-	create [-fnd] [-o property=value] ...
-	    [-O file-system-property=value] ...
-	    [-m mountpoint] [-R root] <pool> <vdev> ...
-	destroy [-f] <pool>
-
-	list [-gHLpPv] [-o property[,...]] [-T d|u] [pool] ...
-	    [interval [count]]
-	status [-c [script1,script2,...]] [-igLpPstvxD]  [-T d|u] [pool] ...
-	    [interval [count]]
-
-	get [-Hp] [-o "all" | field[,...]] <"all" | property[,...]> <pool> ...
-	set <property=value> <pool>
-
-For further help on a command or topic, run: zpool help [<topic>]
-"""
+#: ``zpool`` with no arguments on OpenZFS 2.3.2, stderr after the first line.
+OPENZFS_ZPOOL_USAGE = 'usage: zpool command args ...\nwhere \'command\' is one of the following:\n\n\tversion [-j]\n\n\tcreate [-fnd] [-o property=value] ... \n\t    [-O file-system-property=value] ... \n\t    [-m mountpoint] [-R root] <pool> <vdev> ...\n\tdestroy [-f] <pool>\n\n\tadd [-afgLnP] [-o property=value] <pool> <vdev> ...\n\tremove [-npsw] <pool> <device> ...\n\n\tlabelclear [-f] <vdev>\n\n\tcheckpoint [-d [-w]] <pool> ...\n\tprefetch -t <type> [<type opts>] <pool>\n\t    -t ddt <pool>\n\n\tlist [-gHLpPv] [-o property[,...]] [-j [--json-int, --json-pool-key-guid]] ...\n\t    [-T d|u] [pool] [interval [count]]\n\tiostat [[[-c [script1,script2,...][-lq]]|[-rw]] [-T d | u] [-ghHLpPvy]\n\t    [[pool ...]|[pool vdev ...]|[vdev ...]] [[-n] interval [count]]\n\tstatus [--power] [-j [--json-int, --json-flat-vdevs, ...\n\t    --json-pool-key-guid]] [-c [script1,script2,...]] [-dDegiLpPstvx] ...\n\t    [-T d|u] [pool] [interval [count]]\n\n\tonline [--power][-e] <pool> <device> ...\n\toffline [--power]|[[-f][-t]] <pool> <device> ...\n\tclear [[--power]|[-nF]] <pool> [device]\n\treopen [-n] <pool>\n\n\tattach [-fsw] [-o property=value] <pool> <device> <new-device>\n\tdetach <pool> <device>\n\treplace [-fsw] [-o property=value] <pool> <device> [new-device]\n\tsplit [-gLnPl] [-R altroot] [-o mntopts]\n\t    [-o property=value] <pool> <newpool> [<device> ...]\n\n\tinitialize [-c | -s | -u] [-w] <pool> [<device> ...]\n\tresilver <pool> ...\n\tscrub [-e | -s | -p | -C] [-w] <pool> ...\n\ttrim [-dw] [-r <rate>] [-c | -s] <pool> [<device> ...]\n\n\timport [-d dir] [-D]\n\timport [-o mntopts] [-o property=value] ... \n\t    [-d dir | -c cachefile] [-D] [-l] [-f] [-m] [-N] [-R root] [-F [-n]] -a\n\timport [-o mntopts] [-o property=value] ... \n\t    [-d dir | -c cachefile] [-D] [-l] [-f] [-m] [-N] [-R root] [-F [-n]]\n\t    [--rewind-to-checkpoint] <pool | id> [newpool]\n\texport [-af] <pool> ...\n\tupgrade\n\tupgrade -v\n\tupgrade [-V version] <-a | pool ...>\n\treguid [-g guid] <pool>\n\n\thistory [-il] [<pool>] ...\n\tevents [-vHf [pool] | -c]\n\n\tget [-Hp] [-j [--json-int, --json-pool-key-guid]] ...\n\t    [-o "all" | field[,...]] <"all" | property[,...]> <pool> ...\n\tset <property=value> <pool>\n\tset <vdev_property=value> <pool> <vdev>\n\tsync [pool] ...\n\n\twait [-Hp] [-T d|u] [-t <activity>[,...]] <pool> [interval]\n\n\tddtprune -d|-p <amount> <pool>\n\nFor further help on a command or topic, run: zpool help [<topic>]\n'

@@ -11,7 +11,7 @@ from pyzfsnas.executors.fake.formatting import format_date, render_table
 from pyzfsnas.executors.fake.host import Dataset, Fail, FakeHost, sort_key
 from pyzfsnas.executors.fake.names import name_error
 from pyzfsnas.executors.fake.output import Out
-from pyzfsnas.executors.fake.usage import FUSE_PROPTABLE, FUSE_ZFS_USAGE, OPENZFS_ZFS_USAGE
+from pyzfsnas.executors.fake.usage import FUSE_PROPTABLE, FUSE_ZFS_USAGE, OPENZFS_PROPTABLE, OPENZFS_ZFS_USAGE
 
 __all__ = ["run_zfs"]
 
@@ -35,10 +35,12 @@ def usage(host: FakeHost, cmd: str | None, first: str) -> Fail:
                 out.append(lines[j])
                 j += 1
     body = "usage:\n" + "\n".join(out) + "\n"
-    if cmd in _PROP_CMDS and host.flavour == "zfs-fuse":
-        body += "\n" + FUSE_PROPTABLE
+    if cmd in _PROP_CMDS:
+        body += "\n" + (FUSE_PROPTABLE if host.flavour == "zfs-fuse" else OPENZFS_PROPTABLE)
     else:
         body += _FOOTER
+        if host.flavour == "openzfs":
+            body += "\nFor further help on a command or topic, run: zfs help [<topic>]\n"
     return Fail(f"{first}\n{body}", 2)
 
 
@@ -108,7 +110,7 @@ def check_value(
 def cmd_version(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     if host.flavour == "zfs-fuse":
         raise usage(host, None, "unrecognized command 'version'")
-    return Out(0, "zfs-2.2.2-1\nzfs-kmod-2.2.2-1\n")
+    return Out(0, "zfs-2.3.2-1\nzfs-kmod-2.3.2-1\n")
 
 
 # ---------------------------------------------------------------------------------------------- create
@@ -159,6 +161,18 @@ def make_parents(host: FakeHost, name: str) -> None:
             create_fs(host, anc, {})
 
 
+def volsize_reservation(volsize: int, volblocksize: int, copies: int = 1) -> int:
+    """The ``refreservation`` OpenZFS gives a non-sparse volume: its data plus room for every indirect block
+    (libzfs ``zvol_volsize_to_reservation`` on a single-disk pool: 128K per indirect block, one extra copy)."""
+    nblocks = volsize // volblocksize
+    numdb = 7
+    while nblocks > 1:
+        nblocks = (nblocks + 1023) // 1024
+        numdb += nblocks
+    numdb *= min(3, copies + 1)
+    return volsize * copies + numdb * (1 << 17)
+
+
 def cmd_create(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     options, rest = opts(host, "create", args, "po:V:sb:")
     parents = any(o == "-p" for o, _ in options)
@@ -179,10 +193,23 @@ def cmd_create(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
             size = P.validate(P.PROPS["volsize"], volsize, host.flavour)
         except ValueError as err:
             raise Fail(f"{what}: {err}") from None
+        block = int(local.get("volblocksize", "16384"))
+        warning = ""
+        if host.flavour == "openzfs":
+            # OpenZFS rounds the size up to a whole block and reserves room for the block tree too.
+            size = str(-(-int(size) // block) * block)
+            if block < 16384 and any(o == "-s" for o, _ in options):
+                warning = (f"Warning: volblocksize ({block}) is less than the default minimum block size "
+                           "(16384).\nTo reduce wasted space a volblocksize of 16384 is recommended.\n")
         local["volsize"] = size
         if not any(o == "-s" for o, _ in options):
-            local.setdefault("refreservation", size)
+            local.setdefault("refreservation",
+                             str(volsize_reservation(int(size), block)) if host.flavour == "openzfs" else size)
         kind = "volume"
+        if parents:
+            make_parents(host, name)
+        create_fs(host, name, local, kind=kind)
+        return Out(0, "", warning)
     if parents:
         make_parents(host, name)
     create_fs(host, name, local, kind=kind)
@@ -203,9 +230,23 @@ def _doomed_tree(host: FakeHost, ds: Dataset, recursive_clones: bool) -> list[Da
     return out
 
 
+def _destroy_order(host: FakeHost, name: str) -> list[Dataset]:
+    """``name`` and what is under it in the order OpenZFS lists them: for each dataset, its children's trees,
+    then its snapshots (oldest first), then itself."""
+    ds = host.datasets[name]
+    children = [d for d in host.descendants(name, snapshots=False) if d.parent == name]
+    out: list[Dataset] = []
+    for child in children:
+        out += _destroy_order(host, child.name)
+    out += sorted(host.snapshots_of(name), key=lambda s: s.createtxg)
+    return [*out, ds]
+
+
 def destroy_objects(host: FakeHost, doomed: list[Dataset]) -> None:
     """Remove datasets (unmounting and unsharing them) and free unreferenced chunks."""
     for d in doomed:
+        if d.kind == "snapshot" and d.fs in host.datasets:
+            host.datasets[d.fs].snapshots_changed = host.now()
         if d.kind == "filesystem" and d.mounted:
             sharing.unshare(host, d)
             d.mounted = False
@@ -228,7 +269,8 @@ def cmd_destroy(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     if "-r" not in flags and "-R" not in flags:
         below = host.descendants(name)
         if below:
-            listing = "".join(f"{d.name}\n" for d in reversed(below))
+            order = _destroy_order(host, name)[:-1] if host.flavour == "openzfs" else list(reversed(below))
+            listing = "".join(f"{d.name}\n" for d in order)
             raise Fail(f"{what}: filesystem has children\nuse '-r' to destroy the following datasets:\n{listing}")
     doomed = _doomed_tree(host, ds, "-R" in flags)
     if "-R" not in flags:
@@ -269,7 +311,9 @@ def _destroy_snapshot(host: FakeHost, name: str, flags: set[str]) -> Out:
         if s is None:
             if fs not in host.datasets:
                 raise Fail(f"cannot open '{fs}': dataset does not exist")
-            return Out()  # real zfs exits 0 for an absent snapshot of an existing filesystem
+            if host.flavour == "openzfs":
+                raise Fail("could not find any snapshots to destroy; check snapshot names.")
+            return Out()  # zfs-fuse exits 0 for an absent snapshot of an existing filesystem
         targets.append(s)
     doomed: list[Dataset] = []
     for s in targets:
@@ -285,6 +329,9 @@ def _destroy_snapshot(host: FakeHost, name: str, flags: set[str]) -> Out:
             if "-d" in flags:
                 s.defer_destroy = True
                 continue
+            if host.flavour == "openzfs":
+                raise Fail(f"cannot destroy snapshot {s.name}: it's being held. "
+                           f"Run 'zfs holds -r {s.name}' to see holders.")
             raise Fail(f"cannot destroy '{s.name}': dataset is busy")
         doomed.extend(_doomed_tree(host, s, "-R" in flags))
     destroy_objects(host, doomed)
@@ -440,7 +487,8 @@ def cmd_rename(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     if new.startswith(old + "/"):
         raise Fail(f"cannot rename '{old}': New dataset name cannot be a descendant of current dataset name")
     if new in host.datasets:
-        raise Fail(f"{what}: dataset already exists")
+        raise Fail(f"cannot rename '{old}': dataset already exists" if host.flavour == "openzfs"
+                   else f"{what}: dataset already exists")
     parent = new.rsplit("/", 1)[0] if "/" in new else None
     if parent and parent not in host.datasets:
         if "-p" not in flags:
@@ -514,6 +562,10 @@ def apply_prop(host: FakeHost, ds: Dataset, key: str, value: str | None) -> None
         ds.received.pop(key, None)
     else:
         ds.props[key] = value
+    if key in ("filesystem_limit", "snapshot_limit") and value not in (None, "none"):
+        host.pool_of(ds.name).limits_active = True
+        for d in [ds, *host.descendants(ds.name, snapshots=False)]:
+            d.counted = True
     host.touch()
     if key == "mountpoint":
         for d in mounted:
@@ -554,23 +606,37 @@ def cmd_set(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
             err = name_error(name, snapshot=None)
             raise Fail(f"cannot open '{name}': {err or 'dataset does not exist'}")
         what = f"cannot set property for '{name}'"
-        checked = [check_value(host, a.split("=", 1)[0], a.split("=", 1)[1], what) for a in assigns]
-        for key, value in checked:
-            if ds.kind == "snapshot" and ":" not in key:
-                raise Fail(f"{what}: this property can not be modified for snapshots")
-            if key in ("quota", "refquota") and value != "0":
-                current = host.used(ds) if key == "quota" else host.referenced(ds)
-                if int(value) < current:
-                    raise Fail(f"{what}: size is less than current used or reserved space")
-            if key in ("quota", "reservation") and value != "0":
-                quota = int(host.get_prop(ds, "quota")[0] or 0)
-                if key == "reservation" and quota and int(value) > quota:
-                    raise Fail(f"{what}: size is greater than available space")
-            if ds.kind == "volume" and P.lookup(key, host.flavour) is not None and key in P.FS_ONLY:
-                raise Fail(f"{what}: property '{key}' does not apply to datasets of this type")
+        try:
+            checked = _checked_assigns(host, ds, assigns, what)
+        except Fail as err:
+            if host.flavour == "openzfs" and err.returncode == 1:
+                err.returncode = 255  # OpenZFS 2.3 exits 255 when zfs set refuses a value
+            raise
         for key, value in checked:
             apply_prop(host, ds, key, value)
     return Out()
+
+
+def _checked_assigns(host: FakeHost, ds: Dataset, assigns: list[str], what: str) -> list[tuple[str, str]]:
+    """Validate every ``prop=value`` of one ``zfs set`` against ``ds``; raise the host's refusal."""
+    checked = [check_value(host, a.split("=", 1)[0], a.split("=", 1)[1], what) for a in assigns]
+    for key, value in checked:
+        if ds.kind == "snapshot" and ":" not in key:
+            raise Fail(f"{what}: this property can not be modified for snapshots")
+        if key in ("quota", "refquota") and value != "0":
+            current = host.used(ds) if key == "quota" else host.referenced(ds)
+            if int(value) < current:
+                raise Fail(f"{what}: size is less than current used or reserved space")
+        if key in ("quota", "reservation") and value != "0":
+            quota = int(host.get_prop(ds, "quota")[0] or 0)
+            if key == "reservation" and quota and int(value) > quota:
+                raise Fail(f"{what}: size is greater than available space")
+        if ds.kind == "volume" and P.lookup(key, host.flavour) is not None and key in P.FS_ONLY:
+            raise Fail(f"{what}: property '{key}' does not apply to datasets of this type")
+        if (ds.kind == "filesystem" and host.flavour == "openzfs"
+                and key in ("volsize", "volblocksize", "volthreading")):
+            raise Fail(f"{what}: '{key}' does not apply to datasets of this type")
+    return checked
 
 
 def cmd_inherit(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
@@ -807,7 +873,8 @@ def select(host: FakeHost, names: list[str], recursive: bool, depth: int | None,
                 raise Fail(f"cannot open '{n}': {err or 'dataset does not exist'}")
             roots.append(host.datasets[n])
     for root in roots:
-        if root.kind in types or (explicit_ok and names):
+        in_tree = recursive or depth is not None
+        if root.kind in types or (explicit_ok and names and not (in_tree and host.flavour == "openzfs")):
             chosen[root.name] = root
         if recursive or depth is not None:
             base = root.name.count("/")
@@ -880,7 +947,9 @@ def cmd_get(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
         names = props
         if props == ["all"] or "all" in props:
             names = [n for n in P.all_order(host.flavour, ds.kind)
-                     if not (n == "origin" and not ds.origin) and n != "receive_resume_token"]
+                     if not (n == "origin" and not ds.origin) and n != "receive_resume_token"
+                     and not (n == "clones" and host.flavour == "openzfs" and not host.clones_of(ds.name))
+                     and not (n == "snapshots_changed" and ds.snapshots_changed is None)]
             user = set(ds.props) | set(ds.received)
             node = host.datasets.get(ds.parent) if ds.parent else None
             while node is not None:

@@ -22,10 +22,26 @@ _FUSE_GET = ["size", "capacity", "altroot", "health", "guid", "version", "bootfs
 _OZ_GET = ["size", "capacity", "altroot", "health", "guid", "version", "bootfs", "delegation", "autoreplace",
            "cachefile", "failmode", "listsnapshots", "autoexpand", "dedupratio", "free", "allocated", "readonly",
            "ashift", "comment", "expandsize", "freeing", "fragmentation", "leaked", "multihost", "checkpoint",
-           "load_guid", "autotrim", "compatibility", "bcloneused", "bclonesaved", "bcloneratio"]
+           "load_guid", "autotrim", "compatibility", "bcloneused", "bclonesaved", "bcloneratio",
+           "dedup_table_size", "dedup_table_quota", "last_scrubbed_txg"]
+#: OpenZFS 2.3.2's pool features in ``zpool get all`` order, and those active on a new pool in use.
+_FEATURES = ["async_destroy", "empty_bpobj", "lz4_compress", "multi_vdev_crash_dump", "spacemap_histogram",
+             "enabled_txg", "hole_birth", "extensible_dataset", "embedded_data", "bookmarks", "filesystem_limits",
+             "large_blocks", "large_dnode", "sha512", "skein", "edonr", "userobj_accounting", "encryption",
+             "project_quota", "device_removal", "obsolete_counts", "zpool_checkpoint", "spacemap_v2",
+             "allocation_classes", "resilver_defer", "bookmark_v2", "redaction_bookmarks", "redacted_datasets",
+             "bookmark_written", "log_spacemap", "livelist", "device_rebuild", "zstd_compress", "draid",
+             "zilsaxattr", "head_errlog", "blake3", "block_cloning", "vdev_zaps_v2", "redaction_list_spill",
+             "raidz_expansion", "fast_dedup", "longname", "large_microzap"]
+_ACTIVE = {"empty_bpobj", "lz4_compress", "spacemap_histogram", "enabled_txg", "hole_birth", "extensible_dataset",
+           "embedded_data", "userobj_accounting", "project_quota", "spacemap_v2", "log_spacemap", "head_errlog",
+           "vdev_zaps_v2"}
+_SETTABLE = {"ashift", "autoexpand", "autoreplace", "autotrim", "cachefile", "comment", "compatibility",
+             "delegation", "failmode", "listsnapshots", "multihost", "altroot", "bootfs"}
 _DEFAULTS = {"altroot": "-", "bootfs": "-", "delegation": "on", "autoreplace": "off", "cachefile": "-",
              "failmode": "wait", "listsnapshots": "off", "autoexpand": "off", "dedupditto": "0", "ashift": "0",
-             "comment": "-", "multihost": "off", "autotrim": "off", "compatibility": "off"}
+             "comment": "-", "multihost": "off", "autotrim": "off", "compatibility": "off",
+             "dedup_table_quota": "auto"}
 _HEAD = {"allocated": "ALLOC", "capacity": "CAP", "dedupratio": "DEDUP", "checkpoint": "CKPOINT",
          "expandsize": "EXPANDSZ", "fragmentation": "FRAG"}
 
@@ -90,12 +106,17 @@ def _pool_value(host: FakeHost, pool: Pool, prop: str, parsable: bool) -> str:
         "version": "23" if fuse else "-", "checkpoint": "-", "expandsize": "-",
         "fragmentation": "0" if parsable else "0%", "readonly": "off", "freeing": "0", "leaked": "0",
         "load_guid": str(pool.guid ^ 0x5A5A), "bcloneused": "0", "bclonesaved": "0",
-        "bcloneratio": "1.00" if parsable else "1.00x",
+        "bcloneratio": "1.00" if parsable else "1.00x", "dedup_table_size": "0", "last_scrubbed_txg": "0",
     }.get(prop, pool.props.get(prop, _DEFAULTS.get(prop, "-")))
 
 
+def _feature(pool: Pool, prop: str) -> str:
+    name = prop.removeprefix("feature@")
+    return "active" if name in _ACTIVE or (name == "filesystem_limits" and pool.limits_active) else "enabled"
+
+
 def _source(host: FakeHost, prop: str, pool: Pool) -> str:
-    if prop in pool.props:
+    if prop in pool.props or prop.startswith("feature@"):
         return "local"
     if host.flavour == "zfs-fuse" and prop in ("version", "guid"):
         return "default"
@@ -128,8 +149,13 @@ def _run(host: FakeHost, args: list[str]) -> Out:
             raise usage(host, "create", "missing pool name argument" if not rest else "missing vdev specification")
         mp = next((v for o, v in options if o == "-m"), None)
         fsprops = dict(v.split("=", 1) for o, v in options if o == "-O" and "=" in v)
+        poolprops = dict(v.split("=", 1) for o, v in options if o == "-o" and "=" in v)
+        for key in poolprops:
+            if key not in _SETTABLE:
+                raise Fail(f"property '{key}' is not a valid pool or vdev property", 2)
         create_pool(host, rest[0], rest[1:], size=host.default_vdev_size, mountpoint=mp,
                     force=any(o == "-f" for o, _ in options), fsprops=fsprops)
+        host.pools[rest[0]].props.update(poolprops)
         prefix = f"Defaulting to 4K blocksize (ashift=12) for '{rest[1]}'\n" if fuse else ""
         return Out(0, "", prefix)
     if cmd == "destroy":
@@ -169,11 +195,14 @@ def _run(host: FakeHost, args: list[str]) -> Out:
             flags = {o for o, _ in options}
         if not rest:
             raise usage(host, "get", "missing property argument")
-        order = _FUSE_GET if fuse else _OZ_GET
+        order = _FUSE_GET if fuse else [*_OZ_GET, *(f"feature@{f}" for f in _FEATURES)]
         props = order if rest[0] == "all" else [ZPOOL_ALIASES.get(p, p) for p in rest[0].split(",")]
         for p in props:
             if p not in order and p != "name":
                 raise usage(host, "get", f"bad property list: invalid property '{p}'")
+        missing = [n for n in rest[1:] if n not in host.pools]
+        if missing and not fuse:
+            raise Fail(f"Cannot get properties of {missing[0]}: no such pool available.")
         fields = ["name", "property", "value", "source"]
         for o, v in options:
             if o == "-o":
@@ -181,7 +210,8 @@ def _run(host: FakeHost, args: list[str]) -> Out:
         rows = []
         for pool in _pools(host, rest[1:]):
             for p in props:
-                cells = {"name": pool.name, "property": p, "value": _pool_value(host, pool, p, "-p" in flags),
+                value = _feature(pool, p) if p.startswith("feature@") else _pool_value(host, pool, p, "-p" in flags)
+                cells = {"name": pool.name, "property": p, "value": value,
                          "source": _source(host, p, pool)}
                 rows.append([cells[f] for f in fields])
         if "-H" in flags:

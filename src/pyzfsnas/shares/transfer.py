@@ -1,4 +1,4 @@
-"""The driver's transfer policy on top of :func:`pyzfsnas.replication.transfer`.
+"""The share service's transfer policy on top of :func:`pyzfsnas.replication.transfer`.
 
 Incremental syncs carry every intermediate snapshot (``-I``); properties are set at receive time only where
 the destination supports ``receive -o`` (the driver sets them afterwards elsewhere); progress is reported as

@@ -1,0 +1,173 @@
+"""Share backups as ZFS send streams into a dataset on this or another host (incremental chains)."""
+
+from __future__ import annotations
+
+import contextlib
+
+from pyzfsnas.errors import (
+    DatasetNotFound,
+    ZFSError,
+)
+from pyzfsnas.shares.core import ShareCore
+from pyzfsnas.shares.errors import (
+    ShareError,
+    SnapshotNotFound,
+    Unsupported,
+)
+from pyzfsnas.shares.site import Site
+from pyzfsnas.shares.transfer import transfer
+from pyzfsnas.shares.values import (
+    ShareRef,
+)
+from pyzfsnas.zfs import ZFS
+
+__all__ = ["Backups"]
+
+
+class Backups(ShareCore):
+    """Create, follow, restore and delete backups."""
+
+    def backup_target(self) -> ZFS:
+        """The host holding ``zfs_backup_dataset`` (this one unless ``zfs_backup_service_ip`` is set)."""
+        if not self.options.backup_dataset:
+            raise Unsupported("backups need zfs_backup_dataset (a dataset to receive them into)")
+        if not self.options.backup_address:
+            return self.site.zfs
+        if self._backup_zfs is None:
+            if self._connect is None:
+                raise Unsupported(f"the backup host {self.options.backup_address} cannot be reached from here")
+            self._backup_zfs = self._connect(self.options.backup_address)
+        return self._backup_zfs
+
+    def _backup_tag(self, backup_id: str) -> str:
+        return self.options.backup_prefix + backup_id.replace("-", "_")
+
+    def create_backup(self, share: ShareRef, backup_id: str) -> None:
+        """Snapshot the share and send it to the backup target: incremental after the share's first backup.
+
+        Backups of a share form chains: one dataset on the target per chain, one snapshot per backup. A
+        backup is incremental from the share's previous one when that is still the newest snapshot of the
+        chain on the target and its snapshot is still on the share; otherwise a new chain starts with a
+        full stream. Nothing on the source is destroyed; a failure removes only what this call made.
+        """
+        site, target = self.site, self.backup_target()
+        dataset = self.dataset(share, site)
+        tag = self._backup_tag(backup_id)
+        snap = site.layout.snapshot(dataset, tag)
+        chain = self.store.get(share.id, "backup_chain")
+        base = self.store.get(share.id, "backup_base")
+        incremental = False
+        if chain and base and site.zfs.exists(site.layout.snapshot(dataset, str(base))):
+            on_target = ([s.snapname for s in target.snapshots(str(chain), properties=("type",))]
+                         if target.exists(str(chain)) else [])
+            incremental = bool(on_target) and on_target[-1] == base
+        if not incremental:
+            first = site.layout.backup_dataset(self.options.backup_dataset, share.id)
+            chain = first if not target.exists(first) else site.layout.backup_dataset(
+                self.options.backup_dataset, share.id, tag)
+        chain = str(chain)
+        with self.locks.hold(site.key(dataset)):
+            site.zfs.snapshot(snap)
+            try:
+                transfer(site.zfs, snap, target, chain, incremental_from=f"@{base}" if incremental else None,
+                         force=incremental)
+            except ZFSError:
+                with contextlib.suppress(ZFSError):
+                    site.zfs.destroy(snap)
+                if not incremental:
+                    with contextlib.suppress(ZFSError):
+                        target.destroy(chain, recursive=True)
+                raise
+        self.store.update(backup_id, {"entity_type": "backup", "backup_chain": chain, "backup_tag": tag,
+                                      "backup_share": share.id})
+        self.store.update(share.id, {"backup_chain": chain, "backup_base": tag})
+
+    def _backup_record(self, backup_id: str) -> tuple[str, str, str]:
+        chain, tag = self.store.get(backup_id, "backup_chain"), self.store.get(backup_id, "backup_tag")
+        if not chain or not tag:
+            raise SnapshotNotFound(f"backup {backup_id}")
+        return str(chain), str(tag), str(self.store.get(backup_id, "backup_share") or "")
+
+    def backup_progress(self, backup_id: str) -> int:
+        """100 when the backup's snapshot is on the target, else 0 (a backup is made in one call)."""
+        try:
+            chain, tag, _ = self._backup_record(backup_id)
+        except SnapshotNotFound:
+            return 0
+        return 100 if self.backup_target().exists(f"{chain}@{tag}") else 0
+
+    def delete_backup(self, backup_id: str, share: ShareRef | None = None) -> None:
+        """Destroy the backup's snapshot on the target (and its chain when empty) and on the share."""
+        try:
+            chain, tag, origin = self._backup_record(backup_id)
+        except SnapshotNotFound:
+            return
+        target = self.backup_target()
+        with contextlib.suppress(DatasetNotFound):
+            target.destroy(f"{chain}@{tag}")
+        with contextlib.suppress(DatasetNotFound):
+            if not target.snapshots(chain, properties=("type",)):
+                target.destroy(chain, recursive=True)
+        if share is not None and share.id == origin:
+            site = self.site
+            with contextlib.suppress(ShareError, DatasetNotFound):
+                dataset = self.dataset(share, site)
+                with self.locks.hold(site.key(dataset)):
+                    site.zfs.destroy(site.layout.snapshot(dataset, tag))
+            if self.store.get(share.id, "backup_base") == tag:
+                self.store.update(share.id, {"backup_base": ""})
+        self.store.delete(backup_id)
+
+    def restore_backup(self, backup_id: str, share: ShareRef) -> None:
+        """Make ``share``'s content the backup's.
+
+        Into the original share while its backup snapshot is still there: ``zfs rollback`` (refused when a
+        snapshot other than a backup's is newer, as a revert is). Otherwise (a new share, or the snapshot is
+        gone) the backup is received next to the share and swapped in; refused when the share has
+        snapshots, which the swap would lose. Quota and exports stay the share's.
+        """
+        chain, tag, origin = self._backup_record(backup_id)
+        target, site = self.backup_target(), self.site
+        if not target.exists(f"{chain}@{tag}"):
+            raise SnapshotNotFound(f"{chain}@{tag}")
+        dataset = self.dataset(share, site)
+        local = site.layout.snapshot(dataset, tag)
+        with self.locks.hold(site.key(dataset)):
+            if share.id == origin and site.zfs.exists(local):
+                newer = self._newer_snapshots(site, dataset, tag)
+                foreign = [n for n in newer if not n.startswith(self.options.backup_prefix)]
+                if foreign:
+                    raise Unsupported(f"share {share.id} has snapshots newer than the backup ({', '.join(foreign)}); "
+                                      "delete them or restore into a new share")
+                site.zfs.rollback(local, destroy_newer=True)
+                self.store.update(share.id, {"backup_base": tag})
+                return
+            self._swap_in(site, dataset, target, f"{chain}@{tag}", share)
+
+    def _swap_in(self, site: Site, dataset: str, source: ZFS, snapshot: str, share: ShareRef) -> None:
+        """Receive ``snapshot`` next to ``dataset`` and put it in its place, keeping quota and exports."""
+        snaps = site.zfs.snapshots(dataset, properties=("type",))
+        if snaps:
+            raise Unsupported(f"share {share.id} has snapshots ({', '.join(s.snapname for s in snaps)}) that a "
+                              "restore would destroy; delete them or restore into a new share")
+        keep = site.zfs.get(dataset, "quota", "sharenfs", "readonly")
+        fresh = site.layout.backup_dataset(dataset.rsplit("/", 1)[0], share.id, "restoring")
+        old = site.layout.backup_dataset(dataset.rsplit("/", 1)[0], share.id, "replaced")
+        try:
+            transfer(source, snapshot, site.zfs, fresh)
+            site.zfs.set(fresh, {"quota": keep.value("quota") or "none",
+                                 "readonly": keep.raw("readonly") or "off"})
+        except ZFSError:
+            self._discard(site, fresh)
+            raise
+        site.zfs.rename(dataset, old)
+        try:
+            site.zfs.rename(fresh, dataset)
+        except ZFSError:
+            site.zfs.rename(old, dataset)
+            self._discard(site, fresh)
+            raise
+        site.zfs.set(dataset, {"sharenfs": keep.raw("sharenfs") or "off"})
+        site.zfs.destroy(old, recursive=True)
+        with contextlib.suppress(DatasetNotFound):
+            site.zfs.destroy(site.layout.snapshot(dataset, snapshot.partition("@")[2]))
