@@ -25,8 +25,9 @@ from tests.realhosts.zfsfuse import PoolInfo, ZfsFuseHost
 
 from pyzfsnas import ZFS, LocalExecutor
 from pyzfsnas.errors import UnsupportedOperation
-from pyzfsnas.executors.base import Executor, Result
+from pyzfsnas.executors.base import Result
 from pyzfsnas.nfs import AccessRule, ExportfsNFS, FuseNFS, InvalidAccessRule, KernelNFS, NFSBackend, detect
+from pyzfsnas.testing import RecordingExecutor
 
 _LINE = re.compile(r"^(?P<path>/.*?)\s+(?P<client>[^\s(]+)\((?P<options>[^)]*)\)\s*$")
 
@@ -35,23 +36,8 @@ def R(text: str, level: str = "rw") -> AccessRule:
     return AccessRule.parse(text, level)
 
 
-class Recorder:
-    """An executor wrapper that records every argv (to count round trips)."""
-
-    def __init__(self, inner: Executor) -> None:
-        self.inner = inner
-        self.calls: list[tuple[str, ...]] = []
-
-    def run(self, argv: Any, *, stdin: Any = None, timeout: float | None = None) -> Result:
-        self.calls.append(tuple(argv))
-        return self.inner.run(argv, stdin=stdin, timeout=timeout)
-
-    def stream(self, argv: Any, *, stdin: Any = None, timeout: float | None = None) -> Any:
-        self.calls.append(tuple(argv))
-        return self.inner.stream(argv, stdin=stdin, timeout=timeout)
-
-    def close(self) -> None:
-        self.inner.close()
+class Recorder(RecordingExecutor):
+    """A :class:`~pyzfsnas.testing.RecordingExecutor` that also says which calls changed exports."""
 
     def writes(self) -> list[tuple[str, ...]]:
         return [c for c in self.calls

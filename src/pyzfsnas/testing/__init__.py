@@ -1,0 +1,40 @@
+"""Test doubles for code built on pyzfsnas, shipped apart from the product.
+
+* :class:`~pyzfsnas.testing.recording.RecordingExecutor` wraps any executor, records every command and file
+  operation, and injects faults: fail, hang or drop the connection at the Nth (matching) command.
+* :class:`~pyzfsnas.testing.scripted.ScriptedExecutor` answers commands from rules (argv prefix or regex →
+  :class:`~pyzfsnas.result.Result`, text, or a callable), with an in-memory file store.
+* The pytest plugin :mod:`pyzfsnas.testing.plugin` (fixtures ``fake_host`` and ``fake_zfs``), registered by the
+  ``pytest11`` entry point.
+* The in-memory fake host, ``FakeHost`` / ``FakeExecutor`` / ``FakeNetwork`` (see :doc:`/testing`).
+
+Names are imported on first use, so ``import pyzfsnas.testing`` loads neither pytest nor the fake host.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyzfsnas.executors.fake import FakeExecutor, FakeHost, FakeNetwork
+    from pyzfsnas.testing.recording import RecordingExecutor
+    from pyzfsnas.testing.scripted import ScriptedExecutor
+
+__all__ = ["FakeExecutor", "FakeHost", "FakeNetwork", "RecordingExecutor", "ScriptedExecutor"]
+
+_WHERE = {
+    "FakeExecutor": "pyzfsnas.executors.fake",
+    "FakeHost": "pyzfsnas.executors.fake",
+    "FakeNetwork": "pyzfsnas.executors.fake",
+    "RecordingExecutor": "pyzfsnas.testing.recording",
+    "ScriptedExecutor": "pyzfsnas.testing.scripted",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
