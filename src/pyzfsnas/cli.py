@@ -1,5 +1,7 @@
 """The ``pyzfsnas`` command line: inspect a host's pools, datasets, snapshots, properties and exports.
 
+``pyzfsnas send`` / ``pyzfsnas replicate`` move snapshots to another host (see :mod:`pyzfsnas.cli_send`).
+
 Hosts: this machine (default), ``--ssh user@host[:port]``, or ``--fake`` (a small built-in demo host).
 Output: aligned tables for people, ``--json`` for programs. Expected failures (a missing dataset, an
 unreachable host, a malformed ``--ssh`` value) print one line on stderr and exit 1; command-line syntax
@@ -210,18 +212,30 @@ def demo(out: TextIO = sys.stdout) -> int:
     return 0
 
 
-def _executor_spec(args: argparse.Namespace) -> str:
-    """The executor spec (:func:`pyzfsnas.executors.factory.connect`) the options name: local or ``ssh://``."""
+def _fake_destination() -> Executor:
+    """``--to-fake``: an empty fake host with one pool, ``backup``."""
+    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+
+    host = FakeHost(flavour="openzfs", name="fake-destination")
+    host.create_pool("backup", size=8 * GiB, mountpoint="/backup")
+    return FakeExecutor(host)
+
+
+def _executor_spec(args: argparse.Namespace, *, destination: bool = False) -> str:
+    """The executor spec (:func:`pyzfsnas.executors.factory.connect`) the options name: local or ``ssh://``;
+    with ``destination``, the host ``--to-ssh`` / ``--to-sudo`` name."""
+    ssh: str | None = args.to_ssh if destination else args.ssh
+    sudo: bool = args.to_sudo if destination else args.sudo
     options: dict[str, str] = {}
-    if args.sudo:
+    if sudo:
         options["sudo"] = "1"
-    if not args.ssh:
+    if not ssh:
         return "local" + (f"?{urllib.parse.urlencode(options)}" if options else "")
-    user, _, hostport = args.ssh.rpartition("@")
+    user, _, hostport = ssh.rpartition("@")
     host, _, port = hostport.partition(":")
     port = port or "22"
     if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-        raise ConnectionFailed(f"--ssh wants USER@HOST[:PORT], got {args.ssh!r}")
+        raise ConnectionFailed(f"{'--to-ssh' if destination else '--ssh'} wants USER@HOST[:PORT], got {ssh!r}")
     if args.identity:
         options["identity"] = args.identity
     if args.known_hosts:
@@ -231,10 +245,26 @@ def _executor_spec(args: argparse.Namespace) -> str:
     return ssh_spec(host, username=user or None, port=int(port), **options)
 
 
-def _executor(args: argparse.Namespace) -> Executor:
-    if args.fake:
-        return _fake_demo_host()
-    return connect(_executor_spec(args))
+def _executor(args: argparse.Namespace, *, destination: bool = False) -> Executor:
+    """The host the global options name, or with ``destination`` the one ``--to-ssh``/``--to-fake`` name."""
+    fake: bool = args.to_fake if destination else args.fake
+    if fake:
+        return _fake_destination() if destination else _fake_demo_host()
+    return connect(_executor_spec(args, destination=destination))
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    """``send`` / ``replicate``: source from the global options, destination from ``--to-*``."""
+    source = _executor(args)
+    try:
+        destination = _executor(args, destination=True)
+        try:
+            code: int = args.transfer(ZFS(source), ZFS(destination), args)
+        finally:
+            destination.close()
+    finally:
+        source.close()
+    return code
 
 
 def _global_options(p: argparse.ArgumentParser, *, after: bool) -> None:
@@ -284,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dataset", nargs="?")
     s.set_defaults(func=cmd_exports)
     sub.add_parser("demo", help="run a share lifecycle on a fake host, printing each command", parents=[common])
+    from pyzfsnas.cli_send import add_commands
+
+    add_commands(sub, parents=[common])
     return p
 
 
@@ -298,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return demo()
+        if args.command in ("send", "replicate"):
+            return _transfer(args)
         executor = _executor(args)
         try:
             func: Callable[[ZFS, argparse.Namespace], Any] = args.func

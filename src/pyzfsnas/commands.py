@@ -36,10 +36,12 @@ __all__ = [
     "file_move",
     "file_remove",
     "file_write_stdin",
+    "package_version",
     "signal_process",
     "validate_dataset_name",
     "validate_name",
     "validate_pool_name",
+    "validate_resume_token",
     "validate_snapshot_name",
     "zfs_clone",
     "zfs_create",
@@ -51,10 +53,12 @@ __all__ = [
     "zfs_mount",
     "zfs_promote",
     "zfs_receive",
+    "zfs_receive_abort",
     "zfs_release",
     "zfs_rename",
     "zfs_rollback",
     "zfs_send",
+    "zfs_send_resume",
     "zfs_set",
     "zfs_share",
     "zfs_snapshot",
@@ -373,14 +377,16 @@ def zfs_send(
     intermediates: bool = False,
     replicate: bool = False,
     properties: bool = False,
+    dry_run: bool = False,
 ) -> list[str]:
-    """``zfs send [-R] [-p] [-i|-I FROM] SNAPSHOT``.
+    """``zfs send [-nP] [-R] [-p] [-i|-I FROM] SNAPSHOT`` (``dry_run``: ``-nP``, print the size estimate).
 
     ``incremental_from`` may be a full snapshot name or ``@snap`` of the same dataset; ``intermediates`` sends
     every snapshot in between (``-I``).
     """
     validate_snapshot_name(snapshot)
-    argv = ["zfs", "send", *(["-R"] if replicate else []), *(["-p"] if properties else [])]
+    argv = ["zfs", "send", *(["-nP"] if dry_run else []), *(["-R"] if replicate else []),
+            *(["-p"] if properties else [])]
     if incremental_from is not None:
         base = incremental_from
         full = snapshot.split("@", maxsplit=1)[0] + base if base.startswith("@") else base
@@ -417,6 +423,35 @@ def zfs_receive(
             flavour.require("receive_properties", "setting properties on receive (-o)")
         argv += _options("-o", properties, flavour)
     return [*argv, target]
+
+
+#: ``<version>-<checksum>-<length>-<hex payload>`` (libzfs ``zfs_send_resume_token_to_nvlist``); version 1 only.
+_TOKEN = re.compile(r"^1-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+$")
+
+
+def validate_resume_token(token: str) -> str:
+    """Refuse anything but a ``receive_resume_token`` value (``1-<hex>-<hex>-<hex>``); nothing runs."""
+    if not isinstance(token, str) or len(token) > 65536 or not _TOKEN.match(token):
+        raise InvalidName(f"invalid receive_resume_token {str(token)[:40]!r}")
+    return token
+
+
+def zfs_send_resume(token: str, *, dry_run: bool = False, flavour: Flavour | None = None) -> Command:
+    """``zfs send [-nvP] -t TOKEN``: the rest of an interrupted stream (``-nvP``: describe it, send nothing,
+    so read-only)."""
+    validate_resume_token(token)
+    if flavour is not None:
+        flavour.require("resumable_receive", "resuming a send (-t)")
+    return Command(["zfs", "send", *(["-nvP"] if dry_run else []), "-t", token], read_only=dry_run)
+
+
+@_changes
+def zfs_receive_abort(target: str, *, flavour: Flavour | None = None) -> list[str]:
+    """``zfs receive -A TARGET``: discard the partially received state ``receive -s`` saved."""
+    validate_dataset_name(target)
+    if flavour is not None:
+        flavour.require("resumable_receive", "aborting a resumable receive (-A)")
+    return ["zfs", "receive", "-A", target]
 
 
 # -- the other programs the library runs ------------------------------------------------------------------
@@ -456,6 +491,14 @@ def file_move(source: str, target: str) -> list[str]:
 def file_remove(path: str) -> list[str]:
     """``rm -f -- PATH``."""
     return ["rm", "-f", "--", _path(path)]
+
+
+@_reads
+def package_version(package: str) -> list[str]:
+    """``dpkg-query -W -f=${Version} PACKAGE``: the installed version of a Debian package (exit 1: none)."""
+    if not isinstance(package, str) or not re.fullmatch(r"[a-z0-9][a-z0-9+.\-]+", package):
+        raise InvalidName(f"invalid package name {package!r}")
+    return ["dpkg-query", "-W", "-f=${Version}", package]
 
 
 @_changes

@@ -25,11 +25,13 @@ __all__ = [
     "InvalidText",
     "NewerSnapshotsExist",
     "ParseError",
+    "PartialReceiveExists",
     "PathNotFound",
     "PermissionDenied",
     "PoolNotFound",
     "PropertyRejected",
     "SizeBelowUsage",
+    "StaleResumeToken",
     "StreamIncomplete",
     "ToolNotFound",
     "UnsupportedOperation",
@@ -163,6 +165,15 @@ class DatasetBusy(CommandFailed):
     """The dataset is busy: mounted and in use, held, or otherwise locked."""
 
 
+class PartialReceiveExists(DatasetBusy):
+    """The target holds state an interrupted ``zfs receive -s`` saved: resume it (``zfs send -t``) or abort it
+    (``zfs receive -A``) before another stream can land there."""
+
+
+class StaleResumeToken(CommandFailed):
+    """``zfs send -t`` refused the token: corrupt, or its snapshot (or incremental source) is gone."""
+
+
 class DatasetHasChildren(CommandFailed):
     """Destroy refused: the dataset has children or snapshots (``recursive=True`` would destroy them)."""
 
@@ -197,6 +208,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], type[CommandFailed]], ...] = tuple(
         (r"permission denied|insufficient privileges|must be root", PermissionDenied),
         (r"failed to stat|no such file or directory", PathNotFound),
         (r"no such pool|cannot open '[^'/@]*': no such pool", PoolNotFound),
+        (r"contains partially-complete state", PartialReceiveExists),
+        (r"^cannot resume send", StaleResumeToken),
         (r"size is less than current used or reserved space|"
          r"volume size cannot be less than|cannot shrink", SizeBelowUsage),
         (r"dependent clones", DatasetHasDependents),

@@ -9,6 +9,7 @@ zfs-fuse "dataset is busy" bug on rename and destroy is worked around here so ca
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -35,7 +36,7 @@ from pyzfsnas.parsers import (
     parse_zpool_get_table,
     parse_zpool_list,
 )
-from pyzfsnas.properties import PropertyMap, validate_property_name
+from pyzfsnas.properties import PropertyMap, SourceKind, validate_property_name
 
 __all__ = ["DATASET_PROPERTIES", "SNAPSHOT_PROPERTIES", "ZFS"]
 
@@ -50,6 +51,8 @@ DATASET_PROPERTIES: tuple[str, ...] = (
 
 _BUSY_BACKOFF = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
 
+#: user property where a zfs-fuse rename records what it unmounted until it has mounted it again
+_REMOUNT = "com.pyzfsnas:remount"
 #: Properties read for each snapshot by :meth:`ZFS.snapshots`.
 SNAPSHOT_PROPERTIES: tuple[str, ...] = ("type", "creation", "used", "referenced", "userrefs", "defer_destroy")
 
@@ -345,27 +348,75 @@ class ZFS:
         """Rename a dataset or snapshot (``recursive``: the snapshot in every descendant too).
 
         On zfs-fuse a mounted filesystem cannot be renamed ("dataset is busy"); pyzfsnas then unmounts the
-        mounted filesystems of the tree, renames, and mounts them again under their new names.
+        mounted filesystems of the tree, renames, and mounts them again under their new names. What it
+        unmounted is first recorded on the dataset (user property ``com.pyzfsnas:remount``), so that if the
+        process dies half-way, the same call made again finishes the job — renames if needed, mounts and
+        shares what was mounted — and succeeds, instead of leaving the tree unmounted.
         """
         argv = cmd.zfs_rename(old, new, parents=parents, recursive=recursive)
+        tracked = self.flavour.busy_bug and "@" not in old
+        pending = self._remount_marker(old, old) if tracked else None
         try:
             self._run(argv)
-            return
         except DatasetBusy:
-            if not self.flavour.busy_bug or "@" in old:
+            if not tracked:
                 raise
+        except DatasetNotFound:
+            left = self._remount_marker(new, old) if tracked else None
+            if left is None:
+                raise
+            log.info("finishing the interrupted rename of %s to %s: mounting its tree again", old, new)
+            self._finish_remount(new, left)
+            return
+        else:
+            if pending is not None:
+                self._finish_remount(new, pending)
+            return
         log.debug("zfs-fuse busy bug on rename of %s: unmount, rename, mount", old)
         mounted = self._mounted_tree(old)
+        rels = sorted({*(pending or ()), *(name[len(old):] for name in mounted)})
         try:
+            self.set(old, {_REMOUNT: "|".join([old, *rels])})
             for name in sorted(mounted, key=lambda n: n.count("/"), reverse=True):
                 self._run(cmd.zfs_unmount(name))
             self._run_through_busy_bug(argv)
         except ZFSError:
             self._mount_again(mounted)
+            with contextlib.suppress(ZFSError):
+                self._run(cmd.zfs_inherit(old, _REMOUNT, flavour=self.flavour))
             raise
         # Renamed: mount (and share) the tree under its new names. Failures are logged, not raised: the
         # rename itself happened, and raising would tell the caller it did not.
-        self._mount_again({new + name[len(old):]: shared for name, shared in mounted.items()}, quiet=True)
+        self._finish_remount(new, rels)
+
+    def _remount_marker(self, name: str, old: str) -> list[str] | None:
+        """The filesystems (relative to ``name``) an interrupted rename of ``old`` unmounted, if it left a
+        ``com.pyzfsnas:remount`` record on ``name``; None when there is none (or ``name`` does not exist)."""
+        try:
+            prop = self.get(name, _REMOUNT).get(_REMOUNT)
+        except DatasetNotFound:
+            return None
+        if prop is None or prop.source.kind != SourceKind.LOCAL or not prop.raw or prop.raw == "-":
+            return None
+        first, *rels = prop.raw.split("|")
+        return rels if first == old else None
+
+    def _finish_remount(self, new: str, rels: Sequence[str]) -> None:
+        """Mount and share again what a rename unmounted (now under ``new``), then drop the record."""
+        names = [new + rel for rel in rels]
+        shared: dict[str, bool] = {}
+        if names:
+            try:
+                tree = self.get_many([new], ["type", "sharenfs"], recursive=True)
+                shared = {n: n in tree and _shared(tree[n]) for n in names}
+            except ZFSError as exc:
+                log.info("could not read sharenfs of %s: %s", new, exc)
+                shared = dict.fromkeys(names, False)
+        self._mount_again(shared, quiet=True)
+        try:
+            self._run(cmd.zfs_inherit(new, _REMOUNT, flavour=self.flavour))
+        except ZFSError as exc:
+            log.info("could not clear %s on %s: %s", _REMOUNT, new, exc)
 
     def _mounted_tree(self, name: str) -> dict[str, bool]:
         """The mounted filesystems of ``name``'s tree, each with whether it is shared (``sharenfs`` set)."""
@@ -509,6 +560,65 @@ class ZFS:
         if incremental and self.flavour.stale_cache_after_receive and not unmounted and not discard_first:
             self.remount(target.split("@", maxsplit=1)[0])
         return result
+
+    def resume_token(self, target: str) -> str | None:
+        """The ``receive_resume_token`` of ``target`` (an interrupted ``receive -s`` left state), else None.
+
+        None too when ``target`` does not exist or the host has no resumable receive (zfs-fuse).
+        """
+        cmd.validate_dataset_name(target)
+        if not self.flavour.resumable_receive:
+            return None
+        try:
+            raw = self.get(target, "receive_resume_token").raw("receive_resume_token")
+        except DatasetNotFound:
+            return None
+        return raw if raw and raw != "-" else None
+
+    def resume_info(self, token: str) -> tuple[str, int | None]:
+        """What ``zfs send -t TOKEN`` would send from this host: (snapshot name, bytes left or None).
+
+        Runs ``zfs send -nvP -t TOKEN`` (nothing is sent); a token whose snapshot is gone raises
+        :class:`~pyzfsnas.errors.StaleResumeToken`.
+        """
+        out = self._run(cmd.zfs_send_resume(token, dry_run=True, flavour=self.flavour)).stdout
+        name = next((line.split("=", 1)[1].strip() for line in out.splitlines()
+                     if line.strip().startswith("toname =")), None)
+        size = next((int(line.split("\t")[1]) for line in out.splitlines()
+                     if line.startswith("size\t") and line.split("\t")[1].isdigit()), None)
+        if name is None:
+            raise ParseError("zfs send -nvP -t did not name the snapshot", line=out[:200])
+        return name, size
+
+    @contextmanager
+    def send_resume(self, token: str, *, timeout: float | None = NO_TIMEOUT) -> Iterator[OutputStream]:
+        """Stream the rest of an interrupted send (``zfs send -t TOKEN``); OpenZFS only, like :meth:`send`."""
+        with self.executor.stream(cmd.zfs_send_resume(token, flavour=self.flavour), timeout=timeout) as out:
+            yield out
+        if out.result is not None:
+            out.result.check()
+
+    def receive_abort(self, target: str) -> bool:
+        """Discard the partial state an interrupted ``receive -s`` left in ``target`` (``zfs receive -A``).
+
+        Returns False when there was none (nothing run but the check). A partially received *new*
+        filesystem goes with its state (OpenZFS destroys it); an existing target keeps its data.
+        """
+        argv = cmd.zfs_receive_abort(target, flavour=self.flavour)
+        if self.resume_token(target) is None:
+            return False
+        self._run(argv)
+        return True
+
+    def send_size(self, snapshot: str, *, incremental_from: str | None = None,
+                  intermediates: bool = False) -> int | None:
+        """The estimated size of a send stream (``zfs send -nP``), or None where the host cannot estimate."""
+        if self.flavour.is_fuse:
+            return None
+        out = self._run(cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
+                                    dry_run=True)).stdout
+        return next((int(line.split("\t")[1]) for line in out.splitlines()
+                     if line.startswith("size\t") and line.split("\t")[1].isdigit()), None)
 
     def remount(self, name: str) -> None:
         """Mount filesystem ``name`` afresh: unmount it if mounted, mount it, re-share it if ``sharenfs`` is set.

@@ -67,7 +67,15 @@ def test_normalise_masks_only_volatile_fields() -> None:
 @pytest.mark.openzfs
 @pytest.mark.timeout(900)
 def test_fake_matches_live_guest(openzfs: object) -> None:
-    """The same script on the live guest and on the fake host: only the known differences."""
+    """The same script on the live guest and on the fake host: only the known differences.
+
+    The fake models OpenZFS 2.3; on a guest of another series (the 2.1.x tier) this comparison does not apply:
+    that guest runs the rest of the tier, and 2.1's known differences from 2.3 are listed in
+    ``shared/reference/openzfs-guest.md``.
+    """
+    version = str(openzfs.version)  # type: ignore[attr-defined]
+    if not version.startswith("zfs-2.3."):
+        pytest.skip(f"the fake models OpenZFS 2.3; this guest runs {version}")
     executor = openzfs.executor  # type: ignore[attr-defined]
     fake = script.fake_executor(limits_active=script.active_limits(executor))  # the same pool history
     real = script.run_script(executor)

@@ -110,6 +110,8 @@ from pyzfsnas.result import Command, is_read_only  # noqa: E402
         cmd.zpool_list(flavour=OPENZFS, columns=["name"]),
         cmd.exportfs_show(),
         cmd.file_cat("/etc/ganesha/exports.conf"),
+        cmd.package_version("zfsutils-linux"),
+        cmd.zfs_send_resume("1-ab-cd-ef", dry_run=True),
     ],
     ids=lambda c: " ".join(c[:2]),
 )
@@ -136,6 +138,8 @@ def test_read_only_builders(command: Command) -> None:
         cmd.file_move("/etc/x.tmp", "/etc/x"),
         cmd.file_remove("/etc/x.tmp"),
         cmd.signal_process(1234),
+        cmd.zfs_send_resume("1-ab-cd-ef"),
+        cmd.zfs_receive_abort("tank/b"),
         direct_pipeline(["zfs", "send", "a@s"], SSHTarget("h"), ["zfs", "receive", "b"]),
     ],
     ids=lambda c: " ".join(c[:2]),

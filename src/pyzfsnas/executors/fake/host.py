@@ -109,6 +109,10 @@ class Dataset:
     counted: bool = False
     #: when a snapshot of it was last created, destroyed or renamed (OpenZFS ``snapshots_changed``)
     snapshots_changed: int | None = None
+    #: state ``zfs receive -s`` saved when its stream broke off (see ``executors/fake/stream.py``): the
+    #: stream entry, the resume offset and the token; ``hidden`` when it lives in the ``%recv`` child of an
+    #: existing dataset, else this dataset is itself the inconsistent, partially received new filesystem.
+    partial: dict[str, object] | None = None
 
     @property
     def fs(self) -> str:
@@ -622,7 +626,9 @@ class FakeHost:
             value = (node.props.get(name) if node else None) or P.PROPS[name].default
         elif name == "mlslabel" and fuse:
             value = "0" if snap else "off"
-        elif name in ("encryptionroot", "keystatus", "receive_resume_token"):
+        elif name == "receive_resume_token":
+            value = str(ds.partial["token"]) if ds.partial is not None else "-"
+        elif name in ("encryptionroot", "keystatus"):
             value = "-"
         elif name in ("encryption", "keyformat", "keylocation", "pbkdf2iters"):
             return P.PROPS[name].default, "default" if not snap or not fuse else "-"
