@@ -38,12 +38,12 @@ if TYPE_CHECKING:
         ZFSError,
     )
     from pyzfsnas.executors.base import Executor, Result
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost, FakeNetwork
     from pyzfsnas.executors.local import LocalExecutor
     from pyzfsnas.executors.ssh import SSHExecutor
     from pyzfsnas.flavour import Flavour
     from pyzfsnas.models import Dataset, Snapshot, Zpool
     from pyzfsnas.properties import Property, PropertyMap, Source, SourceKind
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost, FakeNetwork
     from pyzfsnas.zfs import ZFS
 
 __version__ = "0.1.0.dev0"
@@ -104,9 +104,9 @@ _WHERE = {
         "pyzfsnas.errors"),
     "Executor": "pyzfsnas.executors.base",
     "Result": "pyzfsnas.executors.base",
-    "FakeExecutor": "pyzfsnas.executors.fake",
-    "FakeHost": "pyzfsnas.executors.fake",
-    "FakeNetwork": "pyzfsnas.executors.fake",
+    "FakeExecutor": "pyzfsnas.testing.fake",
+    "FakeHost": "pyzfsnas.testing.fake",
+    "FakeNetwork": "pyzfsnas.testing.fake",
     "LocalExecutor": "pyzfsnas.executors.local",
     "SSHExecutor": "pyzfsnas.executors.ssh",
     "Flavour": "pyzfsnas.flavour",

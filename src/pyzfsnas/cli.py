@@ -125,7 +125,7 @@ def cmd_exports(zfs: ZFS, args: argparse.Namespace) -> None:
 
 
 def _fake_demo_host() -> Executor:
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     host = FakeHost(flavour="openzfs", name="fake")
     host.create_pool("tank", size=8 * GiB, mountpoint="/tank")
@@ -139,9 +139,9 @@ def _fake_demo_host() -> Executor:
 
 def demo(out: TextIO = sys.stdout) -> int:
     """Run a whole share lifecycle on two fake hosts, printing each step and the exact commands it ran."""
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
     from pyzfsnas.nfs import AccessRule, detect
     from pyzfsnas.replication import transfer
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     primary, standby = FakeHost(flavour="openzfs", name="primary"), FakeHost(flavour="openzfs", name="standby")
     # Pools larger than the share's quota, so that "available" reads the quota's room, not the pool's.
@@ -214,7 +214,7 @@ def demo(out: TextIO = sys.stdout) -> int:
 
 def _fake_destination() -> Executor:
     """``--to-fake``: an empty fake host with one pool, ``backup``."""
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     host = FakeHost(flavour="openzfs", name="fake-destination")
     host.create_pool("backup", size=8 * GiB, mountpoint="/backup")

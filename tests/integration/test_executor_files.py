@@ -16,9 +16,9 @@ import pytest
 from pyzfsnas.errors import InvalidName, PathNotFound
 from pyzfsnas.executors.base import Executor
 from pyzfsnas.executors.factory import connect
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.executors.ssh import SSHExecutor
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 KINDS = [
     "fake",
@@ -86,7 +86,7 @@ def test_reading_a_missing_file_is_path_not_found(place: Place) -> None:
 
 def test_writing_into_a_missing_directory_fails_and_leaves_nothing(place: Place) -> None:
     if isinstance(place.executor, FakeExecutor):
-        pytest.skip("the fake host's directories are implicit (pyzfsnas.executors.fake.files): any parent exists")
+        pytest.skip("the fake host's directories are implicit (pyzfsnas.testing.fake.files): any parent exists")
     with pytest.raises(PathNotFound):
         place.executor.write_file(f"{place.dir}/no/such/dir.conf", "x")
     assert place.entries() == []

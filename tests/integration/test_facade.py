@@ -304,8 +304,8 @@ def always_busy(inner: Executor) -> RecordingExecutor:
 
 
 def test_a_destroy_that_stays_busy_leaves_the_tree_mounted_and_shared_as_before() -> None:
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
     from pyzfsnas.nfs import AccessRule, FuseNFS
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     fake = FakeHost(flavour="zfs-fuse")
     fake.create_pool("tank", mountpoint="/tank")

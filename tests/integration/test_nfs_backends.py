@@ -82,7 +82,7 @@ _count = iter(range(1, 10_000))
 
 
 def _fake(flavour: str) -> tuple[ZFS, Recorder, str]:
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     fake = FakeHost(flavour=flavour)  # type: ignore[arg-type]
     fake.create_pool("tank", mountpoint="/srv/tank")
@@ -318,7 +318,7 @@ def dir_host(request: pytest.FixtureRequest) -> DirHost:
         request.node.add_marker(pytest.mark.exportfs)
         host: real_nfs.ExportfsHost = request.getfixturevalue("exportfs_host")
         return DirHost(Recorder(LocalExecutor()), str(host.make_dir(f"d{next(_count)}")))
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     fake = FakeHost(flavour="zfs-fuse")
     fake.make_dir("/srv/plain")

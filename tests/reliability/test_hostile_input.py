@@ -22,11 +22,11 @@ import pytest
 
 from pyzfsnas import ZFS
 from pyzfsnas.errors import CommandFailed, InvalidName, InvalidProperty, UnsupportedOperation, ZFSError
-from pyzfsnas.executors.fake import FakeExecutor
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.flavour import FUSE, OPENZFS
 from pyzfsnas.nfs import AccessRule, ExportfsNFS, FuseNFS, InvalidAccessRule, KernelNFS
 from pyzfsnas.testing import RecordingExecutor
+from pyzfsnas.testing.fake import FakeExecutor
 from tests.reliability.conftest import FLAVOURS, GIB, fake, need_manila
 
 CANARY = Path(f"/tmp/pyzfsnas-canary-{uuid.uuid4().hex[:10]}")

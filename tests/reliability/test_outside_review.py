@@ -18,11 +18,11 @@ import pytest
 from pyzfsnas import ZFS
 from pyzfsnas import commands as cmd
 from pyzfsnas.errors import InvalidName, InvalidProperty, InvalidText
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.nfs import AccessRule, ExportfsNFS, GaneshaNFS
 from pyzfsnas.nfs.exportfs import parse_exportfs_v, validate_export_path
 from pyzfsnas.testing import RecordingExecutor
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 #: A lone surrogate: what os.fsdecode makes of the non-UTF-8 byte 0xff in a file name.
 LONE = os.fsdecode(b"/srv/caf\xff")
@@ -470,7 +470,7 @@ def test_import_pyzfsnas_loads_no_submodule() -> None:
     code = ("import sys, pyzfsnas\n"
             "print(sorted(m for m in sys.modules if m.startswith('pyzfsnas.')))\n"
             "from pyzfsnas import ZFS\n"
-            "print(sorted(m for m in ('paramiko', 'subprocess', 'pyzfsnas.nfs', 'pyzfsnas.executors.fake')"
+            "print(sorted(m for m in ('paramiko', 'subprocess', 'pyzfsnas.nfs', 'pyzfsnas.testing.fake')"
             " if m in sys.modules))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})

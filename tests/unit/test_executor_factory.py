@@ -9,9 +9,9 @@ import pytest
 from pyzfsnas.cli import _executor_spec, build_parser
 from pyzfsnas.errors import InvalidName
 from pyzfsnas.executors.factory import connect, ssh_spec
-from pyzfsnas.executors.fake import FakeExecutor
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.executors.ssh import SSHExecutor
+from pyzfsnas.testing.fake import FakeExecutor
 
 
 def test_local() -> None:

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from pyzfsnas.errors import CommandFailed, CommandTimeout, InvalidName, ParseError, UnsupportedOperation
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.nfs import AccessRule, GaneshaNFS, InvalidAccessRule, NFSBackend, normalize_rules
 from pyzfsnas.nfs import ganesha as g
 from pyzfsnas.nfs.ganesha import GaneshaExport, format_exports, include_directive, parse_exports
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 FIXTURES = Path("/work/shared/fixtures/zfs-fuse")
 CONF = "/etc/ganesha/pyzfsnas.conf"

@@ -14,11 +14,11 @@ import pytest
 from pyzfsnas import ZFS
 from pyzfsnas.errors import UnsupportedOperation
 from pyzfsnas.executors.base import Result
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.nfs import AccessRule, KernelNFS
 from pyzfsnas.nfs.kernel import audit_sharenfs_kernel, format_sharenfs_kernel, parse_sharenfs_kernel
 from pyzfsnas.nfs.rules import InvalidAccessRule
 from pyzfsnas.testing import ScriptedExecutor
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 WORLD_RW = ["0.0.0.0/0:rw", "::/0:rw"]
 

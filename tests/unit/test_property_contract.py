@@ -1,7 +1,7 @@
 """One truth about ZFS properties (issue 14 item 7): the library's table, the fake host and real outputs agree.
 
 The library (``pyzfsnas.properties.NATIVE``, ``COMPRESSION_VALUES``) decides what pyzfsnas sends and how it
-types what it reads; the fake host (``pyzfsnas.executors.fake.props``) decides what a test host accepts and
+types what it reads; the fake host (``pyzfsnas.testing.fake.props``) decides what a test host accepts and
 prints; recorded real outputs (tests/fixtures: zfs-fuse 0.7 and OpenZFS 2.x) say what hosts really do.
 """
 
@@ -11,10 +11,10 @@ import pytest
 from tests.fixturelib import load
 
 from pyzfsnas.errors import InvalidProperty
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
-from pyzfsnas.executors.fake import props as fake_props
 from pyzfsnas.parsers import parse_zfs_get
 from pyzfsnas.properties import COMPRESSION_VALUES, NATIVE, Kind, validate_property_value
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
+from pyzfsnas.testing.fake import props as fake_props
 
 FLAVOURS = ("openzfs", "zfs-fuse")
 #: What the library knows that a dataset has (the rest of NATIVE are pool properties).

@@ -125,6 +125,6 @@ def test_importing_the_package_loads_neither_pytest_nor_the_fake() -> None:
     import sys
 
     code = ("import sys, pyzfsnas.testing; "
-            "print(sorted(m for m in ('pytest', 'pyzfsnas.executors.fake') if m in sys.modules))")
+            "print(sorted(m for m in ('pytest', 'pyzfsnas.testing.fake') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

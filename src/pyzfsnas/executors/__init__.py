@@ -8,9 +8,9 @@ from pyzfsnas.executors.base import Executor, OutputStream, Result
 
 if TYPE_CHECKING:
     from pyzfsnas.executors.factory import connect
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost, FakeNetwork
     from pyzfsnas.executors.local import LocalExecutor
     from pyzfsnas.executors.ssh import SSHExecutor
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost, FakeNetwork
 
 __all__ = [
     "Executor",
@@ -41,7 +41,7 @@ def __getattr__(name: str) -> Any:
 
         return connect
     if name in ("FakeExecutor", "FakeHost", "FakeNetwork"):
-        from pyzfsnas.executors import fake
+        from pyzfsnas.testing import fake
 
         return getattr(fake, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -112,7 +112,7 @@ def connect(spec: str, **keywords: Any) -> Executor:
             from pyzfsnas.executors.local import LocalExecutor
 
             return LocalExecutor(**settings)
-        from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+        from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
         host_keys = {k: settings.pop(k) for k in ("flavour", "name") if k in settings}
         return FakeExecutor(FakeHost(**host_keys), **settings)

@@ -16,16 +16,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost, FakeNetwork
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost, FakeNetwork
     from pyzfsnas.testing.recording import RecordingExecutor
     from pyzfsnas.testing.scripted import ScriptedExecutor
 
 __all__ = ["FakeExecutor", "FakeHost", "FakeNetwork", "RecordingExecutor", "ScriptedExecutor"]
 
 _WHERE = {
-    "FakeExecutor": "pyzfsnas.executors.fake",
-    "FakeHost": "pyzfsnas.executors.fake",
-    "FakeNetwork": "pyzfsnas.executors.fake",
+    "FakeExecutor": "pyzfsnas.testing.fake",
+    "FakeHost": "pyzfsnas.testing.fake",
+    "FakeNetwork": "pyzfsnas.testing.fake",
     "RecordingExecutor": "pyzfsnas.testing.recording",
     "ScriptedExecutor": "pyzfsnas.testing.scripted",
 }

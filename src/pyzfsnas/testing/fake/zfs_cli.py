@@ -5,13 +5,13 @@ from __future__ import annotations
 import getopt
 from collections.abc import Callable, Iterable
 
-from pyzfsnas.executors.fake import props as P
-from pyzfsnas.executors.fake import sharing
-from pyzfsnas.executors.fake.formatting import format_date, render_table
-from pyzfsnas.executors.fake.host import Dataset, Fail, FakeHost, sort_key
-from pyzfsnas.executors.fake.names import name_error
-from pyzfsnas.executors.fake.output import Out
-from pyzfsnas.executors.fake.usage import FUSE_PROPTABLE, FUSE_ZFS_USAGE, OPENZFS_PROPTABLE, OPENZFS_ZFS_USAGE
+from pyzfsnas.testing.fake import props as P
+from pyzfsnas.testing.fake import sharing
+from pyzfsnas.testing.fake.formatting import format_date, render_table
+from pyzfsnas.testing.fake.host import Dataset, Fail, FakeHost, sort_key
+from pyzfsnas.testing.fake.names import name_error
+from pyzfsnas.testing.fake.output import Out
+from pyzfsnas.testing.fake.usage import FUSE_PROPTABLE, FUSE_ZFS_USAGE, OPENZFS_PROPTABLE, OPENZFS_ZFS_USAGE
 
 __all__ = ["run_zfs"]
 
@@ -1013,13 +1013,13 @@ def cmd_list(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
 
 # ---------------------------------------------------------------------------------------------- dispatch
 def _send(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
-    from pyzfsnas.executors.fake.stream import cmd_send
+    from pyzfsnas.testing.fake.stream import cmd_send
 
     return cmd_send(host, args, stdin)
 
 
 def _receive(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
-    from pyzfsnas.executors.fake.stream import cmd_receive
+    from pyzfsnas.testing.fake.stream import cmd_receive
 
     return cmd_receive(host, args, stdin)
 

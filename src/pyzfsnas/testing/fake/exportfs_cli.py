@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pyzfsnas.executors.fake.output import Out
+from pyzfsnas.testing.fake.output import Out
 
 __all__ = ["Export", "ExportTable", "run_exportfs"]
 
@@ -238,8 +238,8 @@ def dump(table: ExportTable, *, verbose: bool, export_format: bool) -> str:
 
 def run_exportfs(host: object, args: list[str]) -> Out:
     """Run ``exportfs ARGS`` on a :class:`FakeHost` (caller holds its lock)."""
-    from pyzfsnas.executors.fake import sharing
-    from pyzfsnas.executors.fake.host import FakeHost
+    from pyzfsnas.testing.fake import sharing
+    from pyzfsnas.testing.fake.host import FakeHost
 
     assert isinstance(host, FakeHost)
     table = host.exports

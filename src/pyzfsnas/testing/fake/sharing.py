@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pyzfsnas.executors.fake import exportfs_cli
-from pyzfsnas.executors.fake.host import Dataset, Fail, FakeHost
+from pyzfsnas.testing.fake import exportfs_cli
+from pyzfsnas.testing.fake.host import Dataset, Fail, FakeHost
 
 __all__ = ["existing_paths", "export_files", "parse_openzfs", "share", "unshare"]
 

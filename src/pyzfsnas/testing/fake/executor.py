@@ -10,13 +10,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from pyzfsnas.errors import CommandTimeout
 from pyzfsnas.executors.base import BaseExecutor, Outcome, Result, Stdin, check_stdin
-from pyzfsnas.executors.fake.exportfs_cli import run_exportfs
-from pyzfsnas.executors.fake.files import FILE_PROGRAMS, read_file, run_file_command, write_file
-from pyzfsnas.executors.fake.host import FakeHost
-from pyzfsnas.executors.fake.network import FakeNetwork, split_ssh
-from pyzfsnas.executors.fake.output import Out
-from pyzfsnas.executors.fake.zfs_cli import run_zfs
-from pyzfsnas.executors.fake.zpool_cli import run_zpool
+from pyzfsnas.testing.fake.exportfs_cli import run_exportfs
+from pyzfsnas.testing.fake.files import FILE_PROGRAMS, read_file, run_file_command, write_file
+from pyzfsnas.testing.fake.host import FakeHost
+from pyzfsnas.testing.fake.network import FakeNetwork, split_ssh
+from pyzfsnas.testing.fake.output import Out
+from pyzfsnas.testing.fake.zfs_cli import run_zfs
+from pyzfsnas.testing.fake.zpool_cli import run_zpool
 
 __all__ = ["FakeExecutor", "execute"]
 

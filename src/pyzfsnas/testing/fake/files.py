@@ -1,7 +1,7 @@
 """A tiny in-memory file store and process table for the fake host: ``cat``, ``tee``, ``mv``, ``rm``, ``kill``.
 
 Enough for backends that keep a config file on the host and signal a daemon (GaneshaNFS): files live in
-:attr:`FakeHost.files <pyzfsnas.executors.fake.host.FakeHost.files>` (absolute path -> bytes), processes in
+:attr:`FakeHost.files <pyzfsnas.testing.fake.host.FakeHost.files>` (absolute path -> bytes), processes in
 ``FakeHost.processes`` (pid -> name, see ``FakeHost.add_process``) and every delivered signal is appended to
 ``FakeHost.signals`` as ``(pid, "HUP")``.
 
@@ -17,8 +17,8 @@ import posixpath
 import re
 from collections.abc import Callable, Iterable
 
-from pyzfsnas.executors.fake.host import FakeHost
-from pyzfsnas.executors.fake.output import Out
+from pyzfsnas.testing.fake.host import FakeHost
+from pyzfsnas.testing.fake.output import Out
 
 __all__ = ["FILE_PROGRAMS", "read_file", "run_file_command", "write_file"]
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from pyzfsnas.executors.fake.formatting import SizeError, format_date, nicenum, parse_size
 from pyzfsnas.properties import COMPRESSION_VALUES, NATIVE, ZFS_ALIASES
+from pyzfsnas.testing.fake.formatting import SizeError, format_date, nicenum, parse_size
 
 __all__ = ["PROPS", "Prop", "all_order", "human", "lookup", "validate"]
 

@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from pyzfsnas.executors.fake import props as P
+from pyzfsnas.testing.fake import props as P
 
 if TYPE_CHECKING:
-    from pyzfsnas.executors.fake.exportfs_cli import ExportTable
+    from pyzfsnas.testing.fake.exportfs_cli import ExportTable
 
 __all__ = ["Dataset", "Fail", "FakeHost", "Flavour", "Pool"]
 
@@ -109,7 +109,7 @@ class Dataset:
     counted: bool = False
     #: when a snapshot of it was last created, destroyed or renamed (OpenZFS ``snapshots_changed``)
     snapshots_changed: int | None = None
-    #: state ``zfs receive -s`` saved when its stream broke off (see ``executors/fake/stream.py``): the
+    #: state ``zfs receive -s`` saved when its stream broke off (see ``testing/fake/stream.py``): the
     #: stream entry, the resume offset and the token; ``hidden`` when it lives in the ``%recv`` child of an
     #: existing dataset, else this dataset is itself the inconsistent, partially received new filesystem.
     partial: dict[str, object] | None = None
@@ -150,7 +150,7 @@ class FakeHost:
     ) -> None:
         if flavour not in ("openzfs", "zfs-fuse"):
             raise ValueError(f"unknown flavour {flavour!r}")
-        from pyzfsnas.executors.fake.exportfs_cli import ExportTable
+        from pyzfsnas.testing.fake.exportfs_cli import ExportTable
 
         self.flavour: Flavour = flavour
         self.name = name
@@ -166,7 +166,7 @@ class FakeHost:
         self.etc_exports: list[tuple[str, str, str]] = []
         #: OpenZFS ``/etc/exports.d/zfs.exports``: mountpoint -> list of (client, options)
         self.zfs_exports: dict[str, list[tuple[str, str]]] = {}
-        #: plain files (absolute path -> content) for ``cat``/``tee``/``mv``/``rm`` (executors/fake/files.py)
+        #: plain files (absolute path -> content) for ``cat``/``tee``/``mv``/``rm`` (testing/fake/files.py)
         self.files: dict[str, bytes] = {}
         #: running processes (pid -> name) that ``kill`` can signal; see :meth:`add_process`
         self.processes: dict[int, str] = {}
@@ -186,7 +186,7 @@ class FakeHost:
     # ------------------------------------------------------------------ public helpers
     def create_pool(self, name: str, size: int = 256 * MiB, mountpoint: str | None = None) -> None:
         """Create a pool as ``zpool create [-m MOUNTPOINT] NAME /fake/NAME.img`` would (raises on failure)."""
-        from pyzfsnas.executors.fake.zpool_cli import create_pool
+        from pyzfsnas.testing.fake.zpool_cli import create_pool
 
         with self.lock:
             create_pool(self, name, [f"/var/tmp/fake-vdevs/{name}.img"], size=size, mountpoint=mountpoint)

@@ -35,9 +35,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pyzfsnas.executors.base import CHUNK_SIZE
-from pyzfsnas.executors.fake.formatting import nicenum
-from pyzfsnas.executors.fake.host import Dataset, Fail, FakeHost
-from pyzfsnas.executors.fake.output import Out
+from pyzfsnas.testing.fake.formatting import nicenum
+from pyzfsnas.testing.fake.host import Dataset, Fail, FakeHost
+from pyzfsnas.testing.fake.output import Out
 
 __all__ = ["cmd_receive", "cmd_send", "decode_token", "encode_token"]
 
@@ -156,7 +156,7 @@ def _send_resume(host: FakeHost, token: str, dry_run: bool, verbose: bool) -> Ou
 
 
 def cmd_send(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
-    from pyzfsnas.executors.fake.zfs_cli import lookup, one_operand, opts
+    from pyzfsnas.testing.fake.zfs_cli import lookup, one_operand, opts
 
     spec = "RpDi:I:vnPLcwebt:" if host.flavour == "openzfs" else "RpDi:I:v"
     options, rest = opts(host, "send", args, spec)
@@ -164,7 +164,7 @@ def cmd_send(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     token = next((v for o, v in options if o == "-t"), None)
     if token is not None:
         if rest:
-            from pyzfsnas.executors.fake.zfs_cli import usage
+            from pyzfsnas.testing.fake.zfs_cli import usage
 
             raise usage(host, "send", "too many arguments")
         return _send_resume(host, token, "-n" in flags, "-v" in flags)
@@ -294,7 +294,7 @@ def _broken(host: FakeHost, what: str, dest_fs: str, entry: dict[str, Any], got:
         state["hidden"] = hidden
         existing.partial = state
     else:
-        from pyzfsnas.executors.fake.zfs_cli import create_fs
+        from pyzfsnas.testing.fake.zfs_cli import create_fs
 
         ds = create_fs(host, dest_fs, dict(props), kind=entry["kind"], data=set(), mount=False)
         ds.partial = state
@@ -304,7 +304,7 @@ def _broken(host: FakeHost, what: str, dest_fs: str, entry: dict[str, Any], got:
 
 
 def _abort(host: FakeHost, rest: list[str]) -> Out:
-    from pyzfsnas.executors.fake.zfs_cli import destroy_objects, usage
+    from pyzfsnas.testing.fake.zfs_cli import destroy_objects, usage
 
     if len(rest) != 1:
         raise usage(host, "receive", "missing snapshot argument" if not rest else "too many arguments")
@@ -322,8 +322,8 @@ def _abort(host: FakeHost, rest: list[str]) -> Out:
 
 
 def cmd_receive(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
-    from pyzfsnas.executors.fake import sharing
-    from pyzfsnas.executors.fake.zfs_cli import (
+    from pyzfsnas.testing.fake import sharing
+    from pyzfsnas.testing.fake.zfs_cli import (
         check_value,
         create_fs,
         destroy_objects,
