@@ -29,6 +29,7 @@ import attrs
 #: the fake host's command interpreters, behind ``FakeExecutor``/``FakeHost``.
 INTERNAL_MODULES = frozenset({
     "pyzfsnas.__main__",
+    "pyzfsnas.testing.fake.etab",
     "pyzfsnas.testing.fake.exportfs_cli",
     "pyzfsnas.testing.fake.files",
     "pyzfsnas.testing.fake.formatting",

@@ -15,7 +15,7 @@ from pyzfsnas.testing.fake.files import FILE_PROGRAMS, read_file, run_file_comma
 from pyzfsnas.testing.fake.host import FakeHost
 from pyzfsnas.testing.fake.network import FakeNetwork, split_ssh
 from pyzfsnas.testing.fake.output import Out
-from pyzfsnas.testing.fake.zfs_cli import run_zfs
+from pyzfsnas.testing.fake.stream import run_zfs
 from pyzfsnas.testing.fake.zpool_cli import run_zpool
 
 __all__ = ["FakeExecutor", "execute"]
