@@ -37,12 +37,13 @@ if TYPE_CHECKING:
         UnsupportedOperation,
         ZFSError,
     )
-    from pyzfsnas.executors.base import Executor, Result
+    from pyzfsnas.executors.base import Executor
     from pyzfsnas.executors.local import LocalExecutor
     from pyzfsnas.executors.ssh import SSHExecutor
     from pyzfsnas.flavour import Flavour
     from pyzfsnas.models import Dataset, Snapshot, Zpool
     from pyzfsnas.properties import Property, PropertyMap, Source, SourceKind
+    from pyzfsnas.result import Result
     from pyzfsnas.testing.fake import FakeExecutor, FakeHost, FakeNetwork
     from pyzfsnas.zfs import ZFS
 
@@ -103,7 +104,7 @@ _WHERE = {
          "ToolNotFound", "UnsupportedOperation", "ZFSError"),
         "pyzfsnas.errors"),
     "Executor": "pyzfsnas.executors.base",
-    "Result": "pyzfsnas.executors.base",
+    "Result": "pyzfsnas.result",
     "FakeExecutor": "pyzfsnas.testing.fake",
     "FakeHost": "pyzfsnas.testing.fake",
     "FakeNetwork": "pyzfsnas.testing.fake",

@@ -8,33 +8,26 @@
   ``pytest11`` entry point.
 * The in-memory fake host, ``FakeHost`` / ``FakeExecutor`` / ``FakeNetwork`` (see :doc:`/testing`).
 
-Names are imported on first use, so ``import pyzfsnas.testing`` loads neither pytest nor the fake host.
+The fake host is imported on first use, so ``import pyzfsnas.testing`` loads neither pytest nor the fake host.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pyzfsnas.testing.recording import RecordingExecutor
+from pyzfsnas.testing.scripted import ScriptedExecutor
+
 if TYPE_CHECKING:
     from pyzfsnas.testing.fake import FakeExecutor, FakeHost, FakeNetwork
-    from pyzfsnas.testing.recording import RecordingExecutor
-    from pyzfsnas.testing.scripted import ScriptedExecutor
 
 __all__ = ["FakeExecutor", "FakeHost", "FakeNetwork", "RecordingExecutor", "ScriptedExecutor"]
 
-_WHERE = {
-    "FakeExecutor": "pyzfsnas.testing.fake",
-    "FakeHost": "pyzfsnas.testing.fake",
-    "FakeNetwork": "pyzfsnas.testing.fake",
-    "RecordingExecutor": "pyzfsnas.testing.recording",
-    "ScriptedExecutor": "pyzfsnas.testing.scripted",
-}
-
 
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
+    # The fake host loads on first use: ``import pyzfsnas.testing`` stays light.
+    if name in ("FakeExecutor", "FakeHost", "FakeNetwork"):
+        from pyzfsnas.testing import fake
 
-    return getattr(importlib.import_module(module), name)
+        return getattr(fake, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
