@@ -4,15 +4,17 @@ The library owns one whole file (``config_path``, say ``/etc/ganesha/pyzfsnas.co
 ``ganesha.conf`` pulls it in with ``%include "/etc/ganesha/pyzfsnas.conf"`` (:func:`include_directive`).
 Every change reads the file, rewrites it whole and makes ganesha re-read its configuration:
 
-* read: ``cat`` (a missing file is an empty set of exports);
-* write: atomically, argv only (no shell): ``tee -- TMP`` with the content on stdin (its stdout, the same
-  content, is ignored), then ``mv -f -- TMP PATH``. ``TMP`` is a unique name next to ``PATH``, so ``mv`` is a
-  rename and ganesha never reads a half-written file; when either step fails, ``rm -f -- TMP`` is tried;
-* reload: ``kill -HUP PID``, the pid read from ganesha's pidfile (``cat``) or given by a callable. Ganesha
-  adds, changes and removes exports on SIGHUP (measured: visible to a client within ~20 ms).
+* read: the executor's ``read_file`` (a missing file is an empty set of exports);
+* write: the executor's atomic ``write_file``: a unique temporary file next to ``PATH``, renamed over it, so
+  ganesha never reads a half-written file (SFTP over SSH, the OS locally; ``tee -- TMP`` then
+  ``mv -f -- TMP PATH``, argv only, behind a prefix such as ``sudo``; the temporary file is removed on failure);
+* reload: ``kill -HUP PID`` (:func:`~pyzfsnas.commands.signal_process`), the pid read from ganesha's pidfile
+  (``read_file``) or given by a callable. Ganesha adds, changes and removes exports on SIGHUP (measured:
+  visible to a client within ~20 ms).
 
-A change that writes therefore runs five commands: ``cat`` (config), ``tee``, ``mv``, ``cat`` (pidfile,
-skipped with a pid callable) and ``kill``; two commands is the least an atomic write takes without a shell.
+A change that writes therefore takes four executor operations: read the config, write it, read the pidfile
+(skipped with a pid callable) and ``kill``, instead of five commands (``cat``, ``tee``, ``mv``, ``cat``,
+``kill``) before.
 
 All of it goes through the executor, so it works the same over SSH. Nothing is written (and ganesha is not
 signalled) when the file already says what was asked.
