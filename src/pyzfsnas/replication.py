@@ -29,6 +29,7 @@ from pyzfsnas.errors import (
     StaleResumeToken,
     UnsupportedOperation,
     ZFSError,
+    error_from_result,
 )
 from pyzfsnas.executors.base import NO_TIMEOUT, OutputStream, Result
 from pyzfsnas.executors.quoting import quote_argv
@@ -407,7 +408,15 @@ def transfer_direct(
     send_argv = cmd.zfs_send(snapshot, incremental_from=incremental_from)
     recv_argv = cmd.zfs_receive(target, force=force, unmounted=unmounted, properties=properties,
                                 flavour=destination.flavour)
-    result = source.executor.run(direct_pipeline(send_argv, via, recv_argv)).check()
+    result = source.executor.run(direct_pipeline(send_argv, via, recv_argv))
+    if not result.ok:
+        # A send that failed first (a missing snapshot) leaves the receive "failed to read from stream": the
+        # send's error is the cause, so the stream complaint is not what the error is classified by.
+        cause = "".join(line for line in result.stderr.splitlines(keepends=True)
+                        if "failed to read from stream" not in line)
+        if cause.strip():
+            raise error_from_result(result.argv, result.returncode, cause, result.stdout, prefix=result.prefix)
+        result.check()
     if incremental_from is not None and not unmounted and destination.flavour.stale_cache_after_receive:
         destination.remount(target)
     return result
