@@ -33,9 +33,10 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff on the library, the tests and the benchmarks."""
+    """ruff on the library, the tests and the benchmarks; import-linter on the layering (pyproject.toml)."""
     session.install("-e", ".[lint]")
     session.run("ruff", "check", "src", "tests", "benchmarks")
+    session.run("lint-imports")
 
 
 @nox.session(python=PYTHON)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import machine
 
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 from pyzfsnas.manila_glue import options
 from pyzfsnas.manila_glue.driver import ZFSonLinuxShareDriver
 

@@ -1,4 +1,4 @@
-"""The ``pytest11`` entry point of pyzfsnas: loads the fixtures of :mod:`pyzfsnas.testing` once pytest is set up.
+"""The ``pytest11`` entry point of pyzfsnas: loads the fixtures of :mod:`pyzfsnas.testing.plugin` once pytest is set up.
 
 It lives outside the ``pyzfsnas`` package on purpose. pytest imports entry-point plugins before pytest-cov
 starts measuring; a plugin inside the package made ``import pyzfsnas`` (and everything it imported) run
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-PLUGIN = "pyzfsnas.testing"
+PLUGIN = "pyzfsnas.testing.plugin"
 
 
 def pytest_configure(config: Any) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from pyzfsnas import ZFS
 from pyzfsnas.errors import ZFSError
 from pyzfsnas.executors.base import Result, Stdin
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 
 class Killed(BaseException):

@@ -74,7 +74,7 @@ class HostUnderTest:
 
 
 def _fake(flavour: str) -> HostUnderTest:
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     fake = FakeHost(flavour=flavour)  # type: ignore[arg-type]
     fake.create_pool("tank", mountpoint="/srv/tank")

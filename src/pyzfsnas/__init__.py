@@ -37,13 +37,14 @@ if TYPE_CHECKING:
         UnsupportedOperation,
         ZFSError,
     )
-    from pyzfsnas.executors.base import Executor, Result
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost, FakeNetwork
+    from pyzfsnas.executors.base import Executor
     from pyzfsnas.executors.local import LocalExecutor
     from pyzfsnas.executors.ssh import SSHExecutor
     from pyzfsnas.flavour import Flavour
     from pyzfsnas.models import Dataset, Snapshot, Zpool
     from pyzfsnas.properties import Property, PropertyMap, Source, SourceKind
+    from pyzfsnas.result import Result
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost, FakeNetwork
     from pyzfsnas.zfs import ZFS
 
 __version__ = "0.1.0.dev0"
@@ -103,10 +104,10 @@ _WHERE = {
          "ToolNotFound", "UnsupportedOperation", "ZFSError"),
         "pyzfsnas.errors"),
     "Executor": "pyzfsnas.executors.base",
-    "Result": "pyzfsnas.executors.base",
-    "FakeExecutor": "pyzfsnas.executors.fake",
-    "FakeHost": "pyzfsnas.executors.fake",
-    "FakeNetwork": "pyzfsnas.executors.fake",
+    "Result": "pyzfsnas.result",
+    "FakeExecutor": "pyzfsnas.testing.fake",
+    "FakeHost": "pyzfsnas.testing.fake",
+    "FakeNetwork": "pyzfsnas.testing.fake",
     "LocalExecutor": "pyzfsnas.executors.local",
     "SSHExecutor": "pyzfsnas.executors.ssh",
     "Flavour": "pyzfsnas.flavour",

@@ -15,12 +15,14 @@ import argparse
 import json
 import logging
 import sys
+import urllib.parse
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
 from pyzfsnas.errors import ConnectionFailed, ZFSError
 from pyzfsnas.executors.base import Executor
+from pyzfsnas.executors.factory import connect, ssh_spec
 from pyzfsnas.properties import PropertyMap
 from pyzfsnas.zfs import ZFS
 
@@ -123,7 +125,7 @@ def cmd_exports(zfs: ZFS, args: argparse.Namespace) -> None:
 
 
 def _fake_demo_host() -> Executor:
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     host = FakeHost(flavour="openzfs", name="fake")
     host.create_pool("tank", size=8 * GiB, mountpoint="/tank")
@@ -137,9 +139,9 @@ def _fake_demo_host() -> Executor:
 
 def demo(out: TextIO = sys.stdout) -> int:
     """Run a whole share lifecycle on two fake hosts, printing each step and the exact commands it ran."""
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
     from pyzfsnas.nfs import AccessRule, detect
     from pyzfsnas.replication import transfer
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     primary, standby = FakeHost(flavour="openzfs", name="primary"), FakeHost(flavour="openzfs", name="standby")
     # Pools larger than the share's quota, so that "available" reads the quota's room, not the pool's.
@@ -212,34 +214,43 @@ def demo(out: TextIO = sys.stdout) -> int:
 
 def _fake_destination() -> Executor:
     """``--to-fake``: an empty fake host with one pool, ``backup``."""
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     host = FakeHost(flavour="openzfs", name="fake-destination")
     host.create_pool("backup", size=8 * GiB, mountpoint="/backup")
     return FakeExecutor(host)
 
 
+def _executor_spec(args: argparse.Namespace, *, destination: bool = False) -> str:
+    """The executor spec (:func:`pyzfsnas.executors.factory.connect`) the options name: local or ``ssh://``;
+    with ``destination``, the host ``--to-ssh`` / ``--to-sudo`` name."""
+    ssh: str | None = args.to_ssh if destination else args.ssh
+    sudo: bool = args.to_sudo if destination else args.sudo
+    options: dict[str, str] = {}
+    if sudo:
+        options["sudo"] = "1"
+    if not ssh:
+        return "local" + (f"?{urllib.parse.urlencode(options)}" if options else "")
+    user, _, hostport = ssh.rpartition("@")
+    host, _, port = hostport.partition(":")
+    port = port or "22"
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise ConnectionFailed(f"{'--to-ssh' if destination else '--ssh'} wants USER@HOST[:PORT], got {ssh!r}")
+    if args.identity:
+        options["identity"] = args.identity
+    if args.known_hosts:
+        options["known_hosts"] = args.known_hosts
+    if args.accept_new_host_key:
+        options["accept_new_host_key"] = "1"
+    return ssh_spec(host, username=user or None, port=int(port), **options)
+
+
 def _executor(args: argparse.Namespace, *, destination: bool = False) -> Executor:
     """The host the global options name, or with ``destination`` the one ``--to-ssh``/``--to-fake`` name."""
-    ssh: str | None = args.to_ssh if destination else args.ssh
     fake: bool = args.to_fake if destination else args.fake
-    sudo: bool = args.to_sudo if destination else args.sudo
     if fake:
         return _fake_destination() if destination else _fake_demo_host()
-    if ssh:
-        from pyzfsnas.executors.ssh import SSHExecutor
-
-        user, _, hostport = ssh.rpartition("@")
-        host, _, port = hostport.partition(":")
-        port = port or "22"
-        if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-            raise ConnectionFailed(f"{'--to-ssh' if destination else '--ssh'} wants USER@HOST[:PORT], got {ssh!r}")
-        return SSHExecutor(host, port=int(port), username=user or None, key_filename=args.identity,
-                           known_hosts=args.known_hosts, accept_unknown_host_keys=args.accept_new_host_key,
-                           prefix=("sudo", "-n") if sudo else ())
-    from pyzfsnas.executors.local import LocalExecutor
-
-    return LocalExecutor(prefix=("sudo", "-n") if sudo else ())
+    return connect(_executor_spec(args, destination=destination))
 
 
 def _transfer(args: argparse.Namespace) -> int:

@@ -1,21 +1,43 @@
 """Pure argv builders for ``zfs`` and ``zpool``, validating every name and property before anything runs.
 
-Nothing here performs I/O. Each builder returns a list of strings for
-:meth:`~pyzfsnas.executors.base.Executor.run` — never a shell string — or raises :class:`InvalidName` /
-:class:`InvalidProperty` / :class:`UnsupportedOperation`.
+Nothing here performs I/O. Each builder returns a :class:`~pyzfsnas.result.Command` — the argv list for
+:meth:`~pyzfsnas.executors.base.Executor.run`, never a shell string, declared read-only or not — or raises
+:class:`InvalidName` / :class:`InvalidProperty` / :class:`UnsupportedOperation`. Besides ``zfs`` and ``zpool``
+this module builds the other programs the library runs: ``exportfs -v``, the file commands an executor
+without direct file access falls back on, and ``kill -HUP``.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import ParamSpec
 
 from pyzfsnas.errors import InvalidName, InvalidProperty
 from pyzfsnas.flavour import Flavour
+from pyzfsnas.names import (
+    _CONTROL,
+    MAX_NAME_LEN,
+    _check_operand,
+    validate_dataset_name,
+    validate_name,
+    validate_pool_name,
+    validate_snapshot_name,
+)
 from pyzfsnas.properties import validate_property_name, validate_property_value
+from pyzfsnas.result import Command
 
 __all__ = [
     "MAX_NAME_LEN",
+    "Command",
+    "exportfs_show",
+    "file_cat",
+    "file_move",
+    "file_remove",
+    "file_write_stdin",
+    "package_version",
+    "signal_process",
     "validate_dataset_name",
     "validate_name",
     "validate_pool_name",
@@ -48,109 +70,33 @@ __all__ = [
     "zpool_list",
 ]
 
-#: Longest dataset or snapshot name ZFS accepts (ZFS_MAX_DATASET_NAME_LEN - 1).
-MAX_NAME_LEN: int = 255
-_COMPONENT = re.compile(r"^[A-Za-z0-9_.: \-]+$")
-_BAD_CHAR = re.compile(r"[^A-Za-z0-9_.: \-]")
-_RESERVED_POOL_PREFIXES = ("mirror", "raidz", "draid", "spare")
-_RESERVED_POOLS = ("log", "cache", "special", "dedup")
+_P = ParamSpec("_P")
 
 
-def _check_component(name: str, component: str, what: str) -> None:
-    if not component:
-        raise InvalidName(f"invalid {what} name {name!r}: empty component")
-    bad = _BAD_CHAR.search(component)
-    if bad:
-        raise InvalidName(f"invalid {what} name {name!r}: invalid character {bad.group()!r}")
-    if component in (".", ".."):
-        raise InvalidName(f"invalid {what} name {name!r}: component {component!r} is not allowed")
+def _reads(builder: Callable[_P, list[str]]) -> Callable[_P, Command]:
+    """Mark ``builder``'s argv read-only: running it twice is harmless, a transport may replay it."""
+
+    @functools.wraps(builder)
+    def build(*args: _P.args, **kwargs: _P.kwargs) -> Command:
+        return Command(builder(*args, **kwargs), read_only=True)
+
+    return build
 
 
-def _check_text(name: object, what: str) -> str:
-    if not isinstance(name, str):
-        raise InvalidName(f"{what} name must be str, got {type(name).__name__}")
-    if not name:
-        raise InvalidName(f"empty {what} name")
-    if len(name) > MAX_NAME_LEN:
-        raise InvalidName(f"invalid {what} name {name[:40]!r}...: longer than {MAX_NAME_LEN} characters")
-    return name
+def _changes(builder: Callable[_P, list[str]]) -> Callable[_P, Command]:
+    """Mark ``builder``'s argv as a change on the host: never replayed by a transport."""
 
+    @functools.wraps(builder)
+    def build(*args: _P.args, **kwargs: _P.kwargs) -> Command:
+        return Command(builder(*args, **kwargs), read_only=False)
 
-#: Characters no operand may hold: C0 controls, DEL, and what ``str.splitlines`` also breaks lines on.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
-
-
-def _check_operand(value: object, what: str) -> str:
-    """Check a free-text operand (vdev path, mountpoint, hold tag): a non-empty ``str``, not an option, no
-    control or line-breaking character, encodable as UTF-8 (no lone surrogate)."""
-    if not isinstance(value, str) or not value:
-        raise InvalidName(f"invalid {what} {value!r}: must be a non-empty str")
-    if value.startswith("-"):
-        raise InvalidName(f"invalid {what} {value!r}: must not start with '-'")
-    bad = _CONTROL.search(value)
-    if bad:
-        raise InvalidName(f"invalid {what} {value!r}: control character {bad.group()!r}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidName(f"invalid {what} {value!r}: not encodable as UTF-8") from None
-    return value
+    return build
 
 
 def _check_depth(depth: object) -> int:
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
         raise InvalidProperty(f"depth must be an int >= 0, got {depth!r}")
     return depth
-
-
-def validate_pool_name(name: str) -> str:
-    """Check a pool name: starts with a letter, allowed characters only, not a reserved word."""
-    _check_text(name, "pool")
-    if not name[0].isascii() or not name[0].isalpha():
-        raise InvalidName(f"invalid pool name {name!r}: must begin with a letter")
-    _check_component(name, name, "pool")
-    if name in _RESERVED_POOLS or name.startswith(_RESERVED_POOL_PREFIXES):
-        raise InvalidName(f"invalid pool name {name!r}: name is reserved")
-    return name
-
-
-def validate_dataset_name(name: str) -> str:
-    """Check a filesystem or volume name: ``pool[/child...]``, no ``@``, no empty components."""
-    _check_text(name, "dataset")
-    if "@" in name or "#" in name:
-        raise InvalidName(f"invalid dataset name {name!r}: '@' and '#' are for snapshots and bookmarks")
-    if name.startswith("/"):
-        raise InvalidName(f"invalid dataset name {name!r}: leading slash")
-    if name.endswith("/"):
-        raise InvalidName(f"invalid dataset name {name!r}: trailing slash")
-    pool, *rest = name.split("/")
-    try:
-        validate_pool_name(pool)
-    except InvalidName as exc:
-        raise InvalidName(f"invalid dataset name {name!r}: {exc}") from None
-    for component in rest:
-        _check_component(name, component, "dataset")
-    return name
-
-
-def validate_snapshot_name(name: str) -> str:
-    """Check ``dataset@snapname``: exactly one ``@``, valid dataset, non-empty valid snapshot part."""
-    _check_text(name, "snapshot")
-    if name.count("@") != 1:
-        raise InvalidName(f"invalid snapshot name {name!r}: need exactly one '@'")
-    dataset, snap = name.split("@")
-    validate_dataset_name(dataset)
-    if "/" in snap:
-        raise InvalidName(f"invalid snapshot name {name!r}: '/' after '@'")
-    _check_component(name, snap, "snapshot")
-    return name
-
-
-def validate_name(name: str) -> str:
-    """Check a dataset or snapshot name (a snapshot when it contains ``@``)."""
-    if isinstance(name, str) and "@" in name:
-        return validate_snapshot_name(name)
-    return validate_dataset_name(name)
 
 
 def _options(flag: str, properties: Mapping[str, object] | None, flavour: Flavour | None) -> list[str]:
@@ -161,6 +107,7 @@ def _options(flag: str, properties: Mapping[str, object] | None, flavour: Flavou
     return argv
 
 
+@_reads
 def zfs_get(
     properties: Sequence[str] | str,
     names: Iterable[str] = (),
@@ -198,6 +145,7 @@ def zfs_get(
     return argv
 
 
+@_reads
 def zpool_list(pools: Iterable[str] = (), *, flavour: Flavour, columns: Sequence[str]) -> list[str]:
     """``zpool list -H [-p] -o COLUMNS [POOLS]`` (``-p`` only where the host has it)."""
     argv = ["zpool", "list", "-H"]
@@ -206,6 +154,7 @@ def zpool_list(pools: Iterable[str] = (), *, flavour: Flavour, columns: Sequence
     return [*argv, "-o", ",".join(columns), *(validate_pool_name(p) for p in pools)]
 
 
+@_reads
 def zfs_version() -> list[str]:
     """``zfs version``: answered by OpenZFS, rejected by zfs-fuse (see :mod:`pyzfsnas.flavour`)."""
     return ["zfs", "version"]
@@ -214,6 +163,7 @@ def zfs_version() -> list[str]:
 _POOL_PROP = re.compile(r"^[a-z][a-z0-9_@.:\-]*$")
 
 
+@_changes
 def zpool_create(
     name: str,
     vdevs: Sequence[str],
@@ -242,11 +192,13 @@ def zpool_create(
     return [*argv, *_options("-O", fs_properties, flavour), name, *vdevs]
 
 
+@_changes
 def zpool_destroy(name: str, *, force: bool = False) -> list[str]:
     """``zpool destroy [-f] NAME``."""
     return ["zpool", "destroy", *(["-f"] if force else []), validate_pool_name(name)]
 
 
+@_reads
 def zpool_get(pool: str, properties: Sequence[str] = ("all",), *, flavour: Flavour) -> list[str]:
     """``zpool get -H -p -o name,property,value,source PROPS POOL`` (a header table on zfs-fuse)."""
     props = ",".join(validate_property_name(p) if p != "all" else p for p in properties)
@@ -255,6 +207,7 @@ def zpool_get(pool: str, properties: Sequence[str] = ("all",), *, flavour: Flavo
     return ["zpool", "get", props, validate_pool_name(pool)]
 
 
+@_changes
 def zfs_create(
     name: str,
     properties: Mapping[str, object] | None = None,
@@ -277,6 +230,7 @@ def zfs_create(
     return [*argv, validate_dataset_name(name)]
 
 
+@_changes
 def zfs_destroy(
     name: str,
     *,
@@ -297,6 +251,7 @@ def zfs_destroy(
     return [*argv, name]
 
 
+@_changes
 def zfs_snapshot(
     name: str, *, recursive: bool = False, properties: Mapping[str, object] | None = None,
     flavour: Flavour | None = None,
@@ -306,6 +261,7 @@ def zfs_snapshot(
     return [*argv, validate_snapshot_name(name)]
 
 
+@_changes
 def zfs_snapshots(names: Sequence[str]) -> list[str]:
     """``zfs snapshot A@X B@Y ...``: several snapshots in one atomic command (OpenZFS, within a pool)."""
     if not names:
@@ -313,6 +269,7 @@ def zfs_snapshots(names: Sequence[str]) -> list[str]:
     return ["zfs", "snapshot", *(validate_snapshot_name(n) for n in names)]
 
 
+@_changes
 def zfs_clone(
     snapshot: str, target: str, properties: Mapping[str, object] | None = None, *, parents: bool = False,
     flavour: Flavour | None = None,
@@ -322,11 +279,13 @@ def zfs_clone(
     return [*argv, validate_snapshot_name(snapshot), validate_dataset_name(target)]
 
 
+@_changes
 def zfs_promote(name: str) -> list[str]:
     """``zfs promote CLONE``."""
     return ["zfs", "promote", validate_dataset_name(name)]
 
 
+@_changes
 def zfs_rename(old: str, new: str, *, parents: bool = False, recursive: bool = False) -> list[str]:
     """``zfs rename [-p] [-r] OLD NEW``; ``recursive`` renames a snapshot in all descendants."""
     validate_name(old)
@@ -343,12 +302,13 @@ def zfs_rename(old: str, new: str, *, parents: bool = False, recursive: bool = F
     return [*argv, old, new]
 
 
+@_changes
 def zfs_rollback(snapshot: str, *, destroy_newer: bool = False) -> list[str]:
     """``zfs rollback [-r] SNAPSHOT``; ``destroy_newer`` destroys later snapshots (``-r``)."""
     return ["zfs", "rollback", *(["-r"] if destroy_newer else []), validate_snapshot_name(snapshot)]
 
 
-def zfs_set(name: str, properties: Mapping[str, object], *, flavour: Flavour | None = None) -> list[list[str]]:
+def zfs_set(name: str, properties: Mapping[str, object], *, flavour: Flavour | None = None) -> list[Command]:
     """``zfs set k=v [k=v...] NAME`` — one command where the host sets several at once, else one per property."""
     validate_name(name)
     if not properties:
@@ -358,10 +318,11 @@ def zfs_set(name: str, properties: Mapping[str, object], *, flavour: Flavour | N
         for k, v in properties.items()
     ]
     if flavour is None or flavour.multi_set:
-        return [["zfs", "set", *pairs, name]]
-    return [["zfs", "set", pair, name] for pair in pairs]
+        return [Command(["zfs", "set", *pairs, name])]
+    return [Command(["zfs", "set", pair, name]) for pair in pairs]
 
 
+@_changes
 def zfs_inherit(name: str, prop: str, *, recursive: bool = False, flavour: Flavour | None = None) -> list[str]:
     """``zfs inherit [-r] PROP NAME``."""
     canon = validate_property_name(prop, flavour=flavour.name if flavour else None, settable=True)
@@ -372,36 +333,43 @@ def _tag(tag: str) -> str:
     return _check_operand(tag, "hold tag")
 
 
+@_changes
 def zfs_hold(snapshot: str, tag: str, *, recursive: bool = False) -> list[str]:
     """``zfs hold [-r] TAG SNAPSHOT``."""
     return ["zfs", "hold", *(["-r"] if recursive else []), _tag(tag), validate_snapshot_name(snapshot)]
 
 
+@_changes
 def zfs_release(snapshot: str, tag: str, *, recursive: bool = False) -> list[str]:
     """``zfs release [-r] TAG SNAPSHOT``."""
     return ["zfs", "release", *(["-r"] if recursive else []), _tag(tag), validate_snapshot_name(snapshot)]
 
 
+@_changes
 def zfs_mount(name: str) -> list[str]:
     """``zfs mount NAME``."""
     return ["zfs", "mount", validate_dataset_name(name)]
 
 
+@_changes
 def zfs_unmount(name: str, *, force: bool = False) -> list[str]:
     """``zfs umount [-f] NAME``."""
     return ["zfs", "umount", *(["-f"] if force else []), validate_dataset_name(name)]
 
 
+@_changes
 def zfs_share(name: str) -> list[str]:
     """``zfs share NAME``: export a filesystem by its ``sharenfs`` property again."""
     return ["zfs", "share", validate_dataset_name(name)]
 
 
+@_reads
 def zfs_holds(snapshot: str) -> list[str]:
     """``zfs holds -H SNAPSHOT`` (OpenZFS)."""
     return ["zfs", "holds", "-H", validate_snapshot_name(snapshot)]
 
 
+@_changes
 def zfs_send(
     snapshot: str,
     *,
@@ -429,6 +397,7 @@ def zfs_send(
     return [*argv, snapshot]
 
 
+@_changes
 def zfs_receive(
     target: str,
     *,
@@ -467,17 +436,76 @@ def validate_resume_token(token: str) -> str:
     return token
 
 
-def zfs_send_resume(token: str, *, dry_run: bool = False, flavour: Flavour | None = None) -> list[str]:
-    """``zfs send [-nvP] -t TOKEN``: the rest of an interrupted stream (``-nvP``: describe it, send nothing)."""
+def zfs_send_resume(token: str, *, dry_run: bool = False, flavour: Flavour | None = None) -> Command:
+    """``zfs send [-nvP] -t TOKEN``: the rest of an interrupted stream (``-nvP``: describe it, send nothing,
+    so read-only)."""
     validate_resume_token(token)
     if flavour is not None:
         flavour.require("resumable_receive", "resuming a send (-t)")
-    return ["zfs", "send", *(["-nvP"] if dry_run else []), "-t", token]
+    return Command(["zfs", "send", *(["-nvP"] if dry_run else []), "-t", token], read_only=dry_run)
 
 
+@_changes
 def zfs_receive_abort(target: str, *, flavour: Flavour | None = None) -> list[str]:
     """``zfs receive -A TARGET``: discard the partially received state ``receive -s`` saved."""
     validate_dataset_name(target)
     if flavour is not None:
         flavour.require("resumable_receive", "aborting a resumable receive (-A)")
     return ["zfs", "receive", "-A", target]
+
+
+# -- the other programs the library runs ------------------------------------------------------------------
+
+
+@_reads
+def exportfs_show() -> list[str]:
+    """``exportfs -v``: every export of the kernel NFS server with its options."""
+    return ["exportfs", "-v"]
+
+
+def _path(path: str) -> str:
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise InvalidName(f"not an absolute path: {path!r}")
+    return _check_operand(path, "path")
+
+
+@_reads
+def file_cat(path: str) -> list[str]:
+    """``cat -- PATH``: read a file where the executor has no direct file access (e.g. behind ``sudo``)."""
+    return ["cat", "--", _path(path)]
+
+
+@_changes
+def file_write_stdin(path: str) -> list[str]:
+    """``tee -- PATH`` (the content on stdin, the echo discarded by the caller): write a file by command."""
+    return ["tee", "--", _path(path)]
+
+
+@_changes
+def file_move(source: str, target: str) -> list[str]:
+    """``mv -f -- SOURCE TARGET``: an atomic rename when both are in one directory."""
+    return ["mv", "-f", "--", _path(source), _path(target)]
+
+
+@_changes
+def file_remove(path: str) -> list[str]:
+    """``rm -f -- PATH``."""
+    return ["rm", "-f", "--", _path(path)]
+
+
+@_reads
+def package_version(package: str) -> list[str]:
+    """``dpkg-query -W -f=${Version} PACKAGE``: the installed version of a Debian package (exit 1: none)."""
+    if not isinstance(package, str) or not re.fullmatch(r"[a-z0-9][a-z0-9+.\-]+", package):
+        raise InvalidName(f"invalid package name {package!r}")
+    return ["dpkg-query", "-W", "-f=${Version}", package]
+
+
+@_changes
+def signal_process(pid: int, signal: str = "HUP") -> list[str]:
+    """``kill -SIGNAL PID``, e.g. ``kill -HUP`` to make a daemon re-read its configuration."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        raise InvalidName(f"not a process id: {pid!r}")
+    if not re.fullmatch(r"[A-Z][A-Z0-9]*", signal):
+        raise InvalidName(f"invalid signal name {signal!r}")
+    return ["kill", f"-{signal}", str(pid)]

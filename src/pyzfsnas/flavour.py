@@ -13,7 +13,7 @@ from typing import Literal
 import attrs
 
 from pyzfsnas.errors import ToolNotFound, UnsupportedOperation
-from pyzfsnas.executors.base import Result
+from pyzfsnas.result import Result
 
 __all__ = ["FUSE", "OPENZFS", "Flavour", "FlavourName", "flavour_from_version"]
 

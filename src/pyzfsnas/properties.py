@@ -73,7 +73,9 @@ def _specs() -> dict[str, PropertySpec]:
     table = [attrs.evolve(s, flavours=("openzfs",)) if s.name in openzfs_only else s for s in table]
     onoff = ("atime", "devices", "exec", "setuid", "readonly", "zoned", "xattr", "vscan", "nbmand",
              "utf8only", "overlay", "relatime")
-    table += [PropertySpec(n, Kind.ONOFF, readonly=n == "utf8only") for n in onoff]
+    # utf8only, like normalization and casesensitivity, is set at creation (``-o``) and fixed afterwards.
+    table += [PropertySpec(n, Kind.ONOFF, flavours=("openzfs",) if n in ("overlay", "relatime") else ())
+              for n in onoff]
     table += [
         PropertySpec("type", Kind.TEXT, readonly=True),
         PropertySpec("creation", Kind.TIME, readonly=True),
@@ -85,8 +87,9 @@ def _specs() -> dict[str, PropertySpec]:
         PropertySpec("clones", Kind.TEXT, readonly=True, flavours=("openzfs",)),
         PropertySpec("userrefs", Kind.INT, readonly=True),
         PropertySpec("version", Kind.INT),
-        PropertySpec("guid", Kind.INT, readonly=True),
+        PropertySpec("guid", Kind.INT, readonly=True, flavours=("openzfs",)),
         PropertySpec("createtxg", Kind.INT, readonly=True, flavours=("openzfs",)),
+        PropertySpec("objsetid", Kind.INT, readonly=True, flavours=("openzfs",)),
         PropertySpec("receive_resume_token", Kind.TEXT, readonly=True, flavours=("openzfs",)),
         PropertySpec("quota", Kind.LIMIT),
         PropertySpec("refquota", Kind.LIMIT),
@@ -117,11 +120,23 @@ def _specs() -> dict[str, PropertySpec]:
         PropertySpec("dnodesize", Kind.TEXT, flavours=("openzfs",)),
         PropertySpec("volmode", Kind.TEXT, flavours=("openzfs",)),
         PropertySpec("xattr", Kind.TEXT),
-        PropertySpec("encryption", Kind.TEXT, flavours=("openzfs",)),
+        # read-only here: creating an encrypted dataset needs keyformat/keylocation, which pyzfsnas does not manage
+        PropertySpec("encryption", Kind.TEXT, readonly=True, flavours=("openzfs",)),
         PropertySpec("keystatus", Kind.TEXT, readonly=True, flavours=("openzfs",)),
+        PropertySpec("keylocation", Kind.TEXT, readonly=True, flavours=("openzfs",)),
+        PropertySpec("keyformat", Kind.TEXT, readonly=True, flavours=("openzfs",)),
+        PropertySpec("pbkdf2iters", Kind.INT, readonly=True, flavours=("openzfs",)),
+        PropertySpec("snapdev", Kind.TEXT, choices=("hidden", "visible"), flavours=("openzfs",)),
+        *(PropertySpec(n, Kind.TEXT, flavours=("openzfs",))
+          for n in ("context", "fscontext", "defcontext", "rootcontext")),
         PropertySpec("encryptionroot", Kind.TEXT, readonly=True, flavours=("openzfs",)),
         PropertySpec("special_small_blocks", Kind.SIZE, flavours=("openzfs",)),
         PropertySpec("redundant_metadata", Kind.TEXT, flavours=("openzfs",)),
+        PropertySpec("prefetch", Kind.TEXT, choices=("none", "metadata", "all"), flavours=("openzfs",)),
+        PropertySpec("direct", Kind.TEXT, choices=("disabled", "standard", "always"), flavours=("openzfs",)),
+        PropertySpec("longname", Kind.ONOFF, flavours=("openzfs",)),
+        PropertySpec("volthreading", Kind.ONOFF, flavours=("openzfs",)),
+        PropertySpec("snapshots_changed", Kind.TIME, readonly=True, flavours=("openzfs",)),
         PropertySpec("snapshot_limit", Kind.TEXT, flavours=("openzfs",)),
         PropertySpec("filesystem_limit", Kind.TEXT, flavours=("openzfs",)),
         PropertySpec("snapshot_count", Kind.TEXT, readonly=True, flavours=("openzfs",)),
@@ -310,13 +325,13 @@ class PropertyMap(Mapping[str, Property]):
     def __init__(self, raw: dict[str, RawEntry] | Mapping[str, RawEntry] | None = None) -> None:
         self._raw_map: dict[str, RawEntry] | None = raw if isinstance(raw, dict) else dict(raw or {})
         self._lines: list[str] | None = None
-        self._cache: dict[str, Property] = {}
+        self._cache: dict[str, Property] | None = None
 
     @classmethod
     def from_lines(cls, lines: list[str]) -> PropertyMap:
         """A map over ``name<TAB>property<TAB>value<TAB>source`` lines (already checked for shape)."""
         pmap = cls.__new__(cls)
-        pmap._raw_map, pmap._lines, pmap._cache = None, lines, {}
+        pmap._raw_map, pmap._lines, pmap._cache = None, lines, None
         return pmap
 
     @property
@@ -333,7 +348,10 @@ class PropertyMap(Mapping[str, Property]):
         return raw
 
     def __getitem__(self, name: str) -> Property:
-        prop = self._cache.get(name)
+        cache = self._cache
+        if cache is None:
+            cache = self._cache = {}
+        prop = cache.get(name)
         if prop is None:
             entry = self._raw[name]
             value, source = entry[-2], entry[-1]
@@ -341,7 +359,7 @@ class PropertyMap(Mapping[str, Property]):
                 prop = Property.from_raw(name, value, source)
             except (ValueError, KeyError, OverflowError) as exc:
                 raise ParseError(f"property {name}: cannot type {value!r} (source {source!r}): {exc}") from None
-            self._cache[name] = prop
+            cache[name] = prop
         return prop
 
     def __iter__(self) -> Iterator[str]:

@@ -29,9 +29,11 @@ from pyzfsnas.errors import (
     StaleResumeToken,
     UnsupportedOperation,
     ZFSError,
+    error_from_result,
 )
 from pyzfsnas.executors.base import NO_TIMEOUT, OutputStream, Result
 from pyzfsnas.executors.quoting import quote_argv
+from pyzfsnas.result import Command
 from pyzfsnas.zfs import ZFS
 
 #: Control and line-breaking characters: none may reach the ssh command line of a direct pipeline.
@@ -375,7 +377,7 @@ class SSHTarget:
         return [*argv, f"{self.user}@{self.host}" if self.user else self.host]
 
 
-def direct_pipeline(send_argv: Sequence[str], target: SSHTarget, recv_argv: Sequence[str]) -> list[str]:
+def direct_pipeline(send_argv: Sequence[str], target: SSHTarget, recv_argv: Sequence[str]) -> Command:
     """``sh -c 'SEND | ssh … RECV'``: the argv a source host runs to pipe straight to the destination.
 
     The receive command crosses two shells (the source's ``sh -c`` and the destination's login shell), so
@@ -384,7 +386,7 @@ def direct_pipeline(send_argv: Sequence[str], target: SSHTarget, recv_argv: Sequ
     truncated stream, so a failed send always fails the receive too, and both stderrs are kept.
     """
     remote = quote_argv(recv_argv)
-    return ["sh", "-c", f"{quote_argv(send_argv)} | {quote_argv([*target.argv(), remote])}"]
+    return Command(["sh", "-c", f"{quote_argv(send_argv)} | {quote_argv([*target.argv(), remote])}"])
 
 
 def transfer_direct(
@@ -406,7 +408,15 @@ def transfer_direct(
     send_argv = cmd.zfs_send(snapshot, incremental_from=incremental_from)
     recv_argv = cmd.zfs_receive(target, force=force, unmounted=unmounted, properties=properties,
                                 flavour=destination.flavour)
-    result = source.run(direct_pipeline(send_argv, via, recv_argv))
+    result = source.executor.run(direct_pipeline(send_argv, via, recv_argv))
+    if not result.ok:
+        # A send that failed first (a missing snapshot) leaves the receive "failed to read from stream": the
+        # send's error is the cause, so the stream complaint is not what the error is classified by.
+        cause = "".join(line for line in result.stderr.splitlines(keepends=True)
+                        if "failed to read from stream" not in line)
+        if cause.strip():
+            raise error_from_result(result.argv, result.returncode, cause, result.stdout, prefix=result.prefix)
+        result.check()
     if incremental_from is not None and not unmounted and destination.flavour.stale_cache_after_receive:
         destination.remount(target)
     return result

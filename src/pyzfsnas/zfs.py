@@ -2,7 +2,8 @@
 
 ``ZFS(executor)`` turns method calls into validated argv (:mod:`pyzfsnas.commands`), runs them through the
 executor, and parses the output (:mod:`pyzfsnas.parsers`). Reads fetch whole trees in one command. The host's
-flavour (OpenZFS or zfs-fuse) is detected once, on first need, and picks command forms the host supports; the
+flavour (OpenZFS or zfs-fuse) is detected once per facade (:meth:`ZFS.detect_flavour`, called on first need
+unless given) and held by it; it picks command forms the host supports; the
 zfs-fuse "dataset is busy" bug on rename and destroy is worked around here so callers never see it.
 """
 
@@ -12,7 +13,6 @@ import contextlib
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -48,8 +48,6 @@ DATASET_PROPERTIES: tuple[str, ...] = (
     "refreservation", "volsize", "mountpoint", "mounted", "origin", "compression", "compressratio", "dedup",
     "readonly", "canmount", "sharenfs",
 )
-#: Flavour detected per executor (weakly held: the cache never keeps an executor alive).
-_FLAVOURS: weakref.WeakKeyDictionary[Executor, Flavour] = weakref.WeakKeyDictionary()
 
 _BUSY_BACKOFF = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
 
@@ -88,30 +86,34 @@ class ZFS:
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
+    def detect_flavour(self) -> Flavour:
+        """Ask the host which ZFS it runs (``zfs version``), hold the answer on this facade, and return it.
+
+        The explicit detection call. Each facade holds its own answer (no process-wide cache): to share one
+        detection, pass it on, ``ZFS(executor, flavour=other.flavour)``.
+        """
+        found = flavour_from_version(self.executor.run(cmd.zfs_version()))
+        log.debug("host %r runs %s %s", self.executor, found.name, found.version)
+        self._flavour = found
+        return found
+
     @property
     def flavour(self) -> Flavour:
-        """The host's ZFS flavour, detected with ``zfs version`` on first use.
+        """The host's ZFS flavour held by this facade: the one given, or the one detected.
 
-        Cached per executor (one executor is one host), so every facade on the same executor shares one
-        detection.
+        When none is held yet, the first read calls :meth:`detect_flavour` (one ``zfs version``), once per
+        facade; afterwards reading it runs nothing.
         """
-        if self._flavour is None:
+        held = self._flavour
+        if held is None:
             with self._lock:
-                if self._flavour is None:
-                    try:
-                        cached = _FLAVOURS.get(self.executor)
-                    except TypeError:  # an unhashable or non-weakrefable executor: no sharing
-                        cached = None
-                    if cached is None:
-                        cached = flavour_from_version(self.executor.run(cmd.zfs_version()))
-                        log.debug("host %r runs %s %s", self.executor, cached.name, cached.version)
-                        with contextlib.suppress(TypeError):
-                            _FLAVOURS[self.executor] = cached
-                    self._flavour = cached
-        return self._flavour
+                held = self._flavour
+                if held is None:
+                    held = self.detect_flavour()
+        return held
 
-    def run(self, argv: Sequence[str], *, stdin: Any = None, timeout: float | None = None) -> Result:
-        """Run one argv through the executor and raise the typed error if it fails."""
+    def _run(self, argv: Sequence[str], *, stdin: Any = None, timeout: float | None = None) -> Result:
+        """Run one command through the executor and raise the typed error if it fails."""
         return self.executor.run(argv, stdin=stdin, timeout=timeout).check()
 
     def _argv(self, builder: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
@@ -125,7 +127,7 @@ class ZFS:
         return builder(*args, flavour=self.flavour, **kwargs)
 
     def _get(self, argv: list[str]) -> dict[str, PropertyMap]:
-        return parse_zfs_get(self.run(argv).stdout)
+        return parse_zfs_get(self._run(argv).stdout)
 
     # -- pools --------------------------------------------------------------------------------------------
 
@@ -134,7 +136,7 @@ class ZFS:
         names = [cmd.validate_pool_name(n) for n in names]
         fl = self.flavour
         argv = cmd.zpool_list(names, flavour=fl, columns=POOL_LIST_COLUMNS)
-        return parse_zpool_list(self.run(argv).stdout, POOL_LIST_COLUMNS, exact=fl.parsable_list)
+        return parse_zpool_list(self._run(argv).stdout, POOL_LIST_COLUMNS, exact=fl.parsable_list)
 
     def pool(self, name: str) -> Zpool:
         """One pool; :class:`~pyzfsnas.errors.PoolNotFound` if absent."""
@@ -147,7 +149,7 @@ class ZFS:
             if prop != "all":
                 validate_property_name(prop)
         fl = self.flavour
-        out = self.run(cmd.zpool_get(name, properties, flavour=fl)).stdout
+        out = self._run(cmd.zpool_get(name, properties, flavour=fl)).stdout
         raw = parse_zpool_get(out) if fl.zpool_get_scripted else parse_zpool_get_table(out)
         return raw.get(name, PropertyMap())
 
@@ -162,16 +164,16 @@ class ZFS:
         force: bool = False,
     ) -> None:
         """``zpool create [-f] [-m MOUNTPOINT] [-o ...] [-O ...] NAME VDEV...``."""
-        self.run(self._argv(cmd.zpool_create, name, vdevs, mountpoint=mountpoint, properties=properties,
+        self._run(self._argv(cmd.zpool_create, name, vdevs, mountpoint=mountpoint, properties=properties,
                             fs_properties=fs_properties, force=force))
 
     def destroy_pool(self, name: str, *, force: bool = False) -> None:
         """``zpool destroy [-f] NAME``, retried once when the pool is momentarily busy."""
         argv = cmd.zpool_destroy(name, force=force)
         try:
-            self.run(argv)
+            self._run(argv)
         except DatasetBusy:
-            self.run(argv)
+            self._run(argv)
 
     # -- reading ------------------------------------------------------------------------------------------
 
@@ -261,7 +263,7 @@ class ZFS:
         volsize: int | None = None,
     ) -> None:
         """Create a filesystem (or a volume of ``volsize`` bytes) with ``properties`` set at creation."""
-        self.run(self._argv(cmd.zfs_create, name, properties, parents=parents, volsize=volsize))
+        self._run(self._argv(cmd.zfs_create, name, properties, parents=parents, volsize=volsize))
 
     def destroy(
         self,
@@ -281,7 +283,7 @@ class ZFS:
         argv = cmd.zfs_destroy(name, recursive=recursive, recursive_dependents=recursive_dependents,
                                force=force, defer=defer)
         if not self.flavour.busy_bug or "@" in name:
-            self.run(argv)
+            self._run(argv)
             return
         # zfs-fuse's spurious "dataset is busy": the first try after a mount usually unmounts and the second
         # succeeds. When it does not, zfs-fuse's idea of what is mounted has drifted: unmount the tree
@@ -289,19 +291,19 @@ class ZFS:
         # exactly what was mounted before, so that a dataset that still exists is still served.
         before = self._mounted_tree(name)
         try:
-            self.run(argv)
+            self._run(argv)
             return
         except DatasetBusy:
             log.debug("zfs-fuse busy bug on destroy of %s", name)
         try:  # from here on zfs-fuse may have unmounted part of the tree
             try:
-                self.run(argv)
+                self._run(argv)
                 return
             except DatasetBusy:
                 log.debug("zfs-fuse busy bug on destroy of %s, again: unmounting its tree", name)
             for fs in sorted(before, key=lambda n: n.count("/"), reverse=True):
                 try:
-                    self.run(cmd.zfs_unmount(fs))
+                    self._run(cmd.zfs_unmount(fs))
                 except ZFSError as exc:
                     log.debug("unmount of %s before destroy: %s", fs, exc)
             self._run_through_busy_bug(argv)
@@ -313,7 +315,7 @@ class ZFS:
         self, name: str, *, recursive: bool = False, properties: Mapping[str, object] | None = None
     ) -> None:
         """Create snapshot ``dataset@snap`` (of all descendants too with ``recursive``)."""
-        self.run(self._argv(cmd.zfs_snapshot, name, recursive=recursive, properties=properties))
+        self._run(self._argv(cmd.zfs_snapshot, name, recursive=recursive, properties=properties))
 
     def snapshot_many(self, names: Sequence[str]) -> None:
         """Take every snapshot of ``names`` in one atomic ``zfs snapshot`` (names in one pool).
@@ -325,7 +327,7 @@ class ZFS:
         pools = {n.split("/", 1)[0].split("@", 1)[0] for n in names}
         if len(pools) > 1:
             raise UnsupportedOperation(f"snapshots in one command must be in one pool, got {sorted(pools)}")
-        self.run(cmd.zfs_snapshots(names))
+        self._run(cmd.zfs_snapshots(names))
 
     def clone(
         self,
@@ -336,11 +338,11 @@ class ZFS:
         parents: bool = False,
     ) -> None:
         """Create filesystem ``target`` as a clone of ``snapshot``."""
-        self.run(self._argv(cmd.zfs_clone, snapshot, target, properties, parents=parents))
+        self._run(self._argv(cmd.zfs_clone, snapshot, target, properties, parents=parents))
 
     def promote(self, clone: str) -> None:
         """Make ``clone`` independent of its origin (the origin's dataset becomes the clone)."""
-        self.run(cmd.zfs_promote(clone))
+        self._run(cmd.zfs_promote(clone))
 
     def rename(self, old: str, new: str, *, parents: bool = False, recursive: bool = False) -> None:
         """Rename a dataset or snapshot (``recursive``: the snapshot in every descendant too).
@@ -355,7 +357,7 @@ class ZFS:
         tracked = self.flavour.busy_bug and "@" not in old
         pending = self._remount_marker(old, old) if tracked else None
         try:
-            self.run(argv)
+            self._run(argv)
         except DatasetBusy:
             if not tracked:
                 raise
@@ -376,12 +378,12 @@ class ZFS:
         try:
             self.set(old, {_REMOUNT: "|".join([old, *rels])})
             for name in sorted(mounted, key=lambda n: n.count("/"), reverse=True):
-                self.run(cmd.zfs_unmount(name))
+                self._run(cmd.zfs_unmount(name))
             self._run_through_busy_bug(argv)
         except ZFSError:
             self._mount_again(mounted)
             with contextlib.suppress(ZFSError):
-                self.run(cmd.zfs_inherit(old, _REMOUNT, flavour=self.flavour))
+                self._run(cmd.zfs_inherit(old, _REMOUNT, flavour=self.flavour))
             raise
         # Renamed: mount (and share) the tree under its new names. Failures are logged, not raised: the
         # rename itself happened, and raising would tell the caller it did not.
@@ -412,7 +414,7 @@ class ZFS:
                 shared = dict.fromkeys(names, False)
         self._mount_again(shared, quiet=True)
         try:
-            self.run(cmd.zfs_inherit(new, _REMOUNT, flavour=self.flavour))
+            self._run(cmd.zfs_inherit(new, _REMOUNT, flavour=self.flavour))
         except ZFSError as exc:
             log.info("could not clear %s on %s: %s", _REMOUNT, new, exc)
 
@@ -451,16 +453,16 @@ class ZFS:
         """
         for delay in _BUSY_BACKOFF:
             try:
-                self.run(argv)
+                self._run(argv)
                 return
             except DatasetBusy:
                 log.debug("zfs-fuse busy bug on %s: retrying in %.2fs", " ".join(argv), delay)
                 time.sleep(delay)
-        self.run(argv)
+        self._run(argv)
 
     def rollback(self, snapshot: str, *, destroy_newer: bool = False) -> None:
         """Roll the dataset back to ``snapshot``; later snapshots block it unless ``destroy_newer``."""
-        self.run(cmd.zfs_rollback(snapshot, destroy_newer=destroy_newer))
+        self._run(cmd.zfs_rollback(snapshot, destroy_newer=destroy_newer))
 
     # -- properties ---------------------------------------------------------------------------------------
 
@@ -472,36 +474,36 @@ class ZFS:
         """
         props = {**(properties or {}), **kwargs}
         for argv in self._argv(cmd.zfs_set, name, props):
-            self.run(argv)
+            self._run(argv)
 
     def inherit(self, name: str, prop: str, *, recursive: bool = False) -> None:
         """Clear a local value so ``prop`` is inherited again (``zfs inherit``)."""
-        self.run(self._argv(cmd.zfs_inherit, name, prop, recursive=recursive))
+        self._run(self._argv(cmd.zfs_inherit, name, prop, recursive=recursive))
 
     # -- holds, mounts ------------------------------------------------------------------------------------
 
     def hold(self, snapshot: str, tag: str, *, recursive: bool = False) -> None:
         """Place hold ``tag`` on a snapshot: it cannot be destroyed until released."""
-        self.run(cmd.zfs_hold(snapshot, tag, recursive=recursive))
+        self._run(cmd.zfs_hold(snapshot, tag, recursive=recursive))
 
     def release(self, snapshot: str, tag: str, *, recursive: bool = False) -> None:
         """Release hold ``tag``."""
-        self.run(cmd.zfs_release(snapshot, tag, recursive=recursive))
+        self._run(cmd.zfs_release(snapshot, tag, recursive=recursive))
 
     def holds(self, snapshot: str) -> list[str]:
         """Tags of the holds on ``snapshot`` (OpenZFS; zfs-fuse cannot list holds, only count them)."""
         argv = cmd.zfs_holds(snapshot)
         self.flavour.require("holds", "listing holds")
-        out = self.run(argv).stdout
+        out = self._run(argv).stdout
         return [line.split("\t")[1] for line in out.split("\n") if line.count("\t") >= 2]
 
     def mount(self, name: str) -> None:
         """Mount filesystem ``name``."""
-        self.run(cmd.zfs_mount(name))
+        self._run(cmd.zfs_mount(name))
 
     def unmount(self, name: str, *, force: bool = False) -> None:
         """Unmount filesystem ``name``."""
-        self.run(cmd.zfs_unmount(name, force=force))
+        self._run(cmd.zfs_unmount(name, force=force))
 
     # -- send / receive -----------------------------------------------------------------------------------
 
@@ -554,7 +556,7 @@ class ZFS:
         """
         argv = self._argv(cmd.zfs_receive, target, force=force, unmounted=unmounted, discard_first=discard_first,
                           properties=properties, resumable=resumable)
-        result = self.run(argv, stdin=stream, timeout=timeout)
+        result = self._run(argv, stdin=stream, timeout=timeout)
         if incremental and self.flavour.stale_cache_after_receive and not unmounted and not discard_first:
             self.remount(target.split("@", maxsplit=1)[0])
         return result
@@ -579,7 +581,7 @@ class ZFS:
         Runs ``zfs send -nvP -t TOKEN`` (nothing is sent); a token whose snapshot is gone raises
         :class:`~pyzfsnas.errors.StaleResumeToken`.
         """
-        out = self.run(cmd.zfs_send_resume(token, dry_run=True, flavour=self.flavour)).stdout
+        out = self._run(cmd.zfs_send_resume(token, dry_run=True, flavour=self.flavour)).stdout
         name = next((line.split("=", 1)[1].strip() for line in out.splitlines()
                      if line.strip().startswith("toname =")), None)
         size = next((int(line.split("\t")[1]) for line in out.splitlines()
@@ -605,7 +607,7 @@ class ZFS:
         argv = cmd.zfs_receive_abort(target, flavour=self.flavour)
         if self.resume_token(target) is None:
             return False
-        self.run(argv)
+        self._run(argv)
         return True
 
     def send_size(self, snapshot: str, *, incremental_from: str | None = None,
@@ -613,7 +615,7 @@ class ZFS:
         """The estimated size of a send stream (``zfs send -nP``), or None where the host cannot estimate."""
         if self.flavour.is_fuse:
             return None
-        out = self.run(cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
+        out = self._run(cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
                                     dry_run=True)).stdout
         return next((int(line.split("\t")[1]) for line in out.splitlines()
                      if line.startswith("size\t") and line.split("\t")[1].isdigit()), None)
@@ -635,7 +637,7 @@ class ZFS:
             return
         if props.value("mounted") is True:
             try:
-                self.run(cmd.zfs_unmount(name))
+                self._run(cmd.zfs_unmount(name))
             except ZFSError as exc:
                 log.warning("could not remount %s after receive (readers may see stale data): %s", name, exc)
                 return
@@ -646,6 +648,6 @@ class ZFS:
     def _mount_and_share(self, fs: str, *, mount: bool, share: bool) -> None:
         """Mount ``fs`` and/or share it again by its ``sharenfs`` (zfs-fuse unshares on unmount)."""
         if mount:
-            self.run(cmd.zfs_mount(fs))
+            self._run(cmd.zfs_mount(fs))
         if share:
-            self.run(cmd.zfs_share(fs))
+            self._run(cmd.zfs_share(fs))

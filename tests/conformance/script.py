@@ -217,7 +217,7 @@ def fake_executor(*, limits_active: Sequence[str] = ()) -> Any:
     ``limits_active`` names pools whose ``feature@filesystem_limits`` is already active (a guest that other
     tests used: datasets created there count their children from the start).
     """
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     host = FakeHost("openzfs")
     host.default_vdev_size = 4 << 30

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import Any
-
 import pytest
 from tests.hosts import HostUnderTest
 
@@ -21,54 +17,39 @@ from pyzfsnas.errors import (
     InvalidProperty,
     SizeBelowUsage,
 )
-from pyzfsnas.executors.base import Executor, OutputStream, Result
+from pyzfsnas.executors.base import Executor, Result
 from pyzfsnas.models import Dataset, Snapshot
 from pyzfsnas.properties import SourceKind
+from pyzfsnas.testing import RecordingExecutor
 
 MiB = 1 << 20
 
 
-class Counting:
-    """Wraps any executor and records the argv it is asked to run."""
-
-    def __init__(self, inner: Executor) -> None:
-        self.inner = inner
-        self.argvs: list[tuple[str, ...]] = []
-
-    def run(self, argv: Sequence[str], *, stdin: Any = None, timeout: float | None = None) -> Result:
-        self.argvs.append(tuple(argv))
-        return self.inner.run(argv, stdin=stdin, timeout=timeout)
-
-    def stream(self, argv: Sequence[str], *, stdin: Any = None,
-               timeout: float | None = None) -> AbstractContextManager[OutputStream]:
-        self.argvs.append(tuple(argv))
-        return self.inner.stream(argv, stdin=stdin, timeout=timeout)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-def counted(host: HostUnderTest) -> tuple[ZFS, Counting]:
-    counter = Counting(host.zfs.executor)
+def counted(host: HostUnderTest) -> tuple[ZFS, RecordingExecutor]:
+    counter = RecordingExecutor(host.zfs.executor)
     return ZFS(counter, flavour=host.zfs.flavour), counter
 
 
 def test_flavour_is_detected_once(host: HostUnderTest) -> None:
     zfs = ZFS(host.zfs.executor)
-    counter = Counting(zfs.executor)
+    counter = RecordingExecutor(zfs.executor)
     zfs.executor = counter
     expected = host.flavour_name
     assert zfs.flavour.name == expected
     assert zfs.flavour.name == expected
-    assert counter.argvs == [("zfs", "version")]
+    assert counter.calls == [("zfs", "version")]
 
 
-def test_flavour_is_shared_by_every_facade_on_one_executor(host: HostUnderTest) -> None:
-    counter = Counting(host.zfs.executor)
-    first, second = ZFS(counter), ZFS(counter)
-    assert first.flavour == second.flavour
+def test_flavour_is_held_by_each_facade_and_passed_on_explicitly(host: HostUnderTest) -> None:
+    # Issue #14: no process-wide cache; a facade holds what it detected, another one is given it.
+    counter = RecordingExecutor(host.zfs.executor)
+    first = ZFS(counter)
+    assert first.detect_flavour().name == host.flavour_name
+    second = ZFS(counter, flavour=first.flavour)
     second.datasets(host.root)
-    assert [a[:2] for a in counter.argvs] == [("zfs", "version"), ("zfs", "get")]
+    third = ZFS(counter)
+    assert third.flavour == first.flavour
+    assert [a[:2] for a in counter.calls] == [("zfs", "version"), ("zfs", "get"), ("zfs", "version")]
 
 
 def test_pools_report_size_and_health(host: HostUnderTest) -> None:
@@ -113,7 +94,7 @@ def test_datasets_reads_a_whole_tree_in_one_command(host: HostUnderTest) -> None
     found = zfs.datasets(host.root)
     assert [d.name for d in found] == [host.root, *(f"{host.root}/{s}" for s in ("a", "a/b", "a/b/c", "d"))]
     assert all(isinstance(d, Dataset) and d.used is not None for d in found)
-    assert len(counter.argvs) == 1
+    assert len(counter.calls) == 1
     assert [d.name for d in zfs.datasets(host.root, depth=1)] == [host.root, f"{host.root}/a", f"{host.root}/d"]
     everything = [d.name for d in zfs.datasets()]
     assert host.pool in everything and f"{host.root}/a/b/c" in everything
@@ -143,7 +124,7 @@ def test_invalid_input_runs_nothing(host: HostUnderTest) -> None:
         zfs.set(host.root, nosuchprop="x")
     with pytest.raises(InvalidProperty):
         zfs.create_dataset(f"{host.root}/x", {"com.example:note": "line\nbreak"})
-    assert counter.argvs == []
+    assert counter.calls == []
 
 
 def test_destroy_never_takes_more_than_named(host: HostUnderTest) -> None:
@@ -309,25 +290,26 @@ def test_send_of_missing_snapshot_raises(host: HostUnderTest) -> None:
 
 
 
-class AlwaysBusy(Counting):
+def always_busy(inner: Executor) -> RecordingExecutor:
     """zfs-fuse at its worst: every destroy of a filesystem says "dataset is busy" (and, like zfs-fuse,
     the first one unmounts it)."""
+    rec = RecordingExecutor(inner)
 
-    def run(self, argv: Sequence[str], *, stdin: Any = None, timeout: float | None = None) -> Result:
-        if tuple(argv[:2]) == ("zfs", "destroy") and "@" not in argv[-1]:
-            self.argvs.append(tuple(argv))
-            self.inner.run(["zfs", "umount", argv[-1]])
-            return Result(argv, 1, "", f"cannot destroy '{argv[-1]}': dataset is busy\n")
-        return super().run(argv, stdin=stdin, timeout=timeout)
+    def busy(argv: tuple[str, ...], host: Executor) -> Result:
+        host.run(["zfs", "umount", argv[-1]])
+        return Result(argv, 1, "", f"cannot destroy '{argv[-1]}': dataset is busy\n")
+
+    rec.intercept(lambda argv: argv[:2] == ("zfs", "destroy") and "@" not in argv[-1], busy)
+    return rec
 
 
 def test_a_destroy_that_stays_busy_leaves_the_tree_mounted_and_shared_as_before() -> None:
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
     from pyzfsnas.nfs import AccessRule, FuseNFS
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     fake = FakeHost(flavour="zfs-fuse")
     fake.create_pool("tank", mountpoint="/tank")
-    busy = AlwaysBusy(FakeExecutor(fake))
+    busy = always_busy(FakeExecutor(fake))
     zfs = ZFS(busy)
     zfs.create_dataset("tank/c/d", parents=True)
     zfs.unmount("tank/c/d")  # unmounted on purpose: must stay so

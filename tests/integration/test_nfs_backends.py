@@ -25,8 +25,9 @@ from tests.realhosts.zfsfuse import PoolInfo, ZfsFuseHost
 
 from pyzfsnas import ZFS, LocalExecutor
 from pyzfsnas.errors import UnsupportedOperation
-from pyzfsnas.executors.base import Executor, Result
+from pyzfsnas.executors.base import Result
 from pyzfsnas.nfs import AccessRule, ExportfsNFS, FuseNFS, InvalidAccessRule, KernelNFS, NFSBackend, detect
+from pyzfsnas.testing import RecordingExecutor
 
 _LINE = re.compile(r"^(?P<path>/.*?)\s+(?P<client>[^\s(]+)\((?P<options>[^)]*)\)\s*$")
 
@@ -35,23 +36,8 @@ def R(text: str, level: str = "rw") -> AccessRule:
     return AccessRule.parse(text, level)
 
 
-class Recorder:
-    """An executor wrapper that records every argv (to count round trips)."""
-
-    def __init__(self, inner: Executor) -> None:
-        self.inner = inner
-        self.calls: list[tuple[str, ...]] = []
-
-    def run(self, argv: Any, *, stdin: Any = None, timeout: float | None = None) -> Result:
-        self.calls.append(tuple(argv))
-        return self.inner.run(argv, stdin=stdin, timeout=timeout)
-
-    def stream(self, argv: Any, *, stdin: Any = None, timeout: float | None = None) -> Any:
-        self.calls.append(tuple(argv))
-        return self.inner.stream(argv, stdin=stdin, timeout=timeout)
-
-    def close(self) -> None:
-        self.inner.close()
+class Recorder(RecordingExecutor):
+    """A :class:`~pyzfsnas.testing.RecordingExecutor` that also says which calls changed exports."""
 
     def writes(self) -> list[tuple[str, ...]]:
         return [c for c in self.calls
@@ -96,7 +82,7 @@ _count = iter(range(1, 10_000))
 
 
 def _fake(flavour: str) -> tuple[ZFS, Recorder, str]:
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     fake = FakeHost(flavour=flavour)  # type: ignore[arg-type]
     fake.create_pool("tank", mountpoint="/srv/tank")
@@ -141,11 +127,12 @@ def test_detect_picks_the_flavour_backend_once(nfs_host: NFSHost) -> None:
     assert isinstance(backend, expected)
     assert isinstance(backend, NFSBackend)
     before = len(nfs_host.recorder.calls)
-    assert detect(nfs_host.zfs) is backend
+    again = detect(nfs_host.zfs)  # the facade holds its flavour: no command; no module cache: a new object
+    assert isinstance(again, expected) and again is not backend
     assert len(nfs_host.recorder.calls) == before
-    # From an executor too: same kind of backend, and the flavour is not asked again on that host.
+    # From an executor: a new facade, which detects its own flavour (one ``zfs version``).
     assert isinstance(detect(nfs_host.zfs.executor), expected)
-    assert len(nfs_host.recorder.calls) == before
+    assert [c[:2] for c in nfs_host.recorder.calls[before:]] == [("zfs", "version")]
 
 
 def test_apply_replace_add_remove_clear(nfs_host: NFSHost) -> None:
@@ -331,7 +318,7 @@ def dir_host(request: pytest.FixtureRequest) -> DirHost:
         request.node.add_marker(pytest.mark.exportfs)
         host: real_nfs.ExportfsHost = request.getfixturevalue("exportfs_host")
         return DirHost(Recorder(LocalExecutor()), str(host.make_dir(f"d{next(_count)}")))
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     fake = FakeHost(flavour="zfs-fuse")
     fake.make_dir("/srv/plain")

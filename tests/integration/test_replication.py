@@ -20,8 +20,8 @@ import pytest
 from pyzfsnas import ZFS, LocalExecutor
 from pyzfsnas.errors import DatasetNotFound, UnsupportedOperation
 from pyzfsnas.executors.base import CHUNK_SIZE
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost, FakeNetwork
 from pyzfsnas.replication import SSHTarget, direct_pipeline, transfer, transfer_direct
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost, FakeNetwork
 
 MiB = 1 << 20
 

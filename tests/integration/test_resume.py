@@ -25,8 +25,8 @@ from pyzfsnas.errors import (
     StaleResumeToken,
     UnsupportedOperation,
 )
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.replication import TransferCancelled, TransferInterrupted, transfer
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 MiB = 1 << 20
 

@@ -33,6 +33,7 @@ from tests.realhosts.sshd import SshdInfo
 from pyzfsnas.errors import CommandTimeout, ConnectionFailed, HostKeyError
 from pyzfsnas.executors.base import CHUNK_SIZE, Executor
 from pyzfsnas.executors.ssh import SSHExecutor
+from pyzfsnas.result import Command
 
 pytestmark = pytest.mark.sshd
 
@@ -447,7 +448,7 @@ def test_interrupted_read_only_command_is_retried_once(
     ex = make_executor()
     fifo = shared_dir / "fifo"
     os.mkfifo(fifo, 0o666)
-    argv = ["cat", str(fifo)]  # read-only, and blocks until the test writes the FIFO
+    argv = Command(["cat", str(fifo)], read_only=True)  # declared read-only; blocks until the FIFO is written
     with caplog.at_level(logging.WARNING, logger="pyzfsnas"):
         call = Background(lambda: ex.run(argv))
         first = wait_for(lambda: remote_pids(sshd.user, argv), "the remote cat")
@@ -460,6 +461,24 @@ def test_interrupted_read_only_command_is_retried_once(
     assert result.stdout == "payload\n"
     assert len(second) == 1
     assert "retrying once" in caplog.text
+
+
+def test_undeclared_command_is_not_retried(
+    make_executor: Callable[..., SSHExecutor], sshd: SshdInfo, shared_dir: Path
+) -> None:
+    # The transport knows no program: a plain argv, even ``cat``, is a possible mutation and never replayed.
+    ex = make_executor()
+    fifo = shared_dir / "fifo"
+    os.mkfifo(fifo, 0o666)
+    argv = ["cat", str(fifo)]
+    call = Background(lambda: ex.run(argv))
+    first = wait_for(lambda: remote_pids(sshd.user, argv), "the remote cat")
+    drop_connection(ex)
+    with pytest.raises(ConnectionFailed, match="may or may not have run"):
+        call.result()
+    time.sleep(0.3)  # a (wrong) retry would have started by now
+    assert remote_pids(sshd.user, argv) == first
+    kill(first)
 
 
 def test_interrupted_mutating_command_is_not_retried(
@@ -494,7 +513,7 @@ def test_streamed_stdin_is_never_replayed(
         release.wait(5)
         yield b"late chunk\n"
 
-    argv = ["cat", "-"]  # read-only, but its stdin is a one-shot stream
+    argv = Command(["cat", "-"], read_only=True)  # read-only, but its stdin is a one-shot stream
     call = Background(lambda: ex.run(argv, stdin=chunks()))
     pids = wait_for(lambda: remote_pids(sshd.user, argv), "the remote cat")
     drop_connection(ex)

@@ -89,7 +89,7 @@ class Pools:
 
 
 def _fake(flavour: str, request: pytest.FixtureRequest) -> Pools:
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
     ha, hb = FakeHost(flavour, name="ha"), FakeHost(flavour, name="hb")  # type: ignore[arg-type]
     ha.create_pool("mgra", size=8 * GIB)

@@ -10,8 +10,8 @@ from manila.share import driver as manila_driver
 
 from manila import exception
 from pyzfsnas import ZFS
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.manila_glue.driver import ZFSonLinuxShareDriver
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 from tests.manila.conftest import DictStorage, MakeDriver, make_config, rule, share, snapshot
 
 GIB = 1 << 30

@@ -9,8 +9,8 @@ import pytest
 
 from manila import exception
 from pyzfsnas import ZFS
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.manila_glue.driver import ZFSonLinuxShareDriver
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 from tests.manila.conftest import MakeDriver, rule, share, snapshot
 
 GIB = 1 << 30

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pyzfsnas import ZFS
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 GIB = 1 << 30
 FLAVOURS = ("openzfs", "zfs-fuse")

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from pyzfsnas.executors.fake import FakeHost
 from pyzfsnas.replication import transfer
+from pyzfsnas.testing.fake import FakeHost
 from tests.crash import Point, matrix, zfs
 
 MiB = 1 << 20
@@ -26,7 +26,7 @@ Setup = Callable[[], tuple[list[FakeHost], Callable[[Callable[[FakeHost], Any]],
 def _tree(flavour: str) -> FakeHost:
     h = FakeHost(flavour=flavour, name=f"n-{flavour}")  # type: ignore[arg-type]
     h.create_pool("tank", size=1024 * MiB, mountpoint="/tank")
-    z = zfs(lambda x: __import__("pyzfsnas.executors.fake", fromlist=["FakeExecutor"]).FakeExecutor(x), h)
+    z = zfs(lambda x: __import__("pyzfsnas.testing.fake", fromlist=["FakeExecutor"]).FakeExecutor(x), h)
     z.create_dataset("tank/a", {"sharenfs": "on"})
     z.create_dataset("tank/a/b")
     h.write("tank/a/b", 3 * MiB)
@@ -51,7 +51,7 @@ def rename(flavour: str) -> Setup:
 
 
 def _pair(flavour: str) -> tuple[FakeHost, FakeHost]:
-    from pyzfsnas.executors.fake import FakeExecutor
+    from pyzfsnas.testing.fake import FakeExecutor
 
     a = FakeHost(flavour=flavour, name=f"src-{flavour}")  # type: ignore[arg-type]
     b = FakeHost(flavour=flavour, name=f"dst-{flavour}")  # type: ignore[arg-type]
@@ -66,7 +66,7 @@ def _pair(flavour: str) -> tuple[FakeHost, FakeHost]:
 
 def send(flavour: str, *, incremental: bool, resumable: bool) -> Setup:
     def setup() -> tuple[list[FakeHost], Callable[[Callable[[FakeHost], Any]], Any]]:
-        from pyzfsnas.executors.fake import FakeExecutor
+        from pyzfsnas.testing.fake import FakeExecutor
 
         a, b = _pair(flavour)
         if incremental:
@@ -113,7 +113,7 @@ def _die_before(argv_start: tuple[str, ...], setup: Setup) -> list[FakeHost]:
     ``argv_start``; return the hosts (the caller then retries in a fresh process)."""
     import contextlib
 
-    from pyzfsnas.executors.fake import FakeExecutor
+    from pyzfsnas.testing.fake import FakeExecutor
     from tests.crash import Killed, StopDead, _Share
 
     hosts, op = setup()
@@ -138,7 +138,7 @@ def _die_before(argv_start: tuple[str, ...], setup: Setup) -> list[FakeHost]:
 
 
 def test_rename_on_zfs_fuse_killed_after_an_unmount_is_finished_by_the_same_call() -> None:
-    from pyzfsnas.executors.fake import FakeExecutor
+    from pyzfsnas.testing.fake import FakeExecutor
 
     (h,) = _die_before(("zfs", "umount", "tank/a"), rename("zfs-fuse"))
     assert not h.datasets["tank/a/b"].mounted  # the half state the dead process left
@@ -150,7 +150,7 @@ def test_rename_on_zfs_fuse_killed_after_an_unmount_is_finished_by_the_same_call
 
 
 def test_transfer_repeated_after_a_death_after_its_receive_succeeds_and_remounts() -> None:
-    from pyzfsnas.executors.fake import FakeExecutor
+    from pyzfsnas.testing.fake import FakeExecutor
 
     setup = send("zfs-fuse", incremental=True, resumable=False)
     a, b = _die_before(("zfs", "mount", "backup/d"), setup)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 from tests.reliability.conftest import FLAVOURS, GIB, clear_faults, host_state, need_manila
 
 

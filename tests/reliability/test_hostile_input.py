@@ -22,11 +22,11 @@ import pytest
 
 from pyzfsnas import ZFS
 from pyzfsnas.errors import CommandFailed, InvalidName, InvalidProperty, UnsupportedOperation, ZFSError
-from pyzfsnas.executors.base import Result
-from pyzfsnas.executors.fake import FakeExecutor
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.flavour import FUSE, OPENZFS
 from pyzfsnas.nfs import AccessRule, ExportfsNFS, FuseNFS, InvalidAccessRule, KernelNFS
+from pyzfsnas.testing import RecordingExecutor
+from pyzfsnas.testing.fake import FakeExecutor
 from tests.reliability.conftest import FLAVOURS, GIB, fake, need_manila
 
 CANARY = Path(f"/tmp/pyzfsnas-canary-{uuid.uuid4().hex[:10]}")
@@ -355,29 +355,10 @@ def test_cli_in_process_every_hostile_name(capsys: pytest.CaptureFixture[str]) -
 
 # -- LocalExecutor and SSHExecutor: canary and literal round trips ----------------------------------------------
 
-class _Recording:
-    """An executor wrapper keeping every Result (the facade does not return stdout of mutating commands)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.results: list[Result] = []
-
-    def run(self, argv: Any, *, stdin: Any = None, timeout: float | None = None) -> Result:
-        result = self.inner.run(argv, stdin=stdin, timeout=timeout)
-        self.results.append(result)
-        return result
-
-    def stream(self, argv: Any, *, stdin: Any = None, timeout: float | None = None) -> Any:
-        return self.inner.stream(argv, stdin=stdin, timeout=timeout)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 def _echo_round_trip(inner: Any) -> int:
     """Every facade call through ``printf '%s\\0' ARGV...`` (an executor prefix): what the host receives is
     echoed back split on NUL and must equal the argv we built, element for element. Returns calls checked."""
-    rec = _Recording(inner)
+    rec = RecordingExecutor(inner)
     checked = 0
     for flavour in (OPENZFS, FUSE):
         z = ZFS(rec, flavour=flavour)

@@ -18,34 +18,14 @@ import pytest
 from pyzfsnas import ZFS
 from pyzfsnas import commands as cmd
 from pyzfsnas.errors import InvalidName, InvalidProperty, InvalidText
-from pyzfsnas.executors.base import Result
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.nfs import AccessRule, ExportfsNFS, GaneshaNFS
 from pyzfsnas.nfs.exportfs import parse_exportfs_v, validate_export_path
+from pyzfsnas.testing import RecordingExecutor
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 #: A lone surrogate: what os.fsdecode makes of the non-UTF-8 byte 0xff in a file name.
 LONE = os.fsdecode(b"/srv/caf\xff")
-
-
-class _Counting:
-    """An executor wrapper counting the commands that reach the host."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.argvs: list[tuple[str, ...]] = []
-
-    def run(self, argv: Any, *, stdin: Any = None, timeout: float | None = None) -> Result:
-        self.argvs.append(tuple(argv))
-        result: Result = self.inner.run(argv, stdin=stdin, timeout=timeout)
-        return result
-
-    def stream(self, argv: Any, *, stdin: Any = None, timeout: float | None = None) -> Any:
-        self.argvs.append(tuple(argv))
-        return self.inner.stream(argv, stdin=stdin, timeout=timeout)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 # -- item 1/2: validate before any I/O, flavour detection included ------------------------------------------
@@ -83,10 +63,10 @@ BAD_CALLS = {
 
 @pytest.mark.parametrize("call", list(BAD_CALLS), ids=list(BAD_CALLS))
 def test_facade_validates_before_flavour_detection(call: str) -> None:
-    counting = _Counting(FakeExecutor(FakeHost()))
+    counting = RecordingExecutor(FakeExecutor(FakeHost()))
     with pytest.raises((InvalidName, InvalidProperty)):
         BAD_CALLS[call](ZFS(counting))  # type: ignore[arg-type]
-    assert counting.argvs == [], "not even `zfs version` may run for bad input"
+    assert counting.calls == [], "not even `zfs version` may run for bad input"
 
 
 # -- item 3: stdin feeding never loses data silently ----------------------------------------------------------
@@ -161,10 +141,10 @@ def test_exportfs_output_with_a_line_breaking_character_parses(char: str) -> Non
 def test_export_paths_with_control_characters_are_refused(char: str) -> None:
     with pytest.raises(InvalidName):
         validate_export_path(f"/srv/a{char}b")
-    counting = _Counting(FakeExecutor(FakeHost()))
+    counting = RecordingExecutor(FakeExecutor(FakeHost()))
     with pytest.raises(InvalidName):
         ExportfsNFS(counting).apply(f"/srv/a{char}b", [AccessRule.parse("192.0.2.1", "rw")])  # type: ignore[arg-type]
-    assert counting.argvs == []
+    assert counting.calls == []
 
 
 def test_export_path_with_a_lone_surrogate_is_refused() -> None:
@@ -267,12 +247,12 @@ def test_parse_size_refuses_non_ascii_digits_and_newlines(raw: str) -> None:
 
 @pytest.mark.parametrize("value", [2.7, "2.7", "abc", "²", True])
 def test_facade_sizes_must_be_int_bytes(value: Any) -> None:
-    counting = _Counting(FakeExecutor(FakeHost()))
+    counting = RecordingExecutor(FakeExecutor(FakeHost()))
     with pytest.raises(InvalidProperty):
         ZFS(counting).set("tank/a", quota=value)  # type: ignore[arg-type]
     with pytest.raises(InvalidProperty):
         ZFS(counting).create_dataset("tank/v", volsize=value)  # type: ignore[arg-type]
-    assert counting.argvs == []
+    assert counting.calls == []
 
 
 # -- item 8: property knowledge agrees with itself -------------------------------------------------------------
@@ -325,7 +305,7 @@ def test_zfs_fuse_knows_no_zstd_nor_lz4() -> None:
 def test_nfs_backends_validate_names_before_any_command(flavour: str, backend: str, call: str) -> None:
     from pyzfsnas.nfs import FuseNFS, KernelNFS
 
-    counting = _Counting(FakeExecutor(FakeHost(flavour)))  # type: ignore[arg-type]
+    counting = RecordingExecutor(FakeExecutor(FakeHost(flavour)))  # type: ignore[arg-type]
     zfs = ZFS(counting)  # type: ignore[arg-type]
     nfs: Any = {"exportfs": lambda: ExportfsNFS(zfs), "fuse": lambda: FuseNFS(zfs), "kernel": lambda: KernelNFS(zfs),
                 "ganesha": lambda: GaneshaNFS(zfs, config_path="/etc/ganesha/x.conf")}[backend]()
@@ -333,7 +313,7 @@ def test_nfs_backends_validate_names_before_any_command(flavour: str, backend: s
     args = {"apply": ([rule],), "add": (rule,), "remove": (rule,), "rules": (), "clear": ()}[call]
     with pytest.raises(InvalidName):
         getattr(nfs, call)("tank/a;touch x", *args)
-    assert counting.argvs == []
+    assert counting.calls == []
 
 
 # -- item 9: short column names, on outputs written outside this project -------------------------------------
@@ -490,7 +470,7 @@ def test_import_pyzfsnas_loads_no_submodule() -> None:
     code = ("import sys, pyzfsnas\n"
             "print(sorted(m for m in sys.modules if m.startswith('pyzfsnas.')))\n"
             "from pyzfsnas import ZFS\n"
-            "print(sorted(m for m in ('paramiko', 'subprocess', 'pyzfsnas.nfs', 'pyzfsnas.executors.fake')"
+            "print(sorted(m for m in ('paramiko', 'subprocess', 'pyzfsnas.nfs', 'pyzfsnas.testing.fake')"
             " if m in sys.modules))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})

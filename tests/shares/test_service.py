@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from pyzfsnas import ZFS
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.shares import (
     ConfigError,
     InvalidRequest,
@@ -33,6 +32,7 @@ from pyzfsnas.shares import (
     whole_gib,
 )
 from pyzfsnas.shares.layout import ExportLocation
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 GIB = 1 << 30
 

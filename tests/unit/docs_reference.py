@@ -29,17 +29,18 @@ import attrs
 #: the fake host's command interpreters, behind ``FakeExecutor``/``FakeHost``.
 INTERNAL_MODULES = frozenset({
     "pyzfsnas.__main__",
-    "pyzfsnas.executors.fake.exportfs_cli",
-    "pyzfsnas.executors.fake.files",
-    "pyzfsnas.executors.fake.formatting",
-    "pyzfsnas.executors.fake.names",
-    "pyzfsnas.executors.fake.output",
-    "pyzfsnas.executors.fake.props",
-    "pyzfsnas.executors.fake.sharing",
-    "pyzfsnas.executors.fake.stream",
-    "pyzfsnas.executors.fake.usage",
-    "pyzfsnas.executors.fake.zfs_cli",
-    "pyzfsnas.executors.fake.zpool_cli",
+    "pyzfsnas.testing.fake.etab",
+    "pyzfsnas.testing.fake.exportfs_cli",
+    "pyzfsnas.testing.fake.files",
+    "pyzfsnas.testing.fake.formatting",
+    "pyzfsnas.testing.fake.names",
+    "pyzfsnas.testing.fake.output",
+    "pyzfsnas.testing.fake.props",
+    "pyzfsnas.testing.fake.sharing",
+    "pyzfsnas.testing.fake.stream",
+    "pyzfsnas.testing.fake.usage",
+    "pyzfsnas.testing.fake.zfs_cli",
+    "pyzfsnas.testing.fake.zpool_cli",
 })
 
 #: Optional dependencies: a module needing one of these is public only when it is installed (the docs build

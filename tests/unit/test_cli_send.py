@@ -16,8 +16,8 @@ from tests.linkfaults import LinkDrop
 from pyzfsnas import ZFS, cli
 from pyzfsnas.cli_send import Reporter
 from pyzfsnas.executors.base import Result
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.replication import TransferResult
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 MiB = 1 << 20
 

@@ -7,9 +7,9 @@ The rules (also stated in ``docs/testing.rst``, "How the examples are tested"):
 * a block that defines ``test_*`` functions is a pytest module: it runs under pytest (with the
   ``pyzfsnas.testing`` fixtures) and every test must pass;
 * an example that names a real host (``ZFS()``, ``LocalExecutor(...)``, ``SSHExecutor("nas1", ...)``) gets a
-  :class:`~pyzfsnas.executors.fake.executor.FakeExecutor` on a fake OpenZFS host of that name instead. Each
+  :class:`~pyzfsnas.testing.fake.executor.FakeExecutor` on a fake OpenZFS host of that name instead. Each
   such host has a 1 GiB pool ``tank`` with a filesystem ``tank/share``; ``nas2`` (alias ``nas2.storage.lan``)
-  also has a pool ``backup``. They share one :class:`~pyzfsnas.executors.fake.network.FakeNetwork`, so
+  also has a pool ``backup``. They share one :class:`~pyzfsnas.testing.fake.network.FakeNetwork`, so
   ``ssh nas2 ...`` from one reaches the other.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost, FakeNetwork
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost, FakeNetwork
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [*sorted((ROOT / "docs").glob("*.rst")), ROOT / "README.md"]

@@ -168,7 +168,7 @@ def test_attrs_and_dataclass_defaults_read_as_values(documented: dict[str, tuple
     assert "size: int | None = None" in zpool
     assert "exact: bool = True" in zpool
     assert "properties: PropertyMap = PropertyMap()" in zpool
-    fake_host = docs_reference.text(documented["pyzfsnas.executors.fake.host.FakeHost"][1])
+    fake_host = docs_reference.text(documented["pyzfsnas.testing.fake.host.FakeHost"][1])
     assert "clock: Callable[[], float] = time.time" in fake_host
 
 

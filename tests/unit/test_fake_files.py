@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pyzfsnas.executors.base import Result
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.executors.local import LocalExecutor
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 FAKE_ROOT = "/fake/root"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pyzfsnas.errors import CommandTimeout
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost, FakeNetwork
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost, FakeNetwork
 
 FIX = Path("/work/shared/fixtures/zfs-fuse")
 MNT = "/srv/test/mnt"

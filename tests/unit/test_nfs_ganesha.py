@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from pyzfsnas.errors import CommandFailed, CommandTimeout, InvalidName, ParseError, UnsupportedOperation
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.nfs import AccessRule, GaneshaNFS, InvalidAccessRule, NFSBackend, normalize_rules
 from pyzfsnas.nfs import ganesha as g
 from pyzfsnas.nfs.ganesha import GaneshaExport, format_exports, include_directive, parse_exports
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 FIXTURES = Path("/work/shared/fixtures/zfs-fuse")
 CONF = "/etc/ganesha/pyzfsnas.conf"
@@ -58,7 +58,7 @@ class HostView:
     """A FakeExecutor (``executor``) and what the backend did on its host.
 
     ``files`` is the host's file store as text, ``commands`` every argv run, ``writes`` the paths
-    ``mv`` replaced, ``signals`` the ``(signal, pid)`` pairs ``kill`` delivered.
+    the executor's ``write_file`` replaced, ``signals`` the ``(signal, pid)`` pairs ``kill`` delivered.
     """
 
     def __init__(self, executor: FakeExecutor) -> None:
@@ -71,7 +71,7 @@ class HostView:
 
     @property
     def writes(self) -> list[str]:
-        return [r.argv[-1] for r in self.executor.transcript if r.argv[0] == "mv" and r.returncode == 0]
+        return [r.argv[-1] for r in self.executor.transcript if r.argv[0] == "write_file" and r.returncode == 0]
 
     @property
     def signals(self) -> list[tuple[str, int]]:
@@ -248,7 +248,7 @@ def test_apply_writes_block_and_reloads(nfs: GaneshaNFS, host: HostView) -> None
                            R("10.0.0.0/24")])
     assert host.files[CONF] == GOLDEN
     assert host.signals == [("HUP", 4242)]
-    assert ("cat", "--", PIDFILE) in host.commands
+    assert ("read_file", PIDFILE) in host.commands
     assert nfs.rules("/tank/a") == [R("10.0.0.0/24"), R("127.0.0.1"), R("192.0.2.7", "ro"), R("::1", "ro"),
                                     R("2001:db8::/64")]
 
@@ -354,7 +354,7 @@ def test_failed_reload_is_completed_by_a_retry(host: HostView, nfs: GaneshaNFS) 
     nfs.add("/tank/a", R("192.0.2.7"))
     assert host.signals == [("HUP", PID)]
     host.executor.reset_transcript()
-    host.executor.host.fail_command(5, stderr="kill: (4242) - Operation not permitted")  # cat tee mv cat KILL
+    host.executor.host.fail_command(4, stderr="kill: (4242) - Operation not permitted")  # read write read KILL
     with pytest.raises(CommandFailed, match="not permitted"):
         nfs.remove("/tank/a", R("192.0.2.7"))
     assert host.signals == [("HUP", PID)]
@@ -365,8 +365,8 @@ def test_failed_reload_is_completed_by_a_retry(host: HostView, nfs: GaneshaNFS) 
 def test_failed_reload_and_failed_restore_reload_on_the_next_call(host: HostView, nfs: GaneshaNFS) -> None:
     nfs.add("/tank/a", R("192.0.2.7"))
     host.executor.reset_transcript()
-    host.executor.host.fail_command(5, stderr="kill: failed")  # cat tee mv cat KILL
-    host.executor.host.fail_command(6, stderr="No space left on device")  # tee of the old text
+    host.executor.host.fail_command(4, stderr="kill: failed")  # read write read KILL
+    host.executor.host.fail_command(5, stderr="No space left on device")  # the write of the old text
     with pytest.raises(CommandFailed, match="kill: failed"):
         nfs.remove("/tank/a", R("192.0.2.7"))
     assert nfs.rules("/tank/a") == []  # the file holds the revoke, ganesha does not know yet
@@ -413,37 +413,77 @@ def test_dataset_name_exports_its_mountpoint() -> None:
         nfs.rules("tank/share")
 
 
-def test_write_is_tee_then_mv_next_to_the_file(nfs: GaneshaNFS, host: HostView) -> None:
+def test_update_is_four_operations(nfs: GaneshaNFS, host: HostView) -> None:
+    # Issue #14: read the file, write it (one atomic executor file operation), read the pid, signal: four
+    # round trips instead of five commands (cat, tee, mv, cat, kill).
     nfs.add("/tank/a", R("::1"))
-    assert [argv[0] for argv in host.commands] == ["cat", "tee", "mv", "cat", "kill"]
-    cat, tee, mv, pidcat, kill = host.commands
-    assert cat == ("cat", "--", CONF) and pidcat == ("cat", "--", PIDFILE)
-    tmp = tee[2]
-    assert tee == ("tee", "--", tmp) and mv == ("mv", "-f", "--", tmp, CONF)
-    assert os.path.dirname(tmp) == os.path.dirname(CONF) and tmp != CONF
-    assert kill == ("kill", "-HUP", str(PID))
-    assert sorted(host.files) == [CONF, PIDFILE]  # the temp file was renamed away
-    nfs.add("/tank/b", R("::1"))
-    assert host.commands[6][2] != tmp  # a fresh temp name per write
+    assert host.commands == [("read_file", CONF), ("write_file", CONF), ("read_file", PIDFILE),
+                             ("kill", "-HUP", str(PID))]
+    assert sorted(host.files) == [CONF, PIDFILE]
 
 
-@pytest.mark.parametrize("step", [2, 3], ids=["tee fails", "mv fails"])
-def test_failed_write_removes_the_temp_file_and_raises(nfs: GaneshaNFS, host: HostView, step: int) -> None:
+def test_failed_write_leaves_the_file_and_raises(nfs: GaneshaNFS, host: HostView) -> None:
     nfs.add("/tank/a", R("::1"))
     before = host.files[CONF]
     host.executor.reset_transcript()
-    host.executor.host.fail_command(step, stderr="No space left on device")
+    host.executor.host.fail_command(2, stderr="No space left on device")
     with pytest.raises(CommandFailed, match="No space left"):
         nfs.add("/tank/b", R("::1"))
-    assert host.commands[-1][:3] == ("rm", "-f", "--") and host.commands[-1][3] == host.commands[1][2]
     assert sorted(host.files) == [CONF, PIDFILE] and host.files[CONF] == before
     assert host.signals == [("HUP", PID)]  # only the first change reloaded
 
 
-def test_timed_out_write_removes_the_temp_file(nfs: GaneshaNFS, host: HostView) -> None:
-    host.executor.host.hang_command(3)  # cat, tee, then mv hangs
+def test_timed_out_write_leaves_no_file(nfs: GaneshaNFS, host: HostView) -> None:
+    host.executor.host.hang_command(2)  # read, then the write hangs
     with pytest.raises(CommandTimeout):
         nfs.add("/tank/a", R("::1"))
+    assert sorted(host.files) == [PIDFILE]
+
+
+# -- the command fallback of BaseExecutor.write_file (executors behind a prefix such as sudo) -------------
+
+
+class _FilesByCommands(FakeExecutor):
+    """A fake executor whose file operations go through commands, as any executor's do behind ``sudo``."""
+
+    _direct_files = False
+
+
+@pytest.fixture
+def by_commands() -> HostView:
+    return HostView(_FilesByCommands(fake_host((PID, 77))))
+
+
+def test_command_write_is_tee_then_mv_next_to_the_file(by_commands: HostView) -> None:
+    host = by_commands
+    host.executor.write_file(CONF, "one\n")
+    tee, mv = host.commands
+    tmp = tee[2]
+    assert tee == ("tee", "--", tmp) and mv == ("mv", "-f", "--", tmp, CONF)
+    assert os.path.dirname(tmp) == os.path.dirname(CONF) and tmp != CONF
+    assert sorted(host.files) == [CONF, PIDFILE] and host.files[CONF] == "one\n"
+    host.executor.write_file(CONF, "two\n")
+    assert host.commands[2][2] != tmp  # a fresh temp name per write
+    assert host.executor.read_file(CONF) == b"two\n"
+    assert host.commands[-1] == ("cat", "--", CONF)
+
+
+@pytest.mark.parametrize("step", [1, 2], ids=["tee fails", "mv fails"])
+def test_failed_command_write_removes_the_temp_file_and_raises(by_commands: HostView, step: int) -> None:
+    host = by_commands
+    host.files[CONF] = "before\n"
+    host.executor.host.fail_command(step, stderr="No space left on device")
+    with pytest.raises(CommandFailed, match="No space left"):
+        host.executor.write_file(CONF, "after\n")
+    assert host.commands[-1][:3] == ("rm", "-f", "--") and host.commands[-1][3] == host.commands[0][2]
+    assert sorted(host.files) == [CONF, PIDFILE] and host.files[CONF] == "before\n"
+
+
+def test_timed_out_command_write_removes_the_temp_file(by_commands: HostView) -> None:
+    host = by_commands
+    host.executor.host.hang_command(2)  # tee, then mv hangs
+    with pytest.raises(CommandTimeout):
+        host.executor.write_file(CONF, "x\n")
     assert sorted(host.files) == [PIDFILE]
 
 

@@ -8,17 +8,17 @@ Real OpenZFS 2.1.11 and 2.3.2 accept ``sharenfs=rw=@fd00::/64`` (exit 0) and exp
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 import pytest
 
 from pyzfsnas import ZFS
 from pyzfsnas.errors import UnsupportedOperation
 from pyzfsnas.executors.base import Result
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.nfs import AccessRule, KernelNFS
 from pyzfsnas.nfs.kernel import audit_sharenfs_kernel, format_sharenfs_kernel, parse_sharenfs_kernel
 from pyzfsnas.nfs.rules import InvalidAccessRule
+from pyzfsnas.testing import ScriptedExecutor
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 WORLD_RW = ["0.0.0.0/0:rw", "::/0:rw"]
 
@@ -70,25 +70,13 @@ def test_check_reports_a_value_someone_else_wrote() -> None:
     assert nfs.sharenfs("tank/share") == "rw=[fd00::]/64,no_root_squash"
 
 
-class _Host:
-    """An executor answering ``zfs version`` and ``dpkg-query`` like a given host; records the argv."""
-
-    def __init__(self, version: str, package: str | None) -> None:
-        self.version, self.package, self.commands = version, package, []  # type: ignore[var-annotated]
-
-    def run(self, argv: Sequence[str], *, stdin: object = None, timeout: float | None = None) -> Result:
-        self.commands.append(tuple(argv))
-        if argv[:2] == ["zfs", "version"]:
-            return Result(argv, 0, f"zfs-{self.version}\nzfs-kmod-{self.version}\n")
-        if argv[0] == "dpkg-query" and self.package is not None:
-            return Result(argv, 0, self.package)
-        return Result(argv, 1, "", "dpkg-query: no packages found matching zfsutils-linux\n")
-
-    def stream(self, *a: object, **k: object) -> object:  # pragma: no cover - not used
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
+def _host(version: str, package: str | None) -> ScriptedExecutor:
+    """An executor answering ``zfs version`` and ``dpkg-query`` like a given host; the rest is not scripted."""
+    ex = ScriptedExecutor().on(("zfs", "version"), f"zfs-{version}\nzfs-kmod-{version}\n")
+    if package is not None:
+        return ex.on(("dpkg-query",), package)
+    return ex.on(("dpkg-query",), Result(("dpkg-query",), 1, "", "dpkg-query: no packages found matching "
+                                                             "zfsutils-linux\n"))
 
 
 @pytest.mark.parametrize(("version", "package", "capable", "probed"), [
@@ -103,22 +91,22 @@ class _Host:
 def test_ipv6_capability_from_version_and_package_evidence(
     version: str, package: str | None, capable: bool, probed: bool
 ) -> None:
-    host = _Host(version, package)
-    nfs = KernelNFS(ZFS(host))  # type: ignore[arg-type]
+    host = _host(version, package)
+    nfs = KernelNFS(ZFS(host))
     assert nfs.supports_ipv6 is capable
     assert nfs.supports_ipv6 is capable  # decided once
-    assert sum(c[0] == "dpkg-query" for c in host.commands) == (1 if probed else 0)
+    assert sum(c[0] == "dpkg-query" for c in host.calls) == (1 if probed else 0)
     if not capable:
         with pytest.raises(UnsupportedOperation, match="IPv6"):
             nfs.apply("tank/x", [AccessRule.parse("fd00::7", "rw")])
-        assert not any(c[:2] == ("zfs", "set") for c in host.commands)
+        assert not any(c[:2] == ("zfs", "set") for c in host.calls)
 
 
 def test_ipv6_capability_can_be_stated() -> None:
-    host = _Host("2.1.12-1", None)
-    assert KernelNFS(ZFS(host), ipv6=True).supports_ipv6  # type: ignore[arg-type]
-    assert not KernelNFS(ZFS(_Host("2.3.2-1", None)), ipv6=False).supports_ipv6  # type: ignore[arg-type]
-    assert not any(c[0] == "dpkg-query" for c in host.commands)
+    host = _host("2.1.12-1", None)
+    assert KernelNFS(ZFS(host), ipv6=True).supports_ipv6
+    assert not KernelNFS(ZFS(_host("2.3.2-1", None)), ipv6=False).supports_ipv6
+    assert not any(c[0] == "dpkg-query" for c in host.calls)
 
 
 @pytest.mark.parametrize("value", ["rw=@fd00::/64", "rw=fd00::7", "rw=10.0.0.1:"])

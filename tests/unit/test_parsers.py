@@ -106,7 +106,9 @@ def test_openzfs_2_2_get_all_keeps_unknown_and_user_properties() -> None:
     assert ds.compressratio == 1.52
     assert ds.quota == 2 * 1024**3
     assert ds.properties["logicalused"].value == 1632108544
-    assert ds.properties["objsetid"].value == "259"  # unknown native property: kept as text
+    assert ds.properties["objsetid"].value == 259  # known (and typed) since the property contract of issue 14
+    unknown = parse_zfs_get("tank/ds\tfuture_prop\t7\t-\n")["tank/ds"]
+    assert unknown["future_prop"].value == "7"  # an unknown native property: kept as text
     assert ds.properties["xattr"].value == "sa"  # not on/off: kept as text, never lost
     assert ds.properties["com.example:owner"].value == "alice smith"
     assert ds.properties["com.example:team"].source.inherited_from == "tank"

@@ -89,63 +89,82 @@ def test_bad_shapes_are_refused() -> None:
         quote_argv([])
 
 
-# -- which commands SSHExecutor may replay after a dropped connection (pyzfsnas.executors.ssh) ---------
+# -- which commands SSHExecutor may replay after a dropped connection: what each builder declares --------
 
-from pyzfsnas.executors.ssh import is_read_only  # noqa: E402
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["zfs", "get", "-H", "-p", "all", "tank"],
-        ["zfs", "list", "-H"],
-        ["zfs", "version"],
-        ["zfs", "holds", "tank@s"],
-        ["/sbin/zfs", "list"],
-        ["zpool", "get", "all", "tank"],
-        ["zpool", "list"],
-        ["zpool", "status", "-x"],
-        ["zpool", "version"],
-        ["exportfs", "-v"],
-        ["exportfs", "-s"],
-        ["exportfs", "-v", "-s"],
-        ["cat", "/etc/exports"],
-        ["test", "-d", "/tank"],
-        ["stat", "/tank"],
-        ["true"],
-        ["printf", "%s", "x"],
-        ["echo", "hi"],
-        ["uname", "-a"],
-    ],
-)
-def test_read_only_commands(argv: list[str]) -> None:
-    assert is_read_only(argv)
+from pyzfsnas import commands as cmd  # noqa: E402
+from pyzfsnas.flavour import FUSE, OPENZFS  # noqa: E402
+from pyzfsnas.nfs.exportfs import exportfs_add_argv, exportfs_unexport_argv  # noqa: E402
+from pyzfsnas.nfs.rules import AccessRule  # noqa: E402
+from pyzfsnas.replication import SSHTarget, direct_pipeline  # noqa: E402
+from pyzfsnas.result import Command, is_read_only  # noqa: E402
 
 
 @pytest.mark.parametrize(
-    "argv",
+    "command",
     [
-        [],
-        ["zfs"],
-        ["zfs", "create", "tank/a"],
-        ["zfs", "destroy", "tank/a"],
-        ["zfs", "set", "quota=1G", "tank/a"],
-        ["zfs", "snapshot", "tank/a@s"],
-        ["zfs", "send", "tank/a@s"],
-        ["zfs", "receive", "tank/b"],
-        ["zfs", "-v", "list"],
-        ["zpool", "create", "tank", "/dev/x"],
-        ["zpool", "scrub", "tank"],
-        ["exportfs"],
-        ["exportfs", "-o", "rw", "127.0.0.1:/tank"],
-        ["exportfs", "-u", "127.0.0.1:/tank"],
-        ["exportfs", "-v", "-r"],
-        ["exportfs", "-ra"],
-        ["sh", "-c", "cat /x"],
-        ["rm", "-rf", "/tank"],
-        ["tee", "/etc/exports"],
-        ["sudo", "zfs", "list"],
+        cmd.zfs_get(["all"], ["tank"]),
+        cmd.zfs_get(["used"], ["tank"], flavour=FUSE),
+        cmd.zfs_version(),
+        cmd.zfs_holds("tank@s"),
+        cmd.zpool_get("tank", flavour=OPENZFS),
+        cmd.zpool_list(flavour=OPENZFS, columns=["name"]),
+        cmd.exportfs_show(),
+        cmd.file_cat("/etc/ganesha/exports.conf"),
+        cmd.package_version("zfsutils-linux"),
+        cmd.zfs_send_resume("1-ab-cd-ef", dry_run=True),
     ],
+    ids=lambda c: " ".join(c[:2]),
 )
-def test_mutating_or_unknown_commands(argv: list[str]) -> None:
+def test_read_only_builders(command: Command) -> None:
+    assert isinstance(command, Command)
+    assert is_read_only(command)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        cmd.zfs_create("tank/a"),
+        cmd.zfs_destroy("tank/a"),
+        *cmd.zfs_set("tank/a", {"quota": 2**30}),
+        cmd.zfs_snapshot("tank/a@s"),
+        cmd.zfs_send("tank/a@s"),
+        cmd.zfs_receive("tank/b"),
+        cmd.zpool_create("tank", ["/dev/x"]),
+        cmd.zpool_destroy("tank"),
+        cmd.zfs_mount("tank/a"),
+        cmd.zfs_hold("tank/a@s", "t"),
+        exportfs_add_argv("/tank", [AccessRule("127.0.0.1", "rw")], ()),
+        cmd.file_write_stdin("/etc/x"),
+        cmd.file_move("/etc/x.tmp", "/etc/x"),
+        cmd.file_remove("/etc/x.tmp"),
+        cmd.signal_process(1234),
+        cmd.zfs_send_resume("1-ab-cd-ef"),
+        cmd.zfs_receive_abort("tank/b"),
+        direct_pipeline(["zfs", "send", "a@s"], SSHTarget("h"), ["zfs", "receive", "b"]),
+    ],
+    ids=lambda c: " ".join(c[:2]),
+)
+def test_mutating_builders(command: Command) -> None:
+    assert isinstance(command, Command)
+    assert not is_read_only(command)
+
+
+@pytest.mark.parametrize("argv", [["zfs", "list"], ["cat", "/etc/exports"], ("true",), []])
+def test_a_plain_argv_is_never_read_only(argv: list[str]) -> None:
+    # The transport knows no program: only a builder's declaration makes a command replayable.
     assert not is_read_only(argv)
+
+
+def test_command_is_the_argv_list() -> None:
+    c = Command(["zfs", "list"], read_only=True)
+    assert c == ["zfs", "list"]
+    assert list(c) == ["zfs", "list"]
+    assert repr(c) == "Command(['zfs', 'list'], read_only=True)"
+
+
+def test_exportfs_unexport_is_a_change() -> None:
+    from pyzfsnas.nfs.exportfs import Export
+
+    exp = Export.make("/tank", "127.0.0.1", ("rw",))
+    assert not is_read_only(exportfs_unexport_argv([exp]))
+    assert isinstance(exportfs_unexport_argv([exp]), Command)

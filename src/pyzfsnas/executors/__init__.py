@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 from pyzfsnas.executors.base import Executor, OutputStream, Result
 
 if TYPE_CHECKING:
-    from pyzfsnas.executors.fake import FakeExecutor, FakeHost, FakeNetwork
+    from pyzfsnas.executors.factory import connect
     from pyzfsnas.executors.local import LocalExecutor
     from pyzfsnas.executors.ssh import SSHExecutor
+    from pyzfsnas.testing.fake import FakeExecutor, FakeHost, FakeNetwork
 
 __all__ = [
     "Executor",
@@ -20,6 +21,7 @@ __all__ = [
     "OutputStream",
     "Result",
     "SSHExecutor",
+    "connect",
 ]
 
 
@@ -34,8 +36,12 @@ def __getattr__(name: str) -> Any:
         from pyzfsnas.executors.ssh import SSHExecutor
 
         return SSHExecutor
+    if name == "connect":
+        from pyzfsnas.executors.factory import connect
+
+        return connect
     if name in ("FakeExecutor", "FakeHost", "FakeNetwork"):
-        from pyzfsnas.executors import fake
+        from pyzfsnas.testing import fake
 
         return getattr(fake, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,18 +13,24 @@ from __future__ import annotations
 
 import logging
 import math
+import posixpath
+import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol, runtime_checkable
 
-import attrs
-
-from pyzfsnas.errors import InvalidName, InvalidText, error_from_result
+from pyzfsnas import commands as cmd
+from pyzfsnas.errors import CommandTimeout, InvalidName, InvalidText, ZFSError
+from pyzfsnas.result import Command, Result
 
 __all__ = [
     "CHUNK_SIZE",
     "NO_TIMEOUT",
+    "BaseExecutor",
+    "Command",
     "Executor",
+    "Outcome",
     "OutputStream",
     "Result",
     "Stdin",
@@ -44,44 +50,6 @@ CHUNK_SIZE: int = 1 << 20
 
 #: What ``run`` accepts as standard input: nothing, all of it at once, or a stream of chunks.
 Stdin = bytes | str | Iterable[bytes] | None
-
-
-def _argv_tuple(argv: Iterable[str]) -> tuple[str, ...]:
-    return tuple(argv)
-
-
-@attrs.frozen
-class Result:
-    """What one command did: its argv, exit status, decoded output and wall-clock duration in seconds."""
-
-    #: The command as asked, without the executor's prefix.
-    argv: tuple[str, ...] = attrs.field(converter=_argv_tuple)
-    #: Its exit status (127: the program was not found).
-    returncode: int
-    #: Its standard output, decoded (empty for a streamed command: it was streamed).
-    stdout: str = ""
-    #: Its standard error, decoded.
-    stderr: str = ""
-    #: Wall-clock seconds it took.
-    duration: float = 0.0
-    #: The executor's prefix it ran under, e.g. ``("sudo", "-n")``; see :attr:`command`.
-    prefix: tuple[str, ...] = attrs.field(default=(), converter=_argv_tuple, kw_only=True)
-
-    @property
-    def command(self) -> tuple[str, ...]:
-        """The argv that really ran: :attr:`prefix` then :attr:`argv`."""
-        return (*self.prefix, *self.argv)
-
-    @property
-    def ok(self) -> bool:
-        """True when the command exited 0."""
-        return self.returncode == 0
-
-    def check(self) -> Result:
-        """Return self when the command succeeded, else raise the matching :class:`CommandFailed`."""
-        if self.returncode != 0:
-            raise error_from_result(self.argv, self.returncode, self.stderr, self.stdout, prefix=self.prefix)
-        return self
 
 
 class OutputStream(Protocol):
@@ -108,6 +76,14 @@ class Executor(Protocol):
 
         Stdout in that ``result`` is empty (it was streamed); stderr is kept.
         """
+        ...
+
+    def read_file(self, path: str) -> bytes:
+        """The content of the file at absolute ``path`` (:class:`~pyzfsnas.errors.PathNotFound` if absent)."""
+        ...
+
+    def write_file(self, path: str, data: bytes | str) -> None:
+        """Replace the file at ``path`` with ``data`` atomically: readers see the old or the new content."""
         ...
 
     def close(self) -> None:
@@ -159,3 +135,177 @@ def log_result(result: Result, where: str = "local") -> None:
         log.debug(
             "ran %s on %s: exit %d in %.3fs", " ".join(result.command), where, result.returncode, result.duration
         )
+
+
+class Outcome:
+    """What one started command produced, as a transport reports it to :class:`BaseExecutor`."""
+
+    __slots__ = ("error", "returncode", "stderr", "stdout", "timed_out")
+
+    #: Exit status (-1: none received).
+    returncode: int
+    #: Standard output chunks (empty for a streamed command).
+    stdout: list[bytes]
+    #: Standard error chunks.
+    stderr: list[bytes]
+    #: The time limit expired and the command was killed.
+    timed_out: bool
+    #: What the caller's stdin iterable raised while it was fed (re-raised in the caller's thread).
+    error: BaseException | None
+
+    def __init__(self, returncode: int = -1) -> None:
+        self.returncode = returncode
+        self.stdout = []
+        self.stderr = []
+        self.timed_out = False
+        self.error = None
+
+
+class _Stream:
+    """The stdout of a running command, as :meth:`BaseExecutor.stream` yields it."""
+
+    def __init__(self) -> None:
+        self.chunks: Iterable[bytes] = ()
+        self.result: Result | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            if chunk:
+                yield chunk
+
+
+def _decode(chunks: list[bytes]) -> str:
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+class BaseExecutor:
+    """The generic run loop every executor shares; a transport implements only how a command runs.
+
+    :meth:`run` and :meth:`stream` check the argv and stdin, apply the time limit, time the command, decode its
+    output into a :class:`Result`, log it, and raise :class:`~pyzfsnas.errors.CommandTimeout` or the caller's
+    stdin error; a subclass implements :meth:`_execute` (start, feed, read, kill at the deadline) and
+    :meth:`_open_stream`. File operations default to commands (``cat``, ``tee`` + ``mv``) so an executor behind
+    a prefix such as ``sudo`` keeps its privileges; transports override them with direct file access.
+    """
+
+    #: Prepended to every argv, e.g. ``("sudo", "-n")``.
+    prefix: tuple[str, ...]
+    #: Default time limit per command, in seconds (``None``: no limit).
+    timeout: float | None
+    #: Where commands run, as log lines name it.
+    where: str
+
+    # -- what a transport implements ------------------------------------------------------------------
+
+    def _execute(self, argv: Sequence[str], args: tuple[str, ...], stdin: bytes | Iterable[bytes] | None,
+                 limit: float | None) -> Outcome:  # pragma: no cover - abstract
+        """Run ``args`` to completion (``argv`` is the caller's value, e.g. a :class:`Command`)."""
+        raise NotImplementedError
+
+    def _open_stream(self, args: tuple[str, ...], stdin: bytes | Iterable[bytes] | None, limit: float | None,
+                     outcome: Outcome) -> AbstractContextManager[Iterable[bytes]]:  # pragma: no cover
+        """Start ``args`` and yield its stdout chunks; on exit fill ``outcome`` (status, stderr, how it ended)."""
+        raise NotImplementedError
+
+    def _duration(self, start: float) -> float:
+        return time.monotonic() - start
+
+    def _record(self, result: Result) -> None:
+        """Called with every finished command's result (the fake keeps a transcript); logs it."""
+        log_result(result, where=self.where)
+
+    # -- the generic part ----------------------------------------------------------------------------
+
+    def _conclude(self, args: tuple[str, ...], outcome: Outcome, start: float, limit: float | None,
+                  *, streamed: bool) -> Result:
+        returncode = -9 if outcome.timed_out and outcome.returncode == -1 else outcome.returncode
+        result = Result(args, returncode, "" if streamed else _decode(outcome.stdout), _decode(outcome.stderr),
+                        self._duration(start), prefix=self.prefix)
+        self._record(result)
+        return result
+
+    def _raise_for(self, args: tuple[str, ...], outcome: Outcome, limit: float | None) -> None:
+        if outcome.timed_out:
+            raise CommandTimeout(args, limit or 0.0, prefix=self.prefix)
+        if outcome.error is not None:
+            raise outcome.error
+
+    def run(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Result:
+        """Run ``argv`` and wait for it; see :class:`Executor`."""
+        args = check_argv(argv)
+        data = check_stdin(stdin)
+        limit = effective_timeout(timeout, self.timeout)
+        start = time.monotonic()
+        outcome = self._execute(argv, args, data, limit)
+        result = self._conclude(args, outcome, start, limit, streamed=False)
+        self._raise_for(args, outcome, limit)
+        return result
+
+    @contextmanager
+    def stream(
+        self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
+    ) -> Iterator[OutputStream]:
+        """Run ``argv`` and yield its stdout in chunks (bounded memory); see :class:`Executor`."""
+        args = check_argv(argv)
+        data = check_stdin(stdin)
+        limit = effective_timeout(timeout, self.timeout)
+        start = time.monotonic()
+        outcome = Outcome()
+        handle = _Stream()
+        try:
+            with self._open_stream(args, data, limit, outcome) as chunks:
+                handle.chunks = chunks
+                yield handle
+        finally:
+            handle.result = self._conclude(args, outcome, start, limit, streamed=True)
+        self._raise_for(args, outcome, limit)
+
+    #: Whether the transport reads and writes files itself (:meth:`_read_direct`, :meth:`_write_direct`);
+    #: without it, or behind a prefix such as ``sudo``, files go through commands.
+    _direct_files = False
+
+    def _read_direct(self, path: str) -> bytes:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:  # pragma: no cover - abstract
+        """Write ``data`` to ``tmp`` and rename it over ``path``; on failure remove ``tmp`` and raise."""
+        raise NotImplementedError
+
+    def read_file(self, path: str) -> bytes:
+        """The content of ``path``: read by the transport, or by ``cat`` (one command); see :class:`Executor`."""
+        argv = cmd.file_cat(path)  # the same path checks on every host kind, before anything runs
+        if self._direct_files and not self.prefix:
+            return self._read_direct(path)
+        return self.run(argv).check().stdout.encode("utf-8", "surrogateescape")
+
+    def write_file(self, path: str, data: bytes | str) -> None:
+        """Write ``data`` to a unique temporary name beside ``path``, then rename it over ``path``.
+
+        By the transport when it has direct file access, else by commands (``tee -- TMP`` with ``data`` on
+        stdin, ``mv -f -- TMP PATH``; ``rm -f -- TMP`` when either fails, then the first error is raised).
+        """
+        payload = check_stdin(data)
+        assert isinstance(payload, bytes)
+        tmp = temporary_name(path)
+        cmd.file_move(tmp, path)  # the same path checks on every host kind, before anything runs
+        if self._direct_files and not self.prefix:
+            self._write_direct(path, tmp, payload)
+            return
+        try:
+            self.run(cmd.file_write_stdin(tmp), stdin=payload).check()
+            self.run(cmd.file_move(tmp, path)).check()
+        except ZFSError:
+            try:
+                self.run(cmd.file_remove(tmp))
+            except ZFSError as exc:  # best effort: the first failure is the one to report
+                log.debug("could not remove %s: %s", tmp, exc)
+            raise
+
+    def close(self) -> None:
+        """Nothing to release by default."""
+
+
+def temporary_name(path: str) -> str:
+    """A unique name in ``path``'s directory, so that renaming it over ``path`` is atomic."""
+    directory, name = posixpath.split(path)
+    return posixpath.join(directory, f".{name}.tmp-{uuid.uuid4().hex[:12]}")

@@ -8,22 +8,13 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO
 
-from pyzfsnas.errors import CommandTimeout, ConnectionFailed
-from pyzfsnas.executors.base import (
-    CHUNK_SIZE,
-    OutputStream,
-    Result,
-    Stdin,
-    check_argv,
-    check_stdin,
-    effective_timeout,
-    log_result,
-)
+from pyzfsnas import commands as cmd
+from pyzfsnas.errors import ConnectionFailed, ZFSError, error_from_result
+from pyzfsnas.executors.base import CHUNK_SIZE, BaseExecutor, Outcome
 
 __all__ = ["LocalExecutor"]
 
@@ -51,34 +42,24 @@ def _feed(pipe: IO[bytes], data: bytes | Iterable[bytes] | None, errors: list[Ba
             pipe.close()
 
 
+def _read_chunks(proc: subprocess.Popen[bytes]) -> Iterator[bytes]:
+    assert proc.stdout is not None
+    while chunk := proc.stdout.read(CHUNK_SIZE):
+        yield chunk
+
+
+def _file_error(argv: Sequence[str], exc: OSError) -> ZFSError:
+    """The typed error a failed file operation raises: what the same command would have said."""
+    return error_from_result(argv, 1, f"{argv[0]}: {exc.filename}: {exc.strerror}")
+
+
 def _drain(pipe: IO[bytes], into: list[bytes]) -> None:
     while chunk := pipe.read(CHUNK_SIZE):
         into.append(chunk)
     pipe.close()
 
 
-class _LocalStream:
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self._proc = proc
-        self.result: Result | None = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        assert self._proc.stdout is not None
-        while chunk := self._proc.stdout.read(CHUNK_SIZE):
-            yield chunk
-
-
-class _NoStream:
-    """The stream of a program that could not be started: no output, exit 127."""
-
-    def __init__(self, result: Result) -> None:
-        self.result: Result | None = result
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(())
-
-
-class LocalExecutor:
+class LocalExecutor(BaseExecutor):
     """Executor for the local host.
 
     ``prefix`` is prepended to every argv, for example ``("sudo", "-n")``. ``timeout`` is the default per
@@ -90,16 +71,19 @@ class LocalExecutor:
     prefix: tuple[str, ...]
     #: Default time limit per command, in seconds (``None``: no limit).
     timeout: float | None
+    #: Where commands run, as log lines name it: ``local``.
+    where: str
 
     def __init__(self, *, prefix: Sequence[str] = (), timeout: float | None = 600.0) -> None:
         self.prefix = tuple(prefix)
         self.timeout = timeout
+        self.where = "local"
         self._env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
 
     def __repr__(self) -> str:
         return f"LocalExecutor(prefix={self.prefix!r}, timeout={self.timeout!r})"
 
-    def _popen(self, argv: tuple[str, ...], stdin: Stdin) -> subprocess.Popen[bytes]:
+    def _popen(self, argv: tuple[str, ...], stdin: bytes | Iterable[bytes] | None) -> subprocess.Popen[bytes]:
         full = [*self.prefix, *argv]
         try:
             return subprocess.Popen(
@@ -116,13 +100,6 @@ class LocalExecutor:
             raise  # the program is missing: the callers report exit 127 like a shell would
         except OSError as exc:  # pragma: no cover - fork failures are environmental
             raise ConnectionFailed(f"cannot start {full[0]!r}: {exc}") from exc
-
-    def _missing(self, args: tuple[str, ...], exc: FileNotFoundError, start: float) -> Result:
-        program = (self.prefix or args)[0]
-        result = Result(args, 127, "", f"{program}: command not found ({exc.strerror})", time.monotonic() - start,
-                        prefix=self.prefix)
-        log_result(result)
-        return result
 
     @staticmethod
     def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -143,72 +120,58 @@ class LocalExecutor:
             t.start()
         return threads
 
-    def run(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Result:
-        """Run ``argv`` and wait for it; see :class:`~pyzfsnas.executors.base.Executor`."""
-        args = check_argv(argv)
-        data = check_stdin(stdin)
-        limit = effective_timeout(timeout, self.timeout)
-        start = time.monotonic()
+    def _execute(self, argv: Sequence[str], args: tuple[str, ...], stdin: bytes | Iterable[bytes] | None,
+                 limit: float | None) -> Outcome:
+        outcome = Outcome()
         try:
-            proc = self._popen(args, data)
+            proc = self._popen(args, stdin)
         except FileNotFoundError as exc:
-            return self._missing(args, exc, start)
-        out: list[bytes] = []
-        err: list[bytes] = []
+            return self._missing(args, exc)
         fed: list[BaseException] = []
-        threads = self._threads(proc, data, err, fed, out)
+        threads = self._threads(proc, stdin, outcome.stderr, fed, outcome.stdout)
         try:
             proc.wait(limit)
         except subprocess.TimeoutExpired:
             self._kill_group(proc)
             proc.wait()
-            raise CommandTimeout(args, limit or 0.0, prefix=self.prefix) from None
+            outcome.timed_out = True
         finally:
             for t in threads:
                 t.join(5)
-        if fed:
-            raise fed[0]
-        result = Result(
-            args,
-            proc.returncode,
-            b"".join(out).decode("utf-8", "replace"),
-            b"".join(err).decode("utf-8", "replace"),
-            time.monotonic() - start,
-            prefix=self.prefix,
-        )
-        log_result(result)
-        return result
+        outcome.returncode = proc.returncode
+        outcome.error = fed[0] if fed else None
+        return outcome
+
+    def _missing(self, args: tuple[str, ...], exc: FileNotFoundError) -> Outcome:
+        """The outcome of a program that could not be started: exit 127, as a shell reports it."""
+        outcome = Outcome(127)
+        program = (self.prefix or args)[0]
+        outcome.stderr.append(f"{program}: command not found ({exc.strerror})".encode())
+        return outcome
 
     @contextmanager
-    def stream(
-        self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
-    ) -> Iterator[OutputStream]:
-        """Run ``argv`` and yield its stdout in chunks (bounded memory); see the protocol."""
-        args = check_argv(argv)
-        data = check_stdin(stdin)
-        limit = effective_timeout(timeout, self.timeout)
-        start = time.monotonic()
+    def _open_stream(self, args: tuple[str, ...], stdin: bytes | Iterable[bytes] | None, limit: float | None,
+                     outcome: Outcome) -> Iterator[Iterable[bytes]]:
         try:
-            proc = self._popen(args, data)
+            proc = self._popen(args, stdin)
         except FileNotFoundError as exc:
-            yield _NoStream(self._missing(args, exc, start))
+            missing = self._missing(args, exc)
+            outcome.returncode, outcome.stderr[:] = missing.returncode, missing.stderr
+            yield ()
             return
-        err: list[bytes] = []
         fed: list[BaseException] = []
-        threads = self._threads(proc, data, err, fed, None)
-        timed_out = threading.Event()
+        threads = self._threads(proc, stdin, outcome.stderr, fed, None)
 
         def _kill() -> None:
-            timed_out.set()
+            outcome.timed_out = True
             self._kill_group(proc)
 
         timer = threading.Timer(limit, _kill) if limit is not None else None
         if timer:
             timer.daemon = True
             timer.start()
-        handle = _LocalStream(proc)
         try:
-            yield handle
+            yield _read_chunks(proc)
         finally:
             if timer:
                 timer.cancel()
@@ -224,15 +187,32 @@ class LocalExecutor:
                 t.join(5)
             if proc.stdout is not None and not proc.stdout.closed:
                 proc.stdout.close()
-            handle.result = Result(
-                args, proc.returncode, "", b"".join(err).decode("utf-8", "replace"), time.monotonic() - start,
-                prefix=self.prefix,
-            )
-            log_result(handle.result)
-        if timed_out.is_set():
-            raise CommandTimeout(args, limit or 0.0, prefix=self.prefix)
-        if fed:
-            raise fed[0]
+            outcome.returncode = proc.returncode
+            outcome.error = fed[0] if fed else None
+
+    # -- files: the OS directly (by commands when a prefix such as sudo is set) ----------------------------
+
+    _direct_files = True
+
+    def _read_direct(self, path: str) -> bytes:
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise _file_error(cmd.file_cat(path), exc) from None
+
+    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:
+        """Write ``tmp`` (created exclusively), fsync it, and rename it over ``path``."""
+        try:
+            with open(tmp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise _file_error(cmd.file_write_stdin(path), exc) from None
 
     def close(self) -> None:
         """Nothing to release for local processes."""

@@ -14,8 +14,9 @@ Design, in short:
   :func:`pyzfsnas.executors.quoting.quote_argv`; the remote side runs it under ``LC_ALL=C`` so tool messages
   are the ones :mod:`pyzfsnas.errors` understands.
 * **Reconnect, but never run a mutation twice.** A dead transport is replaced on the next call. If it dies
-  while a command runs, the command is retried once only when it is read-only (:func:`is_read_only`, or the
-  executor's ``read_only_predicate``) and its stdin can be replayed; otherwise
+  while a command runs, the command is retried once only when its builder declared it read-only (a
+  :class:`~pyzfsnas.result.Command` with ``read_only``, or the executor's ``read_only_predicate``) and its
+  stdin can be replayed; a plain argv is never replayed. This transport knows nothing of ZFS; otherwise
   :class:`~pyzfsnas.errors.ConnectionFailed` says the command may or may not have run.
 * **No secrets leak.** Passwords and keys never appear in ``repr``, log lines or exception text.
 
@@ -33,27 +34,20 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import Any, cast
 
 import paramiko
 
-from pyzfsnas.errors import CommandTimeout, ConnectionFailed, HostKeyError, InvalidName
-from pyzfsnas.executors.base import (
-    CHUNK_SIZE,
-    OutputStream,
-    Result,
-    Stdin,
-    check_argv,
-    check_stdin,
-    effective_timeout,
-    log_result,
-)
+from pyzfsnas import commands as cmd
+from pyzfsnas.errors import ConnectionFailed, HostKeyError, InvalidName, error_from_result
+from pyzfsnas.executors.base import CHUNK_SIZE, BaseExecutor, Outcome, Stdin
 from pyzfsnas.executors.quoting import quote_argv
+from pyzfsnas.result import is_read_only
 
-__all__ = ["SSHExecutor", "is_read_only"]
+__all__ = ["SSHExecutor"]
 
 log = logging.getLogger("pyzfsnas")
 
@@ -66,34 +60,6 @@ _ENV_PREFIX = "LC_ALL=C LANG=C "
 #: How long a failed channel waits for paramiko to mark a broken transport inactive (see ``_lost``).
 _LOSS_GRACE = 0.5
 
-_READ_ONLY_SUBCOMMANDS = {
-    "zfs": frozenset({"get", "list", "version", "holds"}),
-    "zpool": frozenset({"get", "list", "status", "version"}),
-}
-_READ_ONLY_PROGRAMS = frozenset({"cat", "test", "stat", "true", "printf", "echo", "uname"})
-_EXPORTFS_READ_FLAGS = frozenset({"-v", "-s"})
-
-
-def is_read_only(argv: Sequence[str]) -> bool:
-    """Whether running ``argv`` twice is harmless: it only reads state on the host.
-
-    Covers ``zfs get|list|version|holds``, ``zpool get|list|status|version``, ``exportfs`` with only ``-v``
-    and/or ``-s``, and ``cat``, ``test``, ``stat``, ``true``, ``printf``, ``echo``, ``uname``. The program is
-    matched by its base name (``/sbin/zfs`` counts). Anything else is treated as a mutation, so an
-    interrupted call is never replayed.
-    """
-    if not argv:
-        return False
-    program = os.path.basename(argv[0])
-    if program in _READ_ONLY_PROGRAMS:
-        return True
-    if program in _READ_ONLY_SUBCOMMANDS:
-        return len(argv) > 1 and argv[1] in _READ_ONLY_SUBCOMMANDS[program]
-    if program == "exportfs":
-        return len(argv) > 1 and all(arg in _EXPORTFS_READ_FLAGS for arg in argv[1:])
-    return False
-
-
 def _fingerprint(key: paramiko.PKey) -> str:
     """OpenSSH-style ``SHA256:...`` fingerprint of a public key (what ``ssh-keygen -l`` prints)."""
     digest = hashlib.sha256(key.asbytes()).digest()
@@ -104,16 +70,13 @@ class _ConnectionLost(Exception):
     """Internal: the transport died while a command was (possibly) running on it."""
 
 
-class _Outcome:
+class _Outcome(Outcome):
     """What one channel produced: exit status (-1: none received), output, and how it ended."""
 
-    __slots__ = ("abandoned", "lost", "returncode", "stderr", "stdout", "timed_out")
+    __slots__ = ("abandoned", "lost")
 
     def __init__(self) -> None:
-        self.returncode = -1
-        self.stdout: list[bytes] = []
-        self.stderr: list[bytes] = []
-        self.timed_out = False
+        super().__init__()
         self.lost = False
         #: We closed the channel before the command ended (a stream consumer stopped early).
         self.abandoned = False
@@ -229,19 +192,13 @@ class _Feeder(threading.Thread):
             _send_eof(self._chan)
 
 
-class _SSHStream:
-    """The stdout of a running remote command, read in chunks of at most ``CHUNK_SIZE`` bytes."""
-
-    def __init__(self, chan: paramiko.Channel) -> None:
-        self._chan = chan
-        self.result: Result | None = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            while chunk := self._chan.recv(CHUNK_SIZE):
-                yield chunk
-        except (OSError, EOFError, paramiko.SSHException):  # pragma: no cover - treated as end of output
-            return
+def _recv_all(chan: paramiko.Channel) -> Iterator[bytes]:
+    """The stdout of a running remote command, in chunks of at most ``CHUNK_SIZE`` bytes."""
+    try:
+        while chunk := chan.recv(CHUNK_SIZE):
+            yield chunk
+    except (OSError, EOFError, paramiko.SSHException):  # pragma: no cover - treated as end of output
+        return
 
 
 class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
@@ -261,7 +218,7 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
         ex._accepted_keys.add(hostname, key.get_name(), key)
 
 
-class SSHExecutor:
+class SSHExecutor(BaseExecutor):
     """Executor for a remote host over SSH; see the module docstring for the connection policy.
 
     ``host``/``port``/``username`` say where (``username=None``: the local user name). Authentication uses,
@@ -272,7 +229,8 @@ class SSHExecutor:
     bounds TCP connect, banner, key exchange and authentication; ``timeout`` is the default per command
     (``None``: no limit). ``keepalive`` is the interval, in seconds, of SSH keepalive packets (0: none).
     ``read_only_predicate`` decides which commands may be replayed after a connection drop (default
-    :func:`is_read_only`); it sees the argv without ``prefix``.
+    :func:`~pyzfsnas.result.is_read_only`: what the command's builder declared); it sees the argv as passed
+    to ``run``, without ``prefix``.
     """
 
     #: The remote host name or address.
@@ -293,6 +251,8 @@ class SSHExecutor:
     timeout: float | None
     #: Interval of SSH keepalive packets, in seconds (0: none).
     keepalive: int
+    #: Where commands run, as log lines name it: ``ssh USER@HOST:PORT``.
+    where: str
     #: Which commands may be replayed after a connection drop (sees the argv without ``prefix``).
     read_only_predicate: Callable[[Sequence[str]], bool]
 
@@ -336,7 +296,7 @@ class SSHExecutor:
         self._accepted_keys = paramiko.HostKeys()
         self._lock = threading.Lock()
         self._client: paramiko.SSHClient | None = None
-        self._where = f"ssh {self.user}@{host}:{port}"
+        self._where = self.where = f"ssh {self.user}@{host}:{port}"
 
     @property
     def user(self) -> str:
@@ -573,18 +533,15 @@ class SSHExecutor:
 
     # -- the Executor protocol -----------------------------------------------------------------------
 
-    def run(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Result:
-        """Run ``argv`` remotely and wait for it; see :class:`~pyzfsnas.executors.base.Executor`.
+    def _execute(self, argv: Sequence[str], args: tuple[str, ...], stdin: bytes | Iterable[bytes] | None,
+                 limit: float | None) -> Outcome:
+        """Run ``args`` on one channel; replayed once on a lost connection when declared read-only.
 
         A return code of -1 means the remote command ended without an exit status (killed by a signal).
         """
-        args = check_argv(argv)
-        stdin = check_stdin(stdin)  # text encoded (or refused) before anything runs
         command = self._command_line(args, stdin)
-        limit = effective_timeout(timeout, self.timeout)
-        start = time.monotonic()
-        deadline = None if limit is None else start + limit
-        replayable = stdin is None or isinstance(stdin, bytes | str)
+        deadline = None if limit is None else time.monotonic() + limit
+        replayable = stdin is None or isinstance(stdin, bytes)
         for attempt in (1, 2):
             transport, chan = self._open_channel()
             try:
@@ -595,26 +552,13 @@ class SSHExecutor:
                     raise _ConnectionLost
             except _ConnectionLost:
                 self._discard(transport)
-                if attempt == 1 and replayable and self.read_only_predicate(args):
+                if attempt == 1 and replayable and self.read_only_predicate(argv):
                     log.warning("connection to %s lost during read-only %s; retrying once",
                                 self._where, " ".join(args))
                     continue
                 raise ConnectionFailed(self._lost_message(args)) from None
-            if outcome.timed_out:
-                log_result(Result(args, -1, "", "", time.monotonic() - start, prefix=self.prefix), self._where)
-                raise CommandTimeout(args, limit or 0.0, prefix=self.prefix)
-            if feeder.error is not None:
-                raise feeder.error
-            result = Result(
-                args,
-                outcome.returncode,
-                b"".join(outcome.stdout).decode("utf-8", "replace"),
-                b"".join(outcome.stderr).decode("utf-8", "replace"),
-                time.monotonic() - start,
-                prefix=self.prefix,
-            )
-            log_result(result, where=self._where)
-            return result
+            outcome.error = feeder.error
+            return outcome
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _read_stdout(self, chan: paramiko.Channel, outcome: _Outcome, deadline: float | None) -> None:
@@ -663,52 +607,80 @@ class SSHExecutor:
         return timer
 
     @contextmanager
-    def stream(
-        self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
-    ) -> Iterator[OutputStream]:
-        """Run ``argv`` remotely and yield its stdout in chunks of at most ``CHUNK_SIZE`` bytes.
+    def _open_stream(self, args: tuple[str, ...], stdin: bytes | Iterable[bytes] | None, limit: float | None,
+                     outcome: Outcome) -> Iterator[Iterable[bytes]]:
+        """Start ``args`` on one channel and yield its stdout; never retried (see the module docstring).
 
-        Memory stays bounded: paramiko's channel window (2 MiB) stops the server from sending more than
-        the consumer has read. On exit the stream's ``result`` holds the exit status and stderr (stdout is
-        empty). A stream is never retried: a lost connection raises ConnectionFailed after the ``with``.
+        Memory stays bounded: paramiko's channel window (2 MiB) stops the server from sending more than the
+        consumer has read. A lost connection raises ConnectionFailed after the ``with``.
         """
-        args = check_argv(argv)
-        stdin = check_stdin(stdin)  # text encoded (or refused) before anything runs
         command = self._command_line(args, stdin)
-        limit = effective_timeout(timeout, self.timeout)
-        start = time.monotonic()
-        deadline = None if limit is None else start + limit
+        deadline = None if limit is None else time.monotonic() + limit
         transport, chan = self._open_channel()
         try:
-            outcome, threads, feeder = self._start(chan, transport, command, stdin)
+            state, threads, feeder = self._start(chan, transport, command, stdin)
         except _ConnectionLost:
             self._discard(transport)
             raise ConnectionFailed(self._lost_message(args)) from None
-        timer = self._deadline_timer(chan, outcome, deadline)
-        handle = _SSHStream(chan)
+        timer = self._deadline_timer(chan, state, deadline)
         try:
-            yield handle
+            yield _recv_all(chan)
         finally:
             if timer is not None:
                 timer.cancel()
             if not chan.eof_received and not chan.closed:
                 # The consumer stopped early: close our side; the remote writer then gets SIGPIPE.
-                outcome.abandoned = True
+                state.abandoned = True
                 _close_quietly(chan)
-            self._finish(chan, transport, outcome, threads=threads, feeder=feeder, deadline=deadline)
-            handle.result = Result(
-                args, outcome.returncode, "", b"".join(outcome.stderr).decode("utf-8", "replace"),
-                time.monotonic() - start, prefix=self.prefix,
-            )
-            log_result(handle.result, where=self._where)
-            if outcome.lost:
+            self._finish(chan, transport, state, threads=threads, feeder=feeder, deadline=deadline)
+            outcome.returncode, outcome.stderr[:] = state.returncode, state.stderr
+            outcome.timed_out, outcome.error = state.timed_out, feeder.error
+            if state.lost:
                 self._discard(transport)
-        if outcome.timed_out:
-            raise CommandTimeout(args, limit or 0.0, prefix=self.prefix)
-        if outcome.lost:
+        if state.lost and not state.timed_out:
             raise ConnectionFailed(self._lost_message(args))
-        if feeder.error is not None:
-            raise feeder.error
+
+    # -- files: SFTP on the same connection (by commands when a prefix such as sudo is set) ---------------
+
+    @contextmanager
+    def _sftp(self, argv: Sequence[str]) -> Iterator[paramiko.SFTPClient]:
+        """An SFTP session on the live transport; file errors become the typed error the command would raise."""
+        try:
+            sftp = paramiko.SFTPClient.from_transport(self._ensure_transport())
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectionFailed(f"{self._where}: cannot open an SFTP session: {exc}") from exc
+        if sftp is None:  # pragma: no cover - paramiko returns None only for a closed transport
+            raise ConnectionFailed(f"{self._where}: cannot open an SFTP session")
+        try:
+            yield sftp
+        except OSError as exc:
+            if exc.errno is None:  # not an SFTP status: the connection itself failed
+                raise ConnectionFailed(f"{self._where}: SFTP failed: {exc}") from exc
+            # paramiko's texts are SFTP's ("No such file"); the C library's are the ones the error table knows
+            raise error_from_result(argv, 1, f"{argv[0]}: {argv[-1]}: {os.strerror(exc.errno)}") from None
+        except (paramiko.SSHException, EOFError) as exc:
+            raise ConnectionFailed(f"{self._where}: SFTP failed: {exc}") from exc
+        finally:
+            with suppress(Exception):
+                sftp.close()
+
+    _direct_files = True
+
+    def _read_direct(self, path: str) -> bytes:
+        with self._sftp(cmd.file_cat(path)) as sftp, sftp.open(path, "rb") as f:
+            return f.read()
+
+    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:
+        """Write ``tmp`` over SFTP and rename it over ``path`` (``posix-rename``: atomic, replaces)."""
+        with self._sftp(cmd.file_write_stdin(path)) as sftp:
+            try:
+                with sftp.open(tmp, "wb") as f:
+                    f.write(data)
+                sftp.posix_rename(tmp, path)
+            except (OSError, paramiko.SSHException, EOFError):
+                with suppress(Exception):
+                    sftp.remove(tmp)
+                raise
 
     def close(self) -> None:
         """Close the connection; the next command reconnects."""

@@ -8,9 +8,6 @@ cannot be fooled by a kernel module that is installed but not the one serving th
 
 from __future__ import annotations
 
-import threading
-import weakref
-
 from pyzfsnas.executors.base import Executor
 from pyzfsnas.nfs.base import NFSBackend
 from pyzfsnas.nfs.fuse import FuseNFS
@@ -19,21 +16,13 @@ from pyzfsnas.zfs import ZFS
 
 __all__ = ["detect"]
 
-_cache: weakref.WeakKeyDictionary[ZFS, NFSBackend] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
-
 
 def detect(target: ZFS | Executor) -> NFSBackend:
-    """:class:`~pyzfsnas.nfs.fuse.FuseNFS` on zfs-fuse, :class:`~pyzfsnas.nfs.kernel.KernelNFS` otherwise.
+    """A new :class:`~pyzfsnas.nfs.fuse.FuseNFS` on zfs-fuse, :class:`~pyzfsnas.nfs.kernel.KernelNFS` otherwise.
 
-    ``target`` is a facade or an executor. The host's flavour is detected once per executor (see
-    :attr:`ZFS.flavour <pyzfsnas.zfs.ZFS.flavour>`); the backend object is cached per facade, so callers
-    sharing a facade share its per-dataset locks.
+    ``target`` is a facade or an executor. The flavour is the one the facade holds (detected on its first
+    need, see :meth:`ZFS.detect_flavour <pyzfsnas.zfs.ZFS.detect_flavour>`); nothing is cached here: the
+    caller holds the backend it gets, and callers that must share its per-dataset locks share that object.
     """
     zfs = target if isinstance(target, ZFS) else ZFS(target)
-    with _lock:
-        backend = _cache.get(zfs)
-        if backend is None:
-            backend = FuseNFS(zfs) if zfs.flavour.is_fuse else KernelNFS(zfs)
-            _cache[zfs] = backend
-        return backend
+    return FuseNFS(zfs) if zfs.flavour.is_fuse else KernelNFS(zfs)

@@ -15,11 +15,13 @@ from collections.abc import Collection, Iterable, Sequence
 
 import attrs
 
+from pyzfsnas.commands import exportfs_show
 from pyzfsnas.errors import InvalidName, ParseError
-from pyzfsnas.executors.base import Executor, Result
+from pyzfsnas.executors.base import Executor
 from pyzfsnas.locks import KeyedLocks
 from pyzfsnas.nfs.base import export_path
 from pyzfsnas.nfs.rules import WORLD, AccessLevel, AccessRule, IPNetwork, normalize_rules
+from pyzfsnas.result import Command
 from pyzfsnas.zfs import ZFS
 
 __all__ = [
@@ -186,7 +188,7 @@ def exportfs_spec(rule: AccessRule, path: str) -> str:
 
 def exportfs_add_argv(
     path: str, rules: Sequence[AccessRule], options: Iterable[str] = DEFAULT_OPTIONS
-) -> list[str]:
+) -> Command:
     """``exportfs -o LEVEL,OPTIONS CLIENT:PATH...`` for rules that all have the same level."""
     if not rules:
         raise ValueError("exportfs_add_argv needs at least one rule")
@@ -196,7 +198,7 @@ def exportfs_add_argv(
     if len(levels) != 1:
         raise ValueError("one exportfs -o command exports one access level")
     opts = ",".join((levels.pop(), *_validate_options(options)))
-    return ["exportfs", "-o", opts, *(exportfs_spec(r, path) for r in rules)]
+    return Command(["exportfs", "-o", opts, *(exportfs_spec(r, path) for r in rules)])
 
 
 def exportfs_remove_argv(path: str, rules: Sequence[AccessRule]) -> list[str]:
@@ -230,11 +232,11 @@ def unexport_spec(exp: Export) -> str:
     return f"{client}:{path}"
 
 
-def exportfs_unexport_argv(exports: Sequence[Export]) -> list[str]:
+def exportfs_unexport_argv(exports: Sequence[Export]) -> Command:
     """``exportfs -u CLIENT:PATH...`` for entries read from ``exportfs -v`` (see :func:`unexport_spec`)."""
     if not exports:
         raise ValueError("exportfs_unexport_argv needs at least one export")
-    return ["exportfs", "-u", *(unexport_spec(e) for e in exports)]
+    return Command(["exportfs", "-u", *(unexport_spec(e) for e in exports)])
 
 
 def rules_from_exports(exports: Iterable[Export], path: str) -> list[AccessRule]:
@@ -289,16 +291,13 @@ class ExportfsNFS:
     def __repr__(self) -> str:
         return f"ExportfsNFS({self.zfs.executor!r})"
 
-    def _run(self, argv: Sequence[str]) -> Result:
-        return self.zfs.executor.run(argv).check()
-
     def path(self, dataset: str) -> str:
         """The exported path: ``dataset`` itself when absolute, else the dataset's mountpoint."""
         return export_path(self.zfs, dataset, validate_export_path)
 
     def all_exports(self) -> list[Export]:
         """Every export on the host (``exportfs -v``)."""
-        return parse_exportfs_v(self._run(["exportfs", "-v"]).stdout)
+        return parse_exportfs_v(self.zfs.executor.run(exportfs_show()).check().stdout)
 
     def exports(self, dataset: str) -> list[Export]:
         """The exports of ``dataset``'s path, as exportfs prints them."""
@@ -359,9 +358,9 @@ class ExportfsNFS:
         for level in ("rw", "ro"):
             batch = [r for r in to_add if r.access_level == level]
             if batch:
-                self._run(exportfs_add_argv(path, batch, self.options))
+                self.zfs.executor.run(exportfs_add_argv(path, batch, self.options)).check()
         if to_remove:
-            self._run(exportfs_unexport_argv(to_remove))
+            self.zfs.executor.run(exportfs_unexport_argv(to_remove)).check()
 
     def apply(self, dataset: str, rules: Iterable[AccessRule], *, read_only: bool = False) -> None:
         """Make exactly ``rules`` the exports of ``dataset`` (see the class docstring for the commands)."""

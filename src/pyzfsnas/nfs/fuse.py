@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
+from pyzfsnas.commands import exportfs_show
 from pyzfsnas.errors import ParseError, UnsupportedOperation
 from pyzfsnas.locks import KeyedLocks
 from pyzfsnas.nfs.exportfs import (
@@ -127,7 +128,7 @@ class FuseNFS:
         return validate_export_path(mountpoint), props.raw("sharenfs") or "off"
 
     def _exports(self, path: str) -> list[Export]:
-        out = self.zfs.run(["exportfs", "-v"]).stdout
+        out = self.zfs.executor.run(exportfs_show()).check().stdout
         return [e for e in parse_exportfs_v(out) if e.path == path]
 
     def exports(self, dataset: str) -> list[Export]:
@@ -161,7 +162,7 @@ class FuseNFS:
         ]
         if stale:
             log.debug("%s: unexporting clients zfs-fuse left behind: %s", dataset, [e.client for e in stale])
-            self.zfs.run(exportfs_unexport_argv(stale))
+            self.zfs.executor.run(exportfs_unexport_argv(stale)).check()
 
     def _served_v4(self, path: str) -> list[AccessRule]:
         # ``*`` reads back as 0.0.0.0/0 and ::/0; only the IPv4 half can be written back to sharenfs.

@@ -4,15 +4,17 @@ The library owns one whole file (``config_path``, say ``/etc/ganesha/pyzfsnas.co
 ``ganesha.conf`` pulls it in with ``%include "/etc/ganesha/pyzfsnas.conf"`` (:func:`include_directive`).
 Every change reads the file, rewrites it whole and makes ganesha re-read its configuration:
 
-* read: ``cat`` (a missing file is an empty set of exports);
-* write: atomically, argv only (no shell): ``tee -- TMP`` with the content on stdin (its stdout, the same
-  content, is ignored), then ``mv -f -- TMP PATH``. ``TMP`` is a unique name next to ``PATH``, so ``mv`` is a
-  rename and ganesha never reads a half-written file; when either step fails, ``rm -f -- TMP`` is tried;
-* reload: ``kill -HUP PID``, the pid read from ganesha's pidfile (``cat``) or given by a callable. Ganesha
-  adds, changes and removes exports on SIGHUP (measured: visible to a client within ~20 ms).
+* read: the executor's ``read_file`` (a missing file is an empty set of exports);
+* write: the executor's atomic ``write_file``: a unique temporary file next to ``PATH``, renamed over it, so
+  ganesha never reads a half-written file (SFTP over SSH, the OS locally; ``tee -- TMP`` then
+  ``mv -f -- TMP PATH``, argv only, behind a prefix such as ``sudo``; the temporary file is removed on failure);
+* reload: ``kill -HUP PID`` (:func:`~pyzfsnas.commands.signal_process`), the pid read from ganesha's pidfile
+  (``read_file``) or given by a callable. Ganesha adds, changes and removes exports on SIGHUP (measured:
+  visible to a client within ~20 ms).
 
-A change that writes therefore runs five commands: ``cat`` (config), ``tee``, ``mv``, ``cat`` (pidfile,
-skipped with a pid callable) and ``kill``; two commands is the least an atomic write takes without a shell.
+A change that writes therefore takes four executor operations: read the config, write it, read the pidfile
+(skipped with a pid callable) and ``kill``, instead of five commands (``cat``, ``tee``, ``mv``, ``cat``,
+``kill``) before.
 
 All of it goes through the executor, so it works the same over SSH. Nothing is written (and ganesha is not
 signalled) when the file already says what was asked.
@@ -75,13 +77,13 @@ import ipaddress
 import logging
 import re
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import attrs
 
+from pyzfsnas.commands import signal_process
 from pyzfsnas.errors import InvalidName, ParseError, PathNotFound, UnsupportedOperation, ZFSError
-from pyzfsnas.executors.base import Executor, Result
+from pyzfsnas.executors.base import Executor
 from pyzfsnas.nfs.base import export_path
 from pyzfsnas.nfs.exportfs import validate_export_path
 from pyzfsnas.nfs.rules import AccessLevel, AccessRule, InvalidAccessRule, IPNetwork, normalize_rules
@@ -551,9 +553,6 @@ class GaneshaNFS:
     def __repr__(self) -> str:
         return f"GaneshaNFS({self.zfs.executor!r}, config_path={self.config_path!r})"
 
-    def _run(self, argv: Sequence[str], stdin: str | None = None) -> Result:
-        return self.zfs.executor.run(argv, stdin=stdin, timeout=self.timeout).check()
-
     # -- paths and state ------------------------------------------------------------------------------------
 
     def path(self, dataset: str) -> str:
@@ -561,9 +560,9 @@ class GaneshaNFS:
         return export_path(self.zfs, dataset, validate_ganesha_path)
 
     def read_config(self) -> str:
-        """The managed file's text (``cat``); empty when the file does not exist yet."""
+        """The managed file's text (the executor's ``read_file``); empty when the file does not exist yet."""
         try:
-            return self._run(["cat", "--", self.config_path]).stdout
+            return self.zfs.executor.read_file(self.config_path).decode("utf-8", "replace")
         except PathNotFound:
             return ""
 
@@ -584,22 +583,13 @@ class GaneshaNFS:
     # -- writing --------------------------------------------------------------------------------------------
 
     def write_config(self, text: str) -> None:
-        """Replace the managed file with ``text`` atomically: ``tee -- TMP`` (stdin), then ``mv -f -- TMP PATH``.
+        """Replace the managed file with ``text`` atomically (the executor's ``write_file``: a temporary file in
+        the same directory renamed over it; SFTP over SSH, the OS locally, ``tee`` + ``mv`` behind sudo).
 
-        ``TMP`` is a unique name in the same directory, so the ``mv`` is a rename. When either command fails
-        (or times out), ``rm -f -- TMP`` is tried and the first error is raised
-        (:class:`~pyzfsnas.errors.CommandFailed` and subclasses, or ``CommandTimeout``).
+        Raises :class:`~pyzfsnas.errors.CommandFailed` and subclasses, or ``CommandTimeout``; the file is then
+        unchanged.
         """
-        tmp = f"{self.config_path}.tmp-{uuid.uuid4().hex[:12]}"
-        try:
-            self._run(["tee", "--", tmp], stdin=text)
-            self._run(["mv", "-f", "--", tmp, self.config_path])
-        except ZFSError:
-            try:
-                self.zfs.executor.run(["rm", "-f", "--", tmp], timeout=self.timeout)
-            except ZFSError as exc:  # best effort: the first failure is the one to report
-                log.debug("ganesha: could not remove %s: %s", tmp, exc)
-            raise
+        self.zfs.executor.write_file(self.config_path, text)
 
     def pid(self) -> int:
         """The pid of the ganesha to reload: from the callable, or the pidfile read on the host."""
@@ -609,7 +599,7 @@ class GaneshaNFS:
             pid = self.pidfile()
             text = str(pid)
         else:
-            text = self._run(["cat", "--", self.pidfile]).stdout.strip()
+            text = self.zfs.executor.read_file(self.pidfile).decode("utf-8", "replace").strip()
             if not (text.isascii() and text.isdigit()):
                 raise ParseError(f"ganesha pidfile {self.pidfile} does not hold a pid", line=text, lineno=1)
             pid = int(text)
@@ -626,7 +616,7 @@ class GaneshaNFS:
         if self.pidfile is None:
             log.debug("ganesha: no pidfile configured, %s written but not reloaded", self.config_path)
             return
-        self._run(["kill", "-HUP", str(self.pid())])
+        self.zfs.executor.run(signal_process(self.pid(), "HUP"), timeout=self.timeout).check()
 
     def _allocate_id(self, exports: Sequence[GaneshaExport]) -> int:
         used = {e.export_id for e in exports}

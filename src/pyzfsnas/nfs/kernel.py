@@ -22,9 +22,10 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from pyzfsnas.commands import validate_dataset_name
+from pyzfsnas.commands import package_version
 from pyzfsnas.errors import ParseError, UnsupportedOperation
 from pyzfsnas.locks import KeyedLocks
+from pyzfsnas.names import validate_dataset_name
 from pyzfsnas.nfs.rules import WORLD, AccessLevel, AccessRule, InvalidAccessRule, normalize_rules
 from pyzfsnas.zfs import ZFS
 
@@ -291,7 +292,7 @@ class KernelNFS:
 
     def _patched_package(self) -> bool:
         for package, prefix in IPV6_PATCHED_PACKAGES:
-            result = self.zfs.executor.run(["dpkg-query", "-W", "-f=${Version}", package])
+            result = self.zfs.executor.run(package_version(package))
             if result.returncode == 0 and result.stdout.strip().startswith(prefix):
                 log.debug("%s %s parses bracketed IPv6 in sharenfs", package, result.stdout.strip())
                 return True

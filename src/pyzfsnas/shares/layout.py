@@ -16,8 +16,8 @@ from typing import Any
 
 import attrs
 
-from pyzfsnas.commands import validate_dataset_name, validate_snapshot_name
 from pyzfsnas.errors import InvalidName, InvalidProperty
+from pyzfsnas.names import validate_dataset_name, validate_snapshot_name
 from pyzfsnas.properties import NATIVE, Kind, canonical_name, parse_size, validate_property_value
 from pyzfsnas.shares.errors import InvalidRequest
 

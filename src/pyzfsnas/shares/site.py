@@ -15,9 +15,9 @@ from typing import Any
 
 import attrs
 
-from pyzfsnas.commands import validate_dataset_name
 from pyzfsnas.errors import DatasetNotFound, InvalidName
 from pyzfsnas.locks import KeyedLocks
+from pyzfsnas.names import validate_dataset_name
 from pyzfsnas.nfs import ExportfsNFS, FuseNFS, KernelNFS, NFSBackend, detect
 from pyzfsnas.shares.errors import ConfigError
 from pyzfsnas.shares.layout import ExportLocation, Layout, OptionGetter, child_mountpoint, parse_creation_options

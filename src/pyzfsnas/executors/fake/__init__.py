@@ -1,14 +1,11 @@
-"""The in-memory fake host: ZFS (``zfs``/``zpool``) and ``exportfs`` with real semantics and real messages.
+"""Moved: the fake host lives in :mod:`pyzfsnas.testing.fake` (test doubles apart from the product).
 
-It is pyzfsnas's embedded default host and the test double behind the behavioural suite, so its stdout,
-stderr and exit codes follow the real tools per flavour: ``openzfs`` models OpenZFS 2.3.2 (checked command by
-command against the real release by ``tests/conformance``), ``zfs-fuse`` models zfs-fuse 0.7.
+``from pyzfsnas.executors.fake import FakeExecutor, FakeHost, FakeNetwork`` keeps working; new code imports
+them from :mod:`pyzfsnas.testing`.
 """
 
 from __future__ import annotations
 
-from pyzfsnas.executors.fake.executor import FakeExecutor
-from pyzfsnas.executors.fake.host import Fail, FakeHost
-from pyzfsnas.executors.fake.network import FakeNetwork
+from pyzfsnas.testing.fake import Fail, FakeExecutor, FakeHost, FakeNetwork
 
 __all__ = ["Fail", "FakeExecutor", "FakeHost", "FakeNetwork"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import getopt
 from collections.abc import Iterable
 
-from pyzfsnas.executors.fake.formatting import nicenum, render_table
-from pyzfsnas.executors.fake.host import Fail, FakeHost, MiB, Pool
-from pyzfsnas.executors.fake.output import Out
-from pyzfsnas.executors.fake.usage import FUSE_ZPOOL_PROPTABLE, FUSE_ZPOOL_USAGE, OPENZFS_ZPOOL_USAGE
 from pyzfsnas.properties import ZPOOL_ALIASES
+from pyzfsnas.testing.fake.formatting import nicenum, render_table
+from pyzfsnas.testing.fake.host import Fail, FakeHost, MiB, Pool
+from pyzfsnas.testing.fake.output import Out
+from pyzfsnas.testing.fake.usage import FUSE_ZPOOL_PROPTABLE, FUSE_ZPOOL_USAGE, OPENZFS_ZPOOL_USAGE
+from pyzfsnas.testing.fake.zfs_cli import check_value, destroy_objects
 
 __all__ = ["create_pool", "run_zpool"]
 
@@ -67,31 +68,14 @@ def usage(host: FakeHost, cmd: str | None, first: str) -> Fail:
 def create_pool(host: FakeHost, name: str, vdevs: list[str], *, size: int, mountpoint: str | None,
                 force: bool = False, fsprops: dict[str, str] | None = None) -> None:
     """Create a pool and its root dataset (mounted at ``mountpoint`` or ``/NAME``)."""
-    from pyzfsnas.executors.fake.names import name_error
-    from pyzfsnas.executors.fake.zfs_cli import check_value, try_mount
-
-    prefix = f"Defaulting to 4K blocksize (ashift=12) for '{vdevs[0]}'\n" if host.flavour == "zfs-fuse" else ""
-    if name in host.pools:
-        for p in host.pools.values():
-            if set(p.vdevs) & set(vdevs):
-                raise Fail(f"{prefix}invalid vdev specification\nuse '-f' to override the following errors:\n"
-                           f"{vdevs[0]} is part of active pool '{p.name}'")
-        raise Fail(f"cannot create '{name}': pool already exists")
-    err = name_error(name)
-    if err or "/" in name:
-        raise Fail(f"cannot create '{name}': {err or 'invalid character in pool name'}")
+    host.check_new_pool(name, vdevs)
     local = {}
     for key, value in (fsprops or {}).items():
         k, v = check_value(host, key, value, f"cannot create '{name}'", creating=True)
         local[k] = v
     if mountpoint is not None:
         local["mountpoint"] = mountpoint
-    host.pools[name] = Pool(name, list(vdevs), size, host.new_guid())
-    root = host.new_dataset(name, "filesystem", props=local)
-    root.data = {host.new_base_chunk(name)}
-    host.touch()
-    try_mount(host, root)
-    root.fresh = False
+    host.new_pool(name, vdevs, size=size, local=local)
 
 
 def _pool_value(host: FakeHost, pool: Pool, prop: str, parsable: bool) -> str:
@@ -164,7 +148,6 @@ def _run(host: FakeHost, args: list[str]) -> Out:
             raise usage(host, "destroy", "missing pool argument" if not rest else "too many arguments")
         if rest[0] not in host.pools:
             raise Fail(f"cannot open '{rest[0]}': no such pool")
-        from pyzfsnas.executors.fake.zfs_cli import destroy_objects
 
         doomed = [d for n, d in host.datasets.items() if n.split("/")[0].split("@")[0] == rest[0]]
         destroy_objects(host, doomed)

@@ -4,7 +4,7 @@ Installed as a pytest plugin (the ``pytest11`` entry point :mod:`pyzfsnas_pytest
 project that depends on pyzfsnas gets, with no configuration:
 
 ``fake_host``
-    a :class:`~pyzfsnas.executors.fake.FakeHost` (OpenZFS flavour) with an empty pool ``tank`` mounted at
+    a :class:`~pyzfsnas.testing.fake.FakeHost` (OpenZFS flavour) with an empty pool ``tank`` mounted at
     ``/tank``. Parametrize indirectly with ``"zfs-fuse"`` to get that flavour instead.
 ``fake_zfs``
     a :class:`~pyzfsnas.ZFS` driving ``fake_host``; ``fake_zfs.executor.transcript`` lists every command run.
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pyzfsnas.executors.fake import FakeHost
+    from pyzfsnas.testing.fake import FakeHost
     from pyzfsnas.zfs import ZFS
 
 __all__ = ["fake_host", "fake_zfs"]
@@ -32,7 +32,7 @@ __all__ = ["fake_host", "fake_zfs"]
 @pytest.fixture
 def fake_host(request: pytest.FixtureRequest) -> FakeHost:
     """A fresh in-memory ZFS host with pool ``tank`` (mounted at ``/tank``)."""
-    from pyzfsnas.executors.fake import FakeHost
+    from pyzfsnas.testing.fake import FakeHost
 
     flavour = getattr(request, "param", "openzfs")
     if flavour not in ("openzfs", "zfs-fuse"):
@@ -45,7 +45,7 @@ def fake_host(request: pytest.FixtureRequest) -> FakeHost:
 @pytest.fixture
 def fake_zfs(fake_host: FakeHost) -> ZFS:
     """A :class:`~pyzfsnas.ZFS` facade on ``fake_host``."""
-    from pyzfsnas.executors.fake import FakeExecutor
+    from pyzfsnas.testing.fake import FakeExecutor
     from pyzfsnas.zfs import ZFS
 
     return ZFS(FakeExecutor(fake_host))

@@ -1,7 +1,7 @@
 """A tiny in-memory file store and process table for the fake host: ``cat``, ``tee``, ``mv``, ``rm``, ``kill``.
 
 Enough for backends that keep a config file on the host and signal a daemon (GaneshaNFS): files live in
-:attr:`FakeHost.files <pyzfsnas.executors.fake.host.FakeHost.files>` (absolute path -> bytes), processes in
+:attr:`FakeHost.files <pyzfsnas.testing.fake.host.FakeHost.files>` (absolute path -> bytes), processes in
 ``FakeHost.processes`` (pid -> name, see ``FakeHost.add_process``) and every delivered signal is appended to
 ``FakeHost.signals`` as ``(pid, "HUP")``.
 
@@ -17,10 +17,10 @@ import posixpath
 import re
 from collections.abc import Callable, Iterable
 
-from pyzfsnas.executors.fake.host import FakeHost
-from pyzfsnas.executors.fake.output import Out
+from pyzfsnas.testing.fake.host import FakeHost
+from pyzfsnas.testing.fake.output import Out
 
-__all__ = ["FILE_PROGRAMS", "run_file_command"]
+__all__ = ["FILE_PROGRAMS", "read_file", "run_file_command", "write_file"]
 
 #: Characters GNU's ``quotef`` leaves bare (anything else makes it quote the name).
 _PLAIN = re.compile(r"^[A-Za-z0-9@%+=:,./_-]+$")
@@ -220,3 +220,14 @@ FILE_PROGRAMS: dict[str, Callable[[FakeHost, list[str], Iterable[bytes]], Out]] 
 def run_file_command(host: FakeHost, prog: str, args: list[str], stdin: Iterable[bytes]) -> Out:
     """Run ``prog args`` (one of :data:`FILE_PROGRAMS`) on ``host``'s files and processes."""
     return FILE_PROGRAMS[prog](host, args, stdin)
+
+
+def read_file(host: FakeHost, path: str) -> Out:
+    """An executor's ``read_file`` on the file store: what ``cat -- PATH`` would say."""
+    return _cat(host, ["--", path], ())
+
+
+def write_file(host: FakeHost, path: str, data: bytes) -> Out:
+    """An executor's atomic ``write_file`` on the file store: what ``tee -- PATH`` would say, without the echo."""
+    out = _tee(host, ["--", path], (data,))
+    return Out(out.returncode, "", out.stderr)

@@ -6,17 +6,17 @@ import contextlib
 import os
 import shlex
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from pyzfsnas.errors import CommandTimeout
-from pyzfsnas.executors.base import OutputStream, Result, Stdin, check_argv, check_stdin, log_result
-from pyzfsnas.executors.fake.exportfs_cli import run_exportfs
-from pyzfsnas.executors.fake.files import FILE_PROGRAMS, run_file_command
-from pyzfsnas.executors.fake.host import FakeHost
-from pyzfsnas.executors.fake.network import FakeNetwork, split_ssh
-from pyzfsnas.executors.fake.output import Out
-from pyzfsnas.executors.fake.zfs_cli import run_zfs
-from pyzfsnas.executors.fake.zpool_cli import run_zpool
+from pyzfsnas.executors.base import BaseExecutor, Outcome, Result, Stdin, check_stdin
+from pyzfsnas.testing.fake.exportfs_cli import run_exportfs
+from pyzfsnas.testing.fake.files import FILE_PROGRAMS, read_file, run_file_command, write_file
+from pyzfsnas.testing.fake.host import FakeHost
+from pyzfsnas.testing.fake.network import FakeNetwork, split_ssh
+from pyzfsnas.testing.fake.output import Out
+from pyzfsnas.testing.fake.stream import run_zfs
+from pyzfsnas.testing.fake.zpool_cli import run_zpool
 
 __all__ = ["FakeExecutor", "execute"]
 
@@ -103,25 +103,12 @@ def _pipeline(host: FakeHost, script: str, stdin: Iterable[bytes], network: Fake
     return Out(out.returncode, out.stdout, stderr)
 
 
-class _FakeStream:
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = chunks
-        self._result: Result | None = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._chunks:
-            if chunk:
-                yield chunk
-
-    @property
-    def result(self) -> Result | None:
-        return self._result
-
-
-class FakeExecutor:
+class FakeExecutor(BaseExecutor):
     """Runs argv on a :class:`FakeHost` (a new openzfs host when none is given); records a transcript.
 
-    ``network`` lets ``ssh HOST ...`` reach other fake hosts; the executor's own host is added to it.
+    ``network`` lets ``ssh HOST ...`` reach other fake hosts; the executor's own host is added to it. File
+    operations use the host's file store (``host.files``) and appear in the transcript as
+    ``("read_file", PATH)`` / ``("write_file", PATH)``; injected faults apply to them as to commands.
     """
 
     #: The host commands run on.
@@ -130,6 +117,12 @@ class FakeExecutor:
     network: FakeNetwork | None
     #: Every command run, oldest first: argv, exit status, stdout, stderr (see :attr:`commands`).
     transcript: list[Result]
+    #: Nothing is prepended on the fake host.
+    prefix: tuple[str, ...]
+    #: No default time limit (the fake never waits; an injected hang times out at once).
+    timeout: float | None
+    #: Where commands run, as log lines name it: ``fake:NAME``.
+    where: str
 
     def __init__(self, host: FakeHost | None = None, *, network: FakeNetwork | None = None) -> None:
         self.host = host if host is not None else FakeHost()
@@ -138,6 +131,9 @@ class FakeExecutor:
             network.add(self.host)
         self.transcript: list[Result] = []
         self._lock = threading.Lock()
+        self.prefix = ()
+        self.timeout = None
+        self.where = f"fake:{self.host.name}"
 
     def __repr__(self) -> str:
         return f"FakeExecutor({self.host.name!r}, {self.host.flavour})"
@@ -153,37 +149,61 @@ class FakeExecutor:
         with self._lock:
             self.transcript.clear()
 
-    def _record(self, result: Result) -> Result:
+    def _record(self, result: Result) -> None:
         with self._lock:
             self.transcript.append(result)
-        log_result(result, where=f"fake:{self.host.name}")
-        return result
+        super()._record(result)
 
-    def _execute(self, argv: Sequence[str], stdin: Stdin, timeout: float | None) -> tuple[tuple[str, ...], Out]:
-        """Interpret ``argv`` on the host; a hang is recorded (exit -9) and raised as ``CommandTimeout``."""
-        args = check_argv(argv)
+    def _duration(self, start: float) -> float:
+        return FAKE_DURATION  # the fake is timing-free
+
+    def _interpret(self, args: tuple[str, ...], stdin: bytes | Iterable[bytes] | None,
+                   limit: float | None) -> tuple[Outcome, Iterable[bytes]]:
+        outcome = Outcome()
         try:
-            return args, execute(self.host, args, _chunks(stdin), self.network, timeout)
-        except CommandTimeout:
-            self._record(Result(args, -9, "", "", FAKE_DURATION))
-            raise
+            out = execute(self.host, args, _chunks(stdin), self.network, limit)
+        except CommandTimeout:  # an injected hang: recorded as killed (exit -9), raised by the base
+            outcome.timed_out = True
+            return outcome, ()
+        outcome.returncode = out.returncode
+        outcome.stderr.append(out.stderr.encode())
+        return outcome, _as_chunks(out.stdout)
 
-    def run(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Result:
-        """Run ``argv`` on the fake host; non-zero exits are returned, a hang raises ``CommandTimeout``."""
-        args, out = self._execute(argv, stdin, timeout)
-        return self._record(Result(args, out.returncode, _text(out.stdout), out.stderr, FAKE_DURATION))
+    def _execute(self, argv: Sequence[str], args: tuple[str, ...], stdin: bytes | Iterable[bytes] | None,
+                 limit: float | None) -> Outcome:
+        outcome, chunks = self._interpret(args, stdin, limit)
+        outcome.stdout.extend(chunks)
+        return outcome
 
     @contextlib.contextmanager
-    def stream(
-        self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None
-    ) -> Iterator[OutputStream]:
-        """Run ``argv`` and yield its stdout in chunks (``zfs send`` payload is generated lazily)."""
-        args, out = self._execute(argv, stdin, timeout)
-        handle = _FakeStream(_as_chunks(out.stdout))
-        try:
-            yield handle
-        finally:
-            handle._result = self._record(Result(args, out.returncode, "", out.stderr, FAKE_DURATION))
+    def _open_stream(self, args: tuple[str, ...], stdin: bytes | Iterable[bytes] | None, limit: float | None,
+                     outcome: Outcome) -> Iterator[Iterable[bytes]]:
+        done, chunks = self._interpret(args, stdin, limit)
+        outcome.returncode, outcome.timed_out, outcome.stderr[:] = done.returncode, done.timed_out, done.stderr
+        yield chunks  # ``zfs send`` payload is generated lazily, as the consumer reads
 
-    def close(self) -> None:
-        """Nothing to release."""
+    def _file_op(self, argv: tuple[str, ...], op: Callable[[], Out]) -> Result:
+        """Run one file operation on the host's store, with fault injection, recorded in the transcript."""
+        with self.host.lock:
+            fault = self.host.next_fault()
+            if fault is None:
+                out = op()
+            elif fault[0] == "hang":
+                self._record(Result(argv, -9, "", "", FAKE_DURATION))
+                raise CommandTimeout(argv, 0.0)
+            else:
+                out = Out(fault[1], "", fault[2] if fault[2].endswith("\n") or not fault[2] else fault[2] + "\n")
+        result = Result(argv, out.returncode, _text(out.stdout), out.stderr, FAKE_DURATION)
+        self._record(result)
+        return result.check()
+
+    _direct_files = True
+
+    def _read_direct(self, path: str) -> bytes:
+        """The file's content from the host's file store (one recorded operation)."""
+        result = self._file_op(("read_file", path), lambda: read_file(self.host, path))
+        return result.stdout.encode("utf-8", "surrogateescape")
+
+    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:
+        """Replace the file in the host's file store (atomic: one recorded operation, no temporary file)."""
+        self._file_op(("write_file", path), lambda: write_file(self.host, path, data))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pyzfsnas.executors.fake import exportfs_cli
-from pyzfsnas.executors.fake.host import Dataset, Fail, FakeHost
+from pyzfsnas.testing.fake import exportfs_cli
+from pyzfsnas.testing.fake.host import Dataset, Fail, FakeHost
 
 __all__ = ["existing_paths", "export_files", "parse_openzfs", "share", "unshare"]
 
@@ -21,20 +21,13 @@ _ALLOWED = {"all_squash", "anongid", "anonuid", "async", "auth_nlm", "crossmnt",
 
 
 def existing_paths(host: FakeHost) -> set[str]:
-    """Directories that exist on the host: mounted datasets' mountpoints and declared dirs."""
-    out = set(host.dirs)
-    for d in host.datasets.values():
-        if d.mounted:
-            out.add(host.mountpoint_value(d))
-    return out
+    """Directories that exist on the host (see :meth:`FakeHost.existing_paths`)."""
+    return host.existing_paths()
 
 
 def export_files(host: FakeHost) -> Iterator[tuple[str, str, str]]:
-    """Entries of ``/etc/exports`` then ``/etc/exports.d/zfs.exports`` (what ``exportfs -r`` re-reads)."""
-    yield from host.etc_exports
-    for path, lines in host.zfs_exports.items():
-        for client, opts in lines:
-            yield path, client, opts
+    """What ``exportfs -r`` re-reads (see :meth:`FakeHost.export_files`)."""
+    return host.export_files()
 
 
 def _hosts(text: str) -> list[str]:

@@ -4,7 +4,9 @@ The ``openzfs`` flavour models **OpenZFS 2.3.2** (Debian bookworm-backports ``2.
 guest): its property set and order, its defaults (``compression=on``, ``relatime=on``, ``volblocksize=16384``)
 and its limits (``recordsize`` up to 16M), checked by ``tests/conformance`` against the real host.
 
-One table, read by the host (sources and inheritance), the ``zfs get`` printer and the ``zfs set`` validator.
+One table, read by the host (sources and inheritance), the ``zfs get`` printer and the ``zfs set`` validator;
+which flavours have a property, whether it is read-only and its enumerated values come from the library's
+table (:data:`pyzfsnas.properties.NATIVE`), so the two cannot disagree.
 Values are kept in their ``-p`` (parsable) text; :func:`human` turns them into what ``zfs get`` prints without
 ``-p``.
 """
@@ -13,8 +15,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from pyzfsnas.executors.fake.formatting import SizeError, format_date, nicenum, parse_size
-from pyzfsnas.properties import COMPRESSION_VALUES, ZFS_ALIASES
+from pyzfsnas.properties import COMPRESSION_VALUES, NATIVE, ZFS_ALIASES
+from pyzfsnas.testing.fake.formatting import SizeError, format_date, nicenum, parse_size
 
 __all__ = ["PROPS", "Prop", "all_order", "human", "lookup", "validate"]
 
@@ -35,10 +37,15 @@ class Prop(NamedTuple):
     openzfs_only: bool = False
 
 
-def _p(  # noqa: PLR0917 - a compact table row
-    name: str, kind: str, ro: bool, inh: bool, default: str, values: tuple[str, ...] = (), **kw: bool
+def _p(
+    name: str, kind: str, inh: bool, default: str, values: tuple[str, ...] = (), *, setonce: bool = False
 ) -> Prop:
-    return Prop(name, kind, ro, inh, default, values, **kw)
+    """A row of the fake's table: how the fake prints and inherits ``name``. Which flavours have it, whether it
+    is read-only and its enumerated values come from the library's table (:data:`pyzfsnas.properties.NATIVE`):
+    one source of truth, checked against real outputs by tests/unit/test_property_contract.py."""
+    spec = NATIVE[name]
+    return Prop(name, kind, spec.readonly or setonce, inh, default, spec.choices or values, setonce,
+                openzfs_only=spec.flavours == ("openzfs",))
 
 
 FUSE_COMPRESSION = COMPRESSION_VALUES["zfs-fuse"]
@@ -50,94 +57,93 @@ COMPRESSION_TEXT = {
 }
 
 _ALL = [
-    _p("type", "string", True, False, ""),
-    _p("creation", "date", True, False, ""),
-    _p("used", "size", True, False, ""),
-    _p("available", "size", True, False, ""),
-    _p("referenced", "size", True, False, ""),
-    _p("compressratio", "string", True, False, "1.00x"),
-    _p("mounted", "string", True, False, ""),
-    _p("origin", "string", True, False, ""),
-    _p("quota", "size", False, False, "0"),
-    _p("reservation", "size", False, False, "0"),
-    _p("volsize", "size", False, False, "0"),
-    _p("volblocksize", "size", True, False, "16384", setonce=True),
-    _p("recordsize", "size", False, True, "131072"),
-    _p("mountpoint", "string", False, True, ""),
-    _p("sharenfs", "string", False, True, "off"),
-    _p("checksum", "index", False, True, "on", ("on", "off", "fletcher2", "fletcher4", "sha256")),
-    _p("compression", "index", False, True, "off", FUSE_COMPRESSION),
-    _p("atime", "index", False, True, "on", ONOFF),
-    _p("devices", "index", False, True, "on", ONOFF),
-    _p("exec", "index", False, True, "on", ONOFF),
-    _p("setuid", "index", False, True, "on", ONOFF),
-    _p("readonly", "index", False, True, "off", ONOFF),
-    _p("zoned", "index", False, True, "off", ONOFF),
-    _p("snapdir", "index", False, True, "hidden", ("hidden", "visible")),
-    _p("aclmode", "index", False, True, "groupmask", ("discard", "groupmask", "passthrough", "restricted")),
-    _p("aclinherit", "index", False, True, "restricted",
+    _p("type", "string", False, ""),
+    _p("creation", "date", False, ""),
+    _p("used", "size", False, ""),
+    _p("available", "size", False, ""),
+    _p("referenced", "size", False, ""),
+    _p("compressratio", "string", False, "1.00x"),
+    _p("mounted", "string", False, ""),
+    _p("origin", "string", False, ""),
+    _p("quota", "size", False, "0"),
+    _p("reservation", "size", False, "0"),
+    _p("volsize", "size", False, "0"),
+    _p("volblocksize", "size", False, "16384", setonce=True),
+    _p("recordsize", "size", True, "131072"),
+    _p("mountpoint", "string", True, ""),
+    _p("sharenfs", "string", True, "off"),
+    _p("checksum", "index", True, "on", ("on", "off", "fletcher2", "fletcher4", "sha256")),
+    _p("compression", "index", True, "off", FUSE_COMPRESSION),
+    _p("atime", "index", True, "on", ONOFF),
+    _p("devices", "index", True, "on", ONOFF),
+    _p("exec", "index", True, "on", ONOFF),
+    _p("setuid", "index", True, "on", ONOFF),
+    _p("readonly", "index", True, "off", ONOFF),
+    _p("zoned", "index", True, "off", ONOFF),
+    _p("snapdir", "index", True, "hidden", ("hidden", "visible")),
+    _p("aclmode", "index", True, "groupmask", ("discard", "groupmask", "passthrough", "restricted")),
+    _p("aclinherit", "index", True, "restricted",
        ("discard", "noallow", "restricted", "passthrough", "passthrough-x")),
-    _p("createtxg", "number", True, False, "", openzfs_only=True),
-    _p("canmount", "index", False, False, "on", ("on", "off", "noauto")),
-    _p("xattr", "index", False, True, "on", ("on", "off", "sa", "dir")),
-    _p("copies", "index", False, True, "1", ("1", "2", "3")),
-    _p("version", "number", False, False, "4"),
-    _p("utf8only", "index", True, True, "off", ONOFF, setonce=True),
-    _p("normalization", "index", True, True, "none", ("none", "formC", "formD", "formKC", "formKD"), setonce=True),
-    _p("casesensitivity", "index", True, True, "sensitive", ("sensitive", "insensitive", "mixed"), setonce=True),
-    _p("vscan", "index", False, True, "off", ONOFF),
-    _p("nbmand", "index", False, True, "off", ONOFF),
-    _p("sharesmb", "string", False, True, "off"),
-    _p("refquota", "size", False, False, "0"),
-    _p("refreservation", "size", False, False, "0"),
-    _p("guid", "number", True, False, "", openzfs_only=True),
-    _p("primarycache", "index", False, True, "all", ("all", "none", "metadata")),
-    _p("secondarycache", "index", False, True, "all", ("all", "none", "metadata")),
-    _p("usedbysnapshots", "size", True, False, ""),
-    _p("usedbydataset", "size", True, False, ""),
-    _p("usedbychildren", "size", True, False, ""),
-    _p("usedbyrefreservation", "size", True, False, ""),
-    _p("logbias", "index", False, True, "latency", ("latency", "throughput")),
-    _p("objsetid", "number", True, False, "", openzfs_only=True),
-    _p("dedup", "index", False, True, "off", ("on", "off", "verify", "sha256", "sha256,verify")),
-    _p("mlslabel", "string", False, True, "none"),
-    _p("sync", "index", False, True, "standard", ("standard", "always", "disabled"), openzfs_only=True),
-    _p("dnodesize", "index", False, True, "legacy", ("legacy", "auto", "1k", "2k", "4k", "8k", "16k"),
-       openzfs_only=True),
-    _p("refcompressratio", "string", True, False, "1.00x", openzfs_only=True),
-    _p("written", "size", True, False, "", openzfs_only=True),
-    _p("clones", "string", True, False, "", openzfs_only=True),
-    _p("logicalused", "size", True, False, "", openzfs_only=True),
-    _p("logicalreferenced", "size", True, False, "", openzfs_only=True),
-    _p("volmode", "index", False, True, "default", ("default", "full", "geom", "dev", "none"), openzfs_only=True),
-    _p("filesystem_limit", "limit", False, False, "none", openzfs_only=True),
-    _p("snapshot_limit", "limit", False, False, "none", openzfs_only=True),
-    _p("filesystem_count", "limit", True, False, "none", openzfs_only=True),
-    _p("snapshot_count", "limit", True, False, "none", openzfs_only=True),
-    _p("snapdev", "index", False, True, "hidden", ("hidden", "visible"), openzfs_only=True),
-    _p("acltype", "index", False, True, "off", ("off", "noacl", "nfsv4", "posix", "posixacl"), openzfs_only=True),
-    _p("context", "string", False, False, "none", openzfs_only=True),
-    _p("fscontext", "string", False, False, "none", openzfs_only=True),
-    _p("defcontext", "string", False, False, "none", openzfs_only=True),
-    _p("rootcontext", "string", False, False, "none", openzfs_only=True),
-    _p("relatime", "index", False, True, "off", ONOFF, openzfs_only=True),
-    _p("redundant_metadata", "index", False, True, "all", ("all", "most", "some", "none"), openzfs_only=True),
-    _p("overlay", "index", False, True, "on", ONOFF, openzfs_only=True),
-    _p("encryption", "index", True, False, "off", openzfs_only=True),
-    _p("keylocation", "string", True, False, "none", openzfs_only=True),
-    _p("keyformat", "index", True, False, "none", openzfs_only=True),
-    _p("pbkdf2iters", "number", True, False, "0", openzfs_only=True),
-    _p("encryptionroot", "string", True, False, "", openzfs_only=True),
-    _p("keystatus", "string", True, False, "", openzfs_only=True),
-    _p("special_small_blocks", "size", False, True, "0", openzfs_only=True),
-    _p("defer_destroy", "index", True, False, "off"),
-    _p("userrefs", "number", True, False, ""),
-    _p("receive_resume_token", "string", True, False, "", openzfs_only=True),
-    _p("snapshots_changed", "date", True, False, "", openzfs_only=True),
-    _p("prefetch", "index", False, True, "all", ("none", "metadata", "all"), openzfs_only=True),
-    _p("direct", "index", False, True, "standard", ("disabled", "standard", "always"), openzfs_only=True),
-    _p("longname", "index", False, True, "off", ONOFF, openzfs_only=True),
-    _p("volthreading", "index", False, True, "on", ONOFF, openzfs_only=True),
+    _p("createtxg", "number", False, ""),
+    _p("canmount", "index", False, "on", ("on", "off", "noauto")),
+    _p("xattr", "index", True, "on", ("on", "off", "sa", "dir")),
+    _p("copies", "index", True, "1", ("1", "2", "3")),
+    _p("version", "number", False, "4"),
+    _p("utf8only", "index", True, "off", ONOFF, setonce=True),
+    _p("normalization", "index", True, "none", ("none", "formC", "formD", "formKC", "formKD"), setonce=True),
+    _p("casesensitivity", "index", True, "sensitive", ("sensitive", "insensitive", "mixed"), setonce=True),
+    _p("vscan", "index", True, "off", ONOFF),
+    _p("nbmand", "index", True, "off", ONOFF),
+    _p("sharesmb", "string", True, "off"),
+    _p("refquota", "size", False, "0"),
+    _p("refreservation", "size", False, "0"),
+    _p("guid", "number", False, ""),
+    _p("primarycache", "index", True, "all", ("all", "none", "metadata")),
+    _p("secondarycache", "index", True, "all", ("all", "none", "metadata")),
+    _p("usedbysnapshots", "size", False, ""),
+    _p("usedbydataset", "size", False, ""),
+    _p("usedbychildren", "size", False, ""),
+    _p("usedbyrefreservation", "size", False, ""),
+    _p("logbias", "index", True, "latency", ("latency", "throughput")),
+    _p("objsetid", "number", False, ""),
+    _p("dedup", "index", True, "off", ("on", "off", "verify", "sha256", "sha256,verify")),
+    _p("mlslabel", "string", True, "none"),
+    _p("sync", "index", True, "standard", ("standard", "always", "disabled")),
+    _p("dnodesize", "index", True, "legacy", ("legacy", "auto", "1k", "2k", "4k", "8k", "16k")),
+    _p("refcompressratio", "string", False, "1.00x"),
+    _p("written", "size", False, ""),
+    _p("clones", "string", False, ""),
+    _p("logicalused", "size", False, ""),
+    _p("logicalreferenced", "size", False, ""),
+    _p("volmode", "index", True, "default", ("default", "full", "geom", "dev", "none")),
+    _p("filesystem_limit", "limit", False, "none"),
+    _p("snapshot_limit", "limit", False, "none"),
+    _p("filesystem_count", "limit", False, "none"),
+    _p("snapshot_count", "limit", False, "none"),
+    _p("snapdev", "index", True, "hidden", ("hidden", "visible")),
+    _p("acltype", "index", True, "off", ("off", "noacl", "nfsv4", "posix", "posixacl")),
+    _p("context", "string", False, "none"),
+    _p("fscontext", "string", False, "none"),
+    _p("defcontext", "string", False, "none"),
+    _p("rootcontext", "string", False, "none"),
+    _p("relatime", "index", True, "off", ONOFF),
+    _p("redundant_metadata", "index", True, "all", ("all", "most", "some", "none")),
+    _p("overlay", "index", True, "on", ONOFF),
+    _p("encryption", "index", False, "off"),
+    _p("keylocation", "string", False, "none"),
+    _p("keyformat", "index", False, "none"),
+    _p("pbkdf2iters", "number", False, "0"),
+    _p("encryptionroot", "string", False, ""),
+    _p("keystatus", "string", False, ""),
+    _p("special_small_blocks", "size", True, "0"),
+    _p("defer_destroy", "index", False, "off"),
+    _p("userrefs", "number", False, ""),
+    _p("receive_resume_token", "string", False, ""),
+    _p("snapshots_changed", "date", False, ""),
+    _p("prefetch", "index", True, "all", ("none", "metadata", "all")),
+    _p("direct", "index", True, "standard", ("disabled", "standard", "always")),
+    _p("longname", "index", True, "off", ONOFF),
+    _p("volthreading", "index", True, "on", ONOFF),
 ]
 
 PROPS: dict[str, Prop] = {p.name: p for p in _ALL}

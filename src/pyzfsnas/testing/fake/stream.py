@@ -35,11 +35,22 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pyzfsnas.executors.base import CHUNK_SIZE
-from pyzfsnas.executors.fake.formatting import nicenum
-from pyzfsnas.executors.fake.host import Dataset, Fail, FakeHost
-from pyzfsnas.executors.fake.output import Out
+from pyzfsnas.testing.fake import sharing, zfs_cli
+from pyzfsnas.testing.fake.formatting import nicenum
+from pyzfsnas.testing.fake.host import Dataset, Fail, FakeHost
+from pyzfsnas.testing.fake.output import Out
+from pyzfsnas.testing.fake.zfs_cli import (
+    check_value,
+    create_fs,
+    destroy_objects,
+    lookup,
+    one_operand,
+    opts,
+    try_mount,
+    usage,
+)
 
-__all__ = ["cmd_receive", "cmd_send", "decode_token", "encode_token"]
+__all__ = ["ZFS_COMMANDS", "cmd_receive", "cmd_send", "decode_token", "encode_token", "run_zfs"]
 
 MAGIC = b"PYZFSNAS-FAKE-STREAM 1\n"
 #: payload pattern block (the byte value changes every block)
@@ -156,7 +167,6 @@ def _send_resume(host: FakeHost, token: str, dry_run: bool, verbose: bool) -> Ou
 
 
 def cmd_send(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
-    from pyzfsnas.executors.fake.zfs_cli import lookup, one_operand, opts
 
     spec = "RpDi:I:vnPLcwebt:" if host.flavour == "openzfs" else "RpDi:I:v"
     options, rest = opts(host, "send", args, spec)
@@ -164,7 +174,6 @@ def cmd_send(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     token = next((v for o, v in options if o == "-t"), None)
     if token is not None:
         if rest:
-            from pyzfsnas.executors.fake.zfs_cli import usage
 
             raise usage(host, "send", "too many arguments")
         return _send_resume(host, token, "-n" in flags, "-v" in flags)
@@ -294,7 +303,6 @@ def _broken(host: FakeHost, what: str, dest_fs: str, entry: dict[str, Any], got:
         state["hidden"] = hidden
         existing.partial = state
     else:
-        from pyzfsnas.executors.fake.zfs_cli import create_fs
 
         ds = create_fs(host, dest_fs, dict(props), kind=entry["kind"], data=set(), mount=False)
         ds.partial = state
@@ -304,7 +312,6 @@ def _broken(host: FakeHost, what: str, dest_fs: str, entry: dict[str, Any], got:
 
 
 def _abort(host: FakeHost, rest: list[str]) -> Out:
-    from pyzfsnas.executors.fake.zfs_cli import destroy_objects, usage
 
     if len(rest) != 1:
         raise usage(host, "receive", "missing snapshot argument" if not rest else "too many arguments")
@@ -322,16 +329,6 @@ def _abort(host: FakeHost, rest: list[str]) -> Out:
 
 
 def cmd_receive(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
-    from pyzfsnas.executors.fake import sharing
-    from pyzfsnas.executors.fake.zfs_cli import (
-        check_value,
-        create_fs,
-        destroy_objects,
-        one_operand,
-        opts,
-        try_mount,
-        usage,
-    )
 
     spec = "vnFdeuo:x:sMhA" if host.flavour == "openzfs" else "vnFdu"
     options, rest = opts(host, "receive", args, spec)
@@ -477,3 +474,12 @@ def cmd_receive(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
             out.append(f"received {nicenum(size)}B stream in 1 seconds ({nicenum(size)}B/sec)\n")
     reader.drain()
     return Out(0, "".join(out))
+
+
+#: Every ``zfs`` subcommand: :data:`~pyzfsnas.testing.fake.zfs_cli.COMMANDS` and the stream ones.
+ZFS_COMMANDS = {**zfs_cli.COMMANDS, "send": cmd_send, "receive": cmd_receive, "recv": cmd_receive}
+
+
+def run_zfs(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
+    """Run ``zfs ARGS`` against ``host``, ``send`` and ``receive`` included (caller holds the host lock)."""
+    return zfs_cli.run_zfs(host, args, stdin, ZFS_COMMANDS)

@@ -9,95 +9,18 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
-from pyzfsnas.executors.fake.output import Out
+from pyzfsnas.testing.fake.etab import ANON, FQDN, NETGROUP, SUBNET, WILDCARD, Export, ExportTable, add
+from pyzfsnas.testing.fake.host import FakeHost
+from pyzfsnas.testing.fake.output import Out
 
 __all__ = ["Export", "ExportTable", "run_exportfs"]
 
-FQDN, SUBNET, NETGROUP, WILDCARD, ANON = range(5)
 _FLAGS = {"secure", "insecure", "sync", "async", "wdelay", "no_wdelay", "hide", "nohide", "crossmnt",
           "nocrossmnt", "subtree_check", "no_subtree_check", "auth_nlm", "no_auth_nlm", "secure_locks",
           "insecure_locks", "root_squash", "no_root_squash", "all_squash", "no_all_squash", "acl", "no_acl",
           "pnfs", "no_pnfs", "rw", "ro", "nordirplus", "security_label", "mp", "mountpoint"}
 _VALUED = {"fsid", "anonuid", "anongid", "sec", "refer", "replicas", "mountpoint", "mp"}
-
-
-@dataclass
-class Export:
-    """One etab entry: path, client as exportfs prints it, client type and the options given."""
-
-    path: str
-    client: str
-    ctype: int
-    options: dict[str, str] = field(default_factory=dict)
-
-    def flags(self) -> str:
-        """The ``(...)`` text of ``exportfs -v``/``-s``, in nfs-utils' ``dump()`` order."""
-        o = self.options
-        out = ["async" if "async" in o else "sync", "no_wdelay" if "no_wdelay" in o else "wdelay",
-               "nohide" if "nohide" in o else "hide"]
-        if "crossmnt" in o:
-            out.append("crossmnt")
-        if "subtree_check" not in o:
-            out.append("no_subtree_check")
-        if "insecure_locks" in o or "no_auth_nlm" in o:
-            out.append("insecure_locks")
-        if "no_acl" in o:
-            out.append("no_acl")
-        if "fsid" in o:
-            out.append(f"fsid={o['fsid']}")
-        if "mountpoint" in o or "mp" in o:
-            mp = o.get("mountpoint", o.get("mp", ""))
-            out.append(f"mountpoint={mp}" if mp else "mountpoint")
-        if o.get("anonuid", "65534") != "65534":
-            out.append(f"anonuid={o['anonuid']}")
-        if o.get("anongid", "65534") != "65534":
-            out.append(f"anongid={o['anongid']}")
-        if "insecure" in o:
-            out.append("insecure")
-        out.append(f"sec={o.get('sec', 'sys')}")
-        out.append("rw" if o.get("_mode") == "rw" else "ro")
-        out.append("no_root_squash" if "no_root_squash" in o else "root_squash")
-        out.append("all_squash" if "all_squash" in o else "no_all_squash")
-        return ",".join(out)
-
-
-class ExportTable:
-    """The etab of one host."""
-
-    def __init__(self) -> None:
-        self.etab: list[Export] = []
-
-    def entries(self) -> list[Export]:
-        """A copy of the etab, in file order."""
-        return list(self.etab)
-
-    def load(self) -> list[list[Export]]:
-        """Read the etab into per-type lists the way ``export_add`` inserts."""
-        lists: list[list[Export]] = [[] for _ in range(5)]
-        for e in self.etab:
-            add(lists, e)
-        return lists
-
-    def store(self, lists: list[list[Export]]) -> None:
-        """Write the lists back (``xtab_write``)."""
-        self.etab = [e for lst in lists for e in lst]
-
-
-def _hash(name: str) -> int:
-    return sum(ord(c) for c in name) % 1021
-
-
-def add(lists: list[list[Export]], e: Export) -> None:
-    """nfs-utils ``export_add``."""
-    lst = lists[e.ctype]
-    h = _hash(e.client)
-    same = [i for i, x in enumerate(lst) if _hash(x.client) == h]
-    if same:
-        lst.insert(same[-1] + 1, e)
-    else:
-        lst.insert(0, e)
 
 
 def parse_client(text: str) -> tuple[str, int] | None:
@@ -238,9 +161,6 @@ def dump(table: ExportTable, *, verbose: bool, export_format: bool) -> str:
 
 def run_exportfs(host: object, args: list[str]) -> Out:
     """Run ``exportfs ARGS`` on a :class:`FakeHost` (caller holds its lock)."""
-    from pyzfsnas.executors.fake import sharing
-    from pyzfsnas.executors.fake.host import FakeHost
-
     assert isinstance(host, FakeHost)
     table = host.exports
     flags: set[str] = set()
@@ -274,10 +194,10 @@ def run_exportfs(host: object, args: list[str]) -> Out:
             status, err = max(status, rc), err + e
         return Out(status, "", err)
     if "r" in flags or ("a" in flags and not targets):
-        resync(table, sharing.export_files(host))
+        resync(table, host.export_files())
         return Out()
     if targets:
-        paths = sharing.existing_paths(host)
+        paths = host.existing_paths()
         for t in targets:
             rc, e = export(paths, table, opts, t)
             status, err = max(status, rc), err + e

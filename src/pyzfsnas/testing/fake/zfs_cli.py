@@ -5,13 +5,13 @@ from __future__ import annotations
 import getopt
 from collections.abc import Callable, Iterable
 
-from pyzfsnas.executors.fake import props as P
-from pyzfsnas.executors.fake import sharing
-from pyzfsnas.executors.fake.formatting import format_date, render_table
-from pyzfsnas.executors.fake.host import Dataset, Fail, FakeHost, sort_key
-from pyzfsnas.executors.fake.names import name_error
-from pyzfsnas.executors.fake.output import Out
-from pyzfsnas.executors.fake.usage import FUSE_PROPTABLE, FUSE_ZFS_USAGE, OPENZFS_PROPTABLE, OPENZFS_ZFS_USAGE
+from pyzfsnas.testing.fake import props as P
+from pyzfsnas.testing.fake import sharing
+from pyzfsnas.testing.fake.formatting import format_date, render_table
+from pyzfsnas.testing.fake.host import Dataset, Fail, FakeHost, sort_key
+from pyzfsnas.testing.fake.names import name_error
+from pyzfsnas.testing.fake.output import Out
+from pyzfsnas.testing.fake.usage import FUSE_PROPTABLE, FUSE_ZFS_USAGE, OPENZFS_PROPTABLE, OPENZFS_ZFS_USAGE
 
 __all__ = ["run_zfs"]
 
@@ -128,10 +128,8 @@ def create_fs(host: FakeHost, name: str, local: dict[str, str], *, kind: str = "
 
 
 def try_mount(host: FakeHost, ds: Dataset) -> None:
-    """Mount ``ds`` when canmount=on and it has a path mountpoint (zfs-fuse: it is then "freshly mounted")."""
-    if host.get_prop(ds, "canmount")[0] == "on" and host.mountpoint_value(ds).startswith("/"):
-        ds.mounted = True
-        ds.fresh = host.flavour == "zfs-fuse"
+    """Mount ``ds`` when canmount=on and it has a path mountpoint (see :meth:`FakeHost.try_mount`)."""
+    host.try_mount(ds)
 
 
 def check_new_name(host: FakeHost, name: str, verb: str, *, parents: bool) -> None:
@@ -1012,33 +1010,22 @@ def cmd_list(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
 
 
 # ---------------------------------------------------------------------------------------------- dispatch
-def _send(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
-    from pyzfsnas.executors.fake.stream import cmd_send
-
-    return cmd_send(host, args, stdin)
-
-
-def _receive(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
-    from pyzfsnas.executors.fake.stream import cmd_receive
-
-    return cmd_receive(host, args, stdin)
-
-
 COMMANDS: dict[str, Handler] = {
     "version": cmd_version, "create": cmd_create, "destroy": cmd_destroy, "snapshot": cmd_snapshot,
     "snap": cmd_snapshot, "rollback": cmd_rollback, "clone": cmd_clone, "promote": cmd_promote,
     "rename": cmd_rename, "set": cmd_set, "get": cmd_get, "list": cmd_list, "inherit": cmd_inherit,
     "hold": cmd_hold, "release": cmd_release, "holds": cmd_holds, "mount": cmd_mount, "umount": cmd_umount,
-    "unmount": cmd_umount, "share": cmd_share, "unshare": cmd_unshare, "send": _send, "receive": _receive,
-    "recv": _receive, "allow": cmd_allow,
+    "unmount": cmd_umount, "share": cmd_share, "unshare": cmd_unshare, "allow": cmd_allow,
 }
 
 
-def run_zfs(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
-    """Run ``zfs ARGS`` against ``host`` (caller holds the host lock)."""
+def run_zfs(host: FakeHost, args: list[str], stdin: Iterable[bytes],
+            commands: dict[str, Handler] | None = None) -> Out:
+    """Run ``zfs ARGS`` against ``host`` (caller holds the host lock) with ``commands`` (default:
+    :data:`COMMANDS`, every subcommand but the stream ones, which :mod:`~pyzfsnas.testing.fake.stream` adds)."""
     if not args:
         return _fail(usage(host, None, "missing command"))
-    handler = COMMANDS.get(args[0])
+    handler = (COMMANDS if commands is None else commands).get(args[0])
     if handler is None:
         return _fail(usage(host, None, f"unrecognized command '{args[0]}'"))
     try:

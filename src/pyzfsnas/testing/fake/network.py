@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 import threading
 
-from pyzfsnas.executors.fake.host import FakeHost
+from pyzfsnas.testing.fake.host import FakeHost
 
 __all__ = ["FakeNetwork", "split_ssh"]
 

@@ -16,14 +16,13 @@ import itertools
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from pyzfsnas.executors.fake import props as P
-
-if TYPE_CHECKING:
-    from pyzfsnas.executors.fake.exportfs_cli import ExportTable
+from pyzfsnas.testing.fake import props as P
+from pyzfsnas.testing.fake.etab import ExportTable
+from pyzfsnas.testing.fake.names import name_error
 
 __all__ = ["Dataset", "Fail", "FakeHost", "Flavour", "Pool"]
 
@@ -109,7 +108,7 @@ class Dataset:
     counted: bool = False
     #: when a snapshot of it was last created, destroyed or renamed (OpenZFS ``snapshots_changed``)
     snapshots_changed: int | None = None
-    #: state ``zfs receive -s`` saved when its stream broke off (see ``executors/fake/stream.py``): the
+    #: state ``zfs receive -s`` saved when its stream broke off (see ``testing/fake/stream.py``): the
     #: stream entry, the resume offset and the token; ``hidden`` when it lives in the ``%recv`` child of an
     #: existing dataset, else this dataset is itself the inconsistent, partially received new filesystem.
     partial: dict[str, object] | None = None
@@ -150,8 +149,6 @@ class FakeHost:
     ) -> None:
         if flavour not in ("openzfs", "zfs-fuse"):
             raise ValueError(f"unknown flavour {flavour!r}")
-        from pyzfsnas.executors.fake.exportfs_cli import ExportTable
-
         self.flavour: Flavour = flavour
         self.name = name
         self.lock = threading.RLock()
@@ -166,7 +163,7 @@ class FakeHost:
         self.etc_exports: list[tuple[str, str, str]] = []
         #: OpenZFS ``/etc/exports.d/zfs.exports``: mountpoint -> list of (client, options)
         self.zfs_exports: dict[str, list[tuple[str, str]]] = {}
-        #: plain files (absolute path -> content) for ``cat``/``tee``/``mv``/``rm`` (executors/fake/files.py)
+        #: plain files (absolute path -> content) for ``cat``/``tee``/``mv``/``rm`` (testing/fake/files.py)
         self.files: dict[str, bytes] = {}
         #: running processes (pid -> name) that ``kill`` can signal; see :meth:`add_process`
         self.processes: dict[int, str] = {}
@@ -186,10 +183,38 @@ class FakeHost:
     # ------------------------------------------------------------------ public helpers
     def create_pool(self, name: str, size: int = 256 * MiB, mountpoint: str | None = None) -> None:
         """Create a pool as ``zpool create [-m MOUNTPOINT] NAME /fake/NAME.img`` would (raises on failure)."""
-        from pyzfsnas.executors.fake.zpool_cli import create_pool
-
+        vdevs = [f"/var/tmp/fake-vdevs/{name}.img"]
         with self.lock:
-            create_pool(self, name, [f"/var/tmp/fake-vdevs/{name}.img"], size=size, mountpoint=mountpoint)
+            self.check_new_pool(name, vdevs)
+            self.new_pool(name, vdevs, size=size, local={} if mountpoint is None else {"mountpoint": mountpoint})
+
+    def check_new_pool(self, name: str, vdevs: list[str]) -> None:
+        """Refuse a pool name or vdevs ``zpool create`` refuses, with its text (:class:`Fail`)."""
+        prefix = f"Defaulting to 4K blocksize (ashift=12) for '{vdevs[0]}'\n" if self.flavour == "zfs-fuse" else ""
+        if name in self.pools:
+            for p in self.pools.values():
+                if set(p.vdevs) & set(vdevs):
+                    raise Fail(f"{prefix}invalid vdev specification\nuse '-f' to override the following errors:\n"
+                               f"{vdevs[0]} is part of active pool '{p.name}'")
+            raise Fail(f"cannot create '{name}': pool already exists")
+        err = name_error(name)
+        if err or "/" in name:
+            raise Fail(f"cannot create '{name}': {err or 'invalid character in pool name'}")
+
+    def new_pool(self, name: str, vdevs: list[str], *, size: int, local: dict[str, str]) -> None:
+        """Add a (checked) pool and its root filesystem with ``local`` properties, mounted where it says."""
+        self.pools[name] = Pool(name, list(vdevs), size, self.new_guid())
+        root = self.new_dataset(name, "filesystem", props=local)
+        root.data = {self.new_base_chunk(name)}
+        self.touch()
+        self.try_mount(root)
+        root.fresh = False
+
+    def try_mount(self, ds: Dataset) -> None:
+        """Mount ``ds`` when canmount=on and it has a path mountpoint (zfs-fuse: it is then "freshly mounted")."""
+        if self.get_prop(ds, "canmount")[0] == "on" and self.mountpoint_value(ds).startswith("/"):
+            ds.mounted = True
+            ds.fresh = self.flavour == "zfs-fuse"
 
     def write(self, dataset: str, nbytes: int) -> None:
         """Simulate writing ``nbytes`` new bytes into a filesystem or volume.
@@ -241,6 +266,21 @@ class FakeHost:
             if ds is None or not ds.mounted:
                 return None
             return self.mountpoint_value(ds)
+
+    def existing_paths(self) -> set[str]:
+        """Directories that exist on the host: mounted datasets' mountpoints and declared dirs."""
+        out = set(self.dirs)
+        for d in self.datasets.values():
+            if d.mounted:
+                out.add(self.mountpoint_value(d))
+        return out
+
+    def export_files(self) -> Iterator[tuple[str, str, str]]:
+        """Entries of ``/etc/exports`` then ``/etc/exports.d/zfs.exports`` (what ``exportfs -r`` re-reads)."""
+        yield from self.etc_exports
+        for path, lines in self.zfs_exports.items():
+            for client, opts in lines:
+                yield path, client, opts
 
     def make_dir(self, path: str) -> None:
         """Declare a directory (other than a dataset mountpoint) as existing, for ``exportfs``."""
