@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import machine
 
-from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 from pyzfsnas.manila_glue import options
 from pyzfsnas.manila_glue.driver import ZFSonLinuxShareDriver
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 #: Upstream's figures for the same lifecycle are NOT measured here: they are constants, from reading the code
 #: of Manila's own ZFSonLinux driver (manila/share/drivers/zfsonlinux/driver.py): its sleeps are visible
