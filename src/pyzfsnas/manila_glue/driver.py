@@ -19,6 +19,7 @@ from manila import exception
 from pyzfsnas import __version__
 from pyzfsnas.errors import ZFSError
 from pyzfsnas.executors.base import Executor
+from pyzfsnas.executors.factory import connect, ssh_spec
 from pyzfsnas.manila_glue import options
 from pyzfsnas.shares import errors as share_errors
 from pyzfsnas.shares.layout import ExportLocation
@@ -177,12 +178,11 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         return str(self.configuration.config_group or self.backend_name)
 
     def _ssh_executor(self, conf: Any, address: str) -> Executor:
-        from pyzfsnas.executors.ssh import SSHExecutor
-
-        return SSHExecutor(
-            address,
-            port=conf.safe_get("zfs_ssh_port") or 22,
-            username=conf.safe_get("zfs_ssh_username"),
+        """The executor of the host at ``address``, from the backend's ``zfs_ssh_*`` options (one factory)."""
+        spec = ssh_spec(address, username=conf.safe_get("zfs_ssh_username"),
+                        port=conf.safe_get("zfs_ssh_port") or 22)
+        return connect(
+            spec,
             key_filename=conf.safe_get("zfs_ssh_private_key_path"),
             password=conf.safe_get("zfs_ssh_user_password"),
             known_hosts=conf.safe_get("zfs_ssh_known_hosts_file"),
@@ -200,9 +200,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
             if not (conf.safe_get("zfs_ssh_private_key_path") or conf.safe_get("zfs_ssh_user_password")):
                 raise share_errors.ConfigError("zfs_use_ssh needs zfs_ssh_private_key_path or zfs_ssh_user_password")
             return self._ssh_executor(conf, conf.zfs_service_ip)
-        from pyzfsnas.executors.local import LocalExecutor
-
-        return LocalExecutor(prefix=tuple(conf.safe_get("zfs_command_prefix") or ()))
+        return connect("local", prefix=tuple(conf.safe_get("zfs_command_prefix") or ()))
 
     def _peer(self, name: str) -> Site:
         """Another backend's site, from its stanza in manila.conf (replication, migration)."""
