@@ -100,7 +100,10 @@ def fake_world(monkeypatch: pytest.MonkeyPatch) -> FakeNetwork:
 
     for module in (pyzfsnas, pyzfsnas.executors, pyzfsnas.executors.local):
         monkeypatch.setattr(module, "LocalExecutor", local, raising=False)
-    monkeypatch.setattr(pyzfsnas.executors.ssh, "SSHExecutor", ssh)
+    # Also where the packages' lazy attributes may already hold the real class (a test that read every
+    # public name, like the reference check, resolves and keeps them).
+    for module in (pyzfsnas, pyzfsnas.executors, pyzfsnas.executors.ssh):
+        monkeypatch.setattr(module, "SSHExecutor", ssh, raising=False)
     return net
 
 
