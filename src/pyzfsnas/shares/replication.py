@@ -231,6 +231,14 @@ class Replication(ShareCore):
             raise ReplicationError(
                 f"replica {replica.id} could not be made writable, so it was not promoted: {exc}") from exc
         updates[replica.id].update(replica_state=ACTIVE, access_rules_status=ACTIVE)
+        # Replication snapshots no replica refers to any more (among them those of a promotion that died
+        # half-way and was made again) would be orphans until the next sync: drop them now.
+        keep = self._replication_refs(replicas)
+        for prune_site, prune_ds in ((src, src_ds), (site, new_ds)):
+            try:
+                self._prune(prune_site, prune_ds, keep)
+            except ZFSError as exc:
+                LOG.warning("could not prune replication snapshots of %s: %s", prune_ds, exc)
         return list(updates.values())
 
     def _snapshot_tag(self, replicas: Sequence[ShareRef], snapshots: Sequence[SnapshotRef], site: Site) -> str:
