@@ -3,7 +3,7 @@
 A *world* is three fake hosts (``h``: backend A, pool ``tank``; ``hb``: backend B, pool ``tankb``; ``t``: the
 backup target, ``bkp/manila``) and one :class:`MemoryStore` — Manila's private storage, which survives a
 crash with whatever the dead process had written to it. Services are built over executors that all belong
-to one :class:`Process`: it lets ``allow`` commands reach the hosts, then dies (``Killed``, a
+to one :class:`Process`: it lets ``allow`` steps (host commands and store writes) happen, then dies (``Killed``, a
 ``BaseException``; nothing after it, ``finally`` blocks and ``except`` clean-ups included, reaches a host —
 as after SIGKILL).
 
@@ -80,6 +80,24 @@ class ProcessExecutor(FakeExecutor):
             yield out
 
 
+class ProcessStore:
+    """The private storage as the dying process sees it: each write is a step that may not happen."""
+
+    def __init__(self, inner: MemoryStore, process: Process) -> None:
+        self.inner, self.process = inner, process
+
+    def get(self, entity_id: str, key: str) -> Any:
+        return self.inner.get(entity_id, key)
+
+    def update(self, entity_id: str, details: dict[str, Any]) -> None:
+        self.process.enter(("store.update", entity_id, ",".join(sorted(details))))
+        self.inner.update(entity_id, details)
+
+    def delete(self, entity_id: str) -> None:
+        self.process.enter(("store.delete", entity_id))
+        self.inner.delete(entity_id)
+
+
 class World:
     """Hosts and private storage that outlive any one process."""
 
@@ -116,7 +134,7 @@ class World:
         for name, opts in BACKENDS.items():
             options = Options.from_options(name, opts.get)
             svc = ShareService(Site(name, self.zfs(hosts[name], process), layouts[name], options.helper), options,
-                               self.store, peers, lambda _addr: self.zfs(self.t, process))
+                               self.store if process is None else ProcessStore(self.store, process), peers, lambda _addr: self.zfs(self.t, process))
             svc.setup()
             out[name] = svc
         return out

@@ -150,5 +150,14 @@ def test_service_operation_killed_after_every_command_converges_or_is_reported(s
     assert not lost, table(lost)
 
 
-def _unused(*_: Any) -> None:
-    """(keeps the helper signatures honest for mypy-less test files)"""
+
+
+if __name__ == "__main__":  # python -m tests.reliability.test_crash_service: the matrix, counted
+    from collections import Counter
+
+    for scen in SCENARIOS:
+        for fl in FLAVOURS:
+            pts = matrix(scen, fl)
+            c = Counter(p.outcome for p in pts)
+            bad = [f"{p.after}:{p.outcome}" for p in pts if p.outcome != "converged"]
+            print(f"{scen.name}|{fl}|{len(pts)}|{c['converged']}|{c['reported']}|{c['lost']}|{' '.join(bad)}")

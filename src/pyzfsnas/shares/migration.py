@@ -97,10 +97,11 @@ class Migrations(ShareCore):
                 dst.zfs.destroy(dst_ds, recursive=True)
             with self.locks.hold(site.key(src_ds)), contextlib.suppress(DatasetNotFound):
                 site.zfs.destroy(site.layout.snapshot(src_ds, str(stale)))
-        with self.locks.hold(site.key(src_ds)):
-            site.zfs.snapshot(snapshot)
+        # Recorded before the snapshot is taken: a process killed right after it leaves no unnamed snapshot.
         self.store.update(source.id, {"migr_snapshot_tag": tag})
         self._record_share(destination.id, dst_ds, migr_snapshot_tag=tag)
+        with self.locks.hold(site.key(src_ds)):
+            site.zfs.snapshot(snapshot)
         job = _Migration(source_snapshot=snapshot, dst_dataset=dst_ds)
         job.thread = threading.Thread(target=self._run_migration, args=(job, dst, props),
                                       name=f"pyzfsnas-migration-{destination.id}", daemon=True)
