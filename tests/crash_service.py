@@ -133,8 +133,9 @@ class World:
         out = {}
         for name, opts in BACKENDS.items():
             options = Options.from_options(name, opts.get)
+            store: Any = self.store if process is None else ProcessStore(self.store, process)
             svc = ShareService(Site(name, self.zfs(hosts[name], process), layouts[name], options.helper), options,
-                               self.store if process is None else ProcessStore(self.store, process), peers, lambda _addr: self.zfs(self.t, process))
+                               store, peers, lambda _addr: self.zfs(self.t, process))
             svc.setup()
             out[name] = svc
         return out

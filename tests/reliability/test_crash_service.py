@@ -10,8 +10,6 @@ The matrix is printed (``-s``) and summarised in docs/crash-matrix.rst.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from pyzfsnas.shares import Rule, ShareRef, SnapshotRef
