@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from pyzfsnas.errors import (
+    DatasetExists,
     DatasetNotFound,
     ZFSError,
 )
@@ -57,17 +58,31 @@ class Backups(ShareCore):
         chain = self.store.get(share.id, "backup_chain")
         base = self.store.get(share.id, "backup_base")
         incremental = False
-        if chain and base and site.zfs.exists(site.layout.snapshot(dataset, str(base))):
+        planned = self.store.get(backup_id, "backup_chain")
+        resuming = bool(planned) and self.store.get(backup_id, "backup_tag") == tag
+        if resuming:
+            # A previous attempt of this backup was killed: it recorded its plan before taking its snapshot;
+            # follow the same plan (the transfer recognises a stream that already arrived).
+            chain, base = planned, self.store.get(backup_id, "backup_from") or None
+            incremental = bool(base)
+        elif chain and base and site.zfs.exists(site.layout.snapshot(dataset, str(base))):
             on_target = ([s.snapname for s in target.snapshots(str(chain), properties=("type",))]
                          if target.exists(str(chain)) else [])
             incremental = bool(on_target) and on_target[-1] == base
-        if not incremental:
+        if not incremental and not resuming:
             first = site.layout.backup_dataset(self.options.backup_dataset, share.id)
             chain = first if not target.exists(first) else site.layout.backup_dataset(
                 self.options.backup_dataset, share.id, tag)
         chain = str(chain)
         with self.locks.hold(site.key(dataset)):
-            site.zfs.snapshot(snap)
+            self.store.update(backup_id, {"entity_type": "backup", "backup_chain": chain, "backup_tag": tag,
+                                          "backup_share": share.id, "backup_from": base if incremental else ""})
+            try:
+                site.zfs.snapshot(snap)
+            except DatasetExists:
+                if not resuming:
+                    self.store.delete(backup_id)
+                    raise
             try:
                 transfer(site.zfs, snap, target, chain, incremental_from=f"@{base}" if incremental else None,
                          force=incremental)
@@ -77,9 +92,8 @@ class Backups(ShareCore):
                 if not incremental:
                     with contextlib.suppress(ZFSError):
                         target.destroy(chain, recursive=True)
+                self.store.delete(backup_id)
                 raise
-        self.store.update(backup_id, {"entity_type": "backup", "backup_chain": chain, "backup_tag": tag,
-                                      "backup_share": share.id})
         self.store.update(share.id, {"backup_chain": chain, "backup_base": tag})
 
     def _backup_record(self, backup_id: str) -> tuple[str, str, str]:
