@@ -142,6 +142,8 @@ class World:
 
 
 _VOLATILE = re.compile(r"_time_\d{8}T\d+")
+#: the export's fsid is a number the exporter hands out per export (volatile, like a guid)
+_FSID = re.compile(r"'fsid': '\d+'")
 _PROPS = ("quota", "readonly", "sharenfs", "compression")
 
 
@@ -158,7 +160,7 @@ def signature(world: World) -> list[Any]:
             props = tuple(sorted((k, _norm(v)) for k, v in ds.props.items() if ":" in k or k in _PROPS))
             out.append((host.name, _norm(name), ds.kind, ds.mounted, sum(host.chunks.get(c, 0) for c in ds.data),
                         tuple(sorted(ds.holds)), ds.partial is not None, props))
-        out.extend((host.name, "export", e.path, e.client, _norm(str(getattr(e, "options", ""))))
+        out.extend((host.name, "export", e.path, e.client, _norm(_FSID.sub("fsid=*", str(getattr(e, "options", "")))))
                    for e in host.exports.entries())
     out.extend(("store", k, tuple(sorted((kk, _norm(v)) for kk, v in d.items())))
                for k, d in world.store.data.items())

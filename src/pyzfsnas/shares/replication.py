@@ -95,6 +95,16 @@ class Replication(ShareCore):
         ro_props = self.properties(attrs.evolve(new, size=active.size), readonly=True)
         _, rejected = self.access_rules(rules, site.nfs)
         with self.locks.hold(src.key(src_ds), site.key(dst_ds)):
+            stale = self.store.get(new.id, "repl_creating")
+            if stale:
+                # A previous attempt of this call was killed: its copy (named after this replica) and its
+                # snapshot are orphans; remove them and start again.
+                with contextlib.suppress(DatasetNotFound):
+                    site.zfs.destroy(dst_ds, recursive=True)
+                with contextlib.suppress(DatasetNotFound):
+                    src.zfs.destroy(src.layout.snapshot(src_ds, str(stale)))
+            # Recorded before the snapshot is taken, so that a kill leaves nothing a retry cannot name.
+            self.store.update(new.id, {"repl_creating": tag})
             src.zfs.snapshot(src.layout.snapshot(src_ds, tag))
             try:
                 transfer(src.zfs, src.layout.snapshot(src_ds, tag), site.zfs, dst_ds, replicate=True,
@@ -108,9 +118,11 @@ class Replication(ShareCore):
                     self._discard(site, dst_ds)
                 with contextlib.suppress(ZFSError):
                     src.zfs.destroy(src.layout.snapshot(src_ds, tag))
+                self.store.delete(new.id)
                 raise
         self.store.update(new.id, {"entity_type": "replica", "replica_type": "readable", "dataset_name": dst_ds,
-                                   "pool_name": dst_ds.split("/")[0], "repl_snapshot_tag": tag})
+                                   "pool_name": dst_ds.split("/")[0], "repl_snapshot_tag": tag,
+                                   "repl_creating": ""})
         return site.export_locations(dst_ds), rejected
 
     def sync_replica(self, replicas: Sequence[ShareRef], replica: ShareRef, rules: Sequence[Rule] | None) -> str:
