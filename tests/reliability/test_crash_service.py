@@ -4,7 +4,8 @@ Every operation of :class:`~pyzfsnas.shares.ShareService` (what the Manila drive
 of its commands in turn (``tests/crash_service.py``), the service is thrown away, a fresh one on the same hosts
 and private storage runs ``ensure_shares`` and then the same call again. ``converged`` = the hosts and store
 look exactly as after one clean call (no orphan dataset, snapshot, hold, export, property or record) and the
-retry succeeded; ``reported`` = the retry or ``ensure_shares`` said what is wrong; ``lost`` fails the test.
+retry succeeded; ``reported`` = the retry or ``ensure_shares`` said what is wrong; ``lost`` = neither. Every
+cell must converge (the fixes this matrix led to are in CHANGELOG.md).
 The matrix is printed (``-s``) and summarised in docs/crash-matrix.rst.
 """
 
@@ -140,12 +141,13 @@ def table(points: list[Outcome]) -> str:
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_service_operation_killed_after_every_command_converges_or_is_reported(scenario: Scenario,
+def test_service_operation_killed_after_every_step_converges(scenario: Scenario,
                                                                              flavour: str) -> None:
     points = matrix(scenario, flavour)
     print("\n" + table(points))
-    lost = [p for p in points if p.outcome == "lost"]
-    assert not lost, table(lost)
+    # Every service operation finishes what a killed attempt of itself left: nothing is merely "reported".
+    unfinished = [p for p in points if p.outcome != "converged"]
+    assert not unfinished, table(unfinished)
 
 
 
