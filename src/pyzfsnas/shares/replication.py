@@ -67,9 +67,10 @@ class Replication(ShareCore):
     def _replication_refs(self, replicas: Sequence[ShareRef]) -> set[str]:
         return {str(t) for r in replicas if (t := self.store.get(r.id, "repl_snapshot_tag"))}
 
-    def _prune(self, site: Site, dataset: str, keep: set[str]) -> None:
-        """Destroy this service's replication snapshots of exactly ``dataset`` that no replica refers to."""
-        prefix = self.options.replica_prefix
+    def _prune(self, site: Site, dataset: str, keep: set[str], prefix: str | None = None) -> None:
+        """Destroy this service's replication snapshots of exactly ``dataset`` that no replica refers to
+        (only those whose tag starts with ``prefix`` when given)."""
+        prefix = prefix or self.options.replica_prefix
         for snap in site.zfs.snapshots(dataset, properties=("type",)):
             if snap.dataset == dataset and snap.snapname.startswith(prefix) and snap.snapname not in keep:
                 try:
@@ -243,12 +244,14 @@ class Replication(ShareCore):
             raise ReplicationError(
                 f"replica {replica.id} could not be made writable, so it was not promoted: {exc}") from exc
         updates[replica.id].update(replica_state=ACTIVE, access_rules_status=ACTIVE)
-        # Replication snapshots no replica refers to any more (among them those of a promotion that died
-        # half-way and was made again) would be orphans until the next sync: drop them now.
+        # A promotion killed after its snapshot of the old active and made again took another one: the
+        # first (tagged like this promotion's, referred to by no replica) would stay an orphan. Drop exactly
+        # those; an undisturbed promotion finds none.
         keep = self._replication_refs(replicas)
+        own = self._repl_tag(active.id).rsplit("_time_", 1)[0] + "_time_"
         for prune_site, prune_ds in ((src, src_ds), (site, new_ds)):
             try:
-                self._prune(prune_site, prune_ds, keep)
+                self._prune(prune_site, prune_ds, keep, own)
             except ZFSError as exc:
                 LOG.warning("could not prune replication snapshots of %s: %s", prune_ds, exc)
         return list(updates.values())
