@@ -169,7 +169,8 @@ def zfs_tool() -> str:
 
 def signature(root: str, store: FileStore) -> list[Any]:
     """What must match (see the module docstring), the root's own name replaced by ``ROOT``."""
-    got = subprocess.run([zfs_tool(), "get", "-H", "-p", "-o", "name,property,value", "-r", "-t", "all",
+    # zfs-fuse's get has no -t; its -r covers snapshots too
+    got = subprocess.run([zfs_tool(), "get", "-H", "-p", "-o", "name,property,value", "-r",
                           "type,quota,readonly,sharenfs,mounted,mountpoint,com.pyzfsnas:remount", root],
                          capture_output=True, text=True, check=True, timeout=120).stdout
     rows: dict[str, dict[str, str]] = {}
