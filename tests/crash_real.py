@@ -190,7 +190,8 @@ def signature(root: str, store: FileStore) -> list[Any]:
                     files.append((str(path.relative_to(base)), path.stat().st_size,
                                   hashlib.sha256(path.read_bytes()).hexdigest()))
         out.append((rel, tuple(sorted((k, v) for k, v in props.items() if k != "mountpoint")), tuple(files)))
-    out.extend(("store", k, tuple(sorted(v.items()))) for k, v in sorted(store.data.items()))
+    out.extend(("store", k, tuple(sorted((kk, vv.replace(root, "ROOT")) for kk, vv in v.items())))
+               for k, v in sorted(store.data.items()))
     return sorted(out, key=repr)
 
 
