@@ -68,6 +68,7 @@ def test_killed_in_process_at_every_step_then_restarted_converges_on_zfs_fuse(
     pool = zfsfuse_pools.tank.name
     expected, n = _clean(pool, op, tmp_path)
     assert n > 0
+    print(f"\n{op}: {n} kill points (in process)")
     for k in range(n):
         store_path = tmp_path / f"k{k}.json"
         with _root(pool) as root:
@@ -87,6 +88,7 @@ def test_sigkilled_process_at_every_step_then_restarted_converges_on_zfs_fuse(
         op: str, zfsfuse_pools: Any, tmp_path: Path) -> None:
     pool = zfsfuse_pools.tank.name
     expected, n = _clean(pool, op, tmp_path)
+    print(f"\n{op}: {n} kill points (SIGKILL)")
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
     for k in range(n):
         store_path = tmp_path / f"k{k}.json"
