@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from pyzfsnas.errors import (
+    DatasetExists,
     DatasetNotFound,
     ZFSError,
 )
@@ -22,6 +24,8 @@ from pyzfsnas.shares.values import (
 from pyzfsnas.zfs import ZFS
 
 __all__ = ["Backups"]
+
+LOG = logging.getLogger(__name__)
 
 
 class Backups(ShareCore):
@@ -57,17 +61,31 @@ class Backups(ShareCore):
         chain = self.store.get(share.id, "backup_chain")
         base = self.store.get(share.id, "backup_base")
         incremental = False
-        if chain and base and site.zfs.exists(site.layout.snapshot(dataset, str(base))):
+        planned = self.store.get(backup_id, "backup_chain")
+        resuming = bool(planned) and self.store.get(backup_id, "backup_tag") == tag
+        if resuming:
+            # A previous attempt of this backup was killed: it recorded its plan before taking its snapshot;
+            # follow the same plan (the transfer recognises a stream that already arrived).
+            chain, base = planned, self.store.get(backup_id, "backup_from") or None
+            incremental = bool(base)
+        elif chain and base and site.zfs.exists(site.layout.snapshot(dataset, str(base))):
             on_target = ([s.snapname for s in target.snapshots(str(chain), properties=("type",))]
                          if target.exists(str(chain)) else [])
             incremental = bool(on_target) and on_target[-1] == base
-        if not incremental:
+        if not incremental and not resuming:
             first = site.layout.backup_dataset(self.options.backup_dataset, share.id)
             chain = first if not target.exists(first) else site.layout.backup_dataset(
                 self.options.backup_dataset, share.id, tag)
         chain = str(chain)
         with self.locks.hold(site.key(dataset)):
-            site.zfs.snapshot(snap)
+            self.store.update(backup_id, {"entity_type": "backup", "backup_chain": chain, "backup_tag": tag,
+                                          "backup_share": share.id, "backup_from": base if incremental else ""})
+            try:
+                site.zfs.snapshot(snap)
+            except DatasetExists:
+                if not resuming:
+                    self.store.delete(backup_id)
+                    raise
             try:
                 transfer(site.zfs, snap, target, chain, incremental_from=f"@{base}" if incremental else None,
                          force=incremental)
@@ -77,9 +95,8 @@ class Backups(ShareCore):
                 if not incremental:
                     with contextlib.suppress(ZFSError):
                         target.destroy(chain, recursive=True)
+                self.store.delete(backup_id)
                 raise
-        self.store.update(backup_id, {"entity_type": "backup", "backup_chain": chain, "backup_tag": tag,
-                                      "backup_share": share.id})
         self.store.update(share.id, {"backup_chain": chain, "backup_base": tag})
 
     def _backup_record(self, backup_id: str) -> tuple[str, str, str]:
@@ -146,13 +163,34 @@ class Backups(ShareCore):
 
     def _swap_in(self, site: Site, dataset: str, source: ZFS, snapshot: str, share: ShareRef) -> None:
         """Receive ``snapshot`` next to ``dataset`` and put it in its place, keeping quota and exports."""
+        fresh = site.layout.backup_dataset(dataset.rsplit("/", 1)[0], share.id, "restoring")
+        old = site.layout.backup_dataset(dataset.rsplit("/", 1)[0], share.id, "replaced")
+        if site.zfs.exists(old):
+            # A previous restore into this share was killed after moving the share's content aside: the
+            # received copy is complete (the move comes after it); finish that swap.
+            LOG.info("share %s: finishing the restore a killed attempt left half-swapped", share.id)
+            try:
+                site.zfs.rename(fresh, dataset)  # made again: also finishes a rename killed half-way (zfs-fuse)
+            except DatasetNotFound:
+                if not site.zfs.exists(dataset):
+                    raise ShareError(f"share {share.id}: a killed restore left {old} but neither {fresh} nor "
+                                     f"{dataset}; rename {old} back to {dataset} by hand") from None
+            self._finish_swap(site, dataset, old, snapshot)
+            return
+        if site.zfs.exists(fresh):
+            self._discard(site, fresh)  # a killed attempt's partial copy: receive again
         snaps = site.zfs.snapshots(dataset, properties=("type",))
+        received = site.layout.snapshot(dataset, snapshot.partition("@")[2])
+        if [s.name for s in snaps] == [received]:
+            # Only the restored backup's own snapshot: a killed attempt swapped the content in and died before
+            # dropping it. Make the content exactly the backup's again, then drop it.
+            site.zfs.rollback(received)
+            site.zfs.destroy(received)
+            return
         if snaps:
             raise Unsupported(f"share {share.id} has snapshots ({', '.join(s.snapname for s in snaps)}) that a "
                               "restore would destroy; delete them or restore into a new share")
         keep = site.zfs.get(dataset, "quota", "sharenfs", "readonly")
-        fresh = site.layout.backup_dataset(dataset.rsplit("/", 1)[0], share.id, "restoring")
-        old = site.layout.backup_dataset(dataset.rsplit("/", 1)[0], share.id, "replaced")
         try:
             transfer(source, snapshot, site.zfs, fresh)
             site.zfs.set(fresh, {"quota": keep.value("quota") or "none",
@@ -167,7 +205,14 @@ class Backups(ShareCore):
             site.zfs.rename(old, dataset)
             self._discard(site, fresh)
             raise
-        site.zfs.set(dataset, {"sharenfs": keep.raw("sharenfs") or "off"})
+        self._finish_swap(site, dataset, old, snapshot)
+
+    @staticmethod
+    def _finish_swap(site: Site, dataset: str, old: str, snapshot: str) -> None:
+        """The restored content is at ``dataset``, the share's former one at ``old``: exports as the share's
+        were, then drop the former content and the received snapshot (each step safe to repeat)."""
+        sharenfs = site.zfs.get(old, "sharenfs").raw("sharenfs") or "off"
+        site.zfs.set(dataset, {"sharenfs": sharenfs})
         site.zfs.destroy(old, recursive=True)
         with contextlib.suppress(DatasetNotFound):
             site.zfs.destroy(site.layout.snapshot(dataset, snapshot.partition("@")[2]))

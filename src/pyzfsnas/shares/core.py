@@ -19,6 +19,7 @@ import attrs
 
 from pyzfsnas import __version__
 from pyzfsnas.errors import (
+    DatasetExists,
     DatasetNotFound,
     InvalidProperty,
     SizeBelowUsage,
@@ -244,7 +245,15 @@ class ShareCore:
         props = self.properties(share)
         dataset = self._layout_dataset(share, site)
         with self.locks.hold(site.key(dataset)):
-            site.zfs.create_dataset(dataset, props)
+            try:
+                site.zfs.create_dataset(dataset, props)
+            except DatasetExists:
+                # Named after this share's id: a previous create of this same share died before recording
+                # it (process killed). Finish that one instead of failing: same properties, then record.
+                if site.zfs.get(dataset, "type").raw("type") != "filesystem":
+                    raise
+                LOG.info("share %s: finishing the creation of %s left by a previous attempt", share.id, dataset)
+                site.zfs.set(dataset, props)
         self._record_share(share.id, dataset, used_options=" ".join(f"{k}={v}" for k, v in props.items()))
         return site.export_locations(dataset)
 
@@ -382,8 +391,14 @@ class ShareCore:
             raise ManageRefused(f"dataset {old} is not in the scheduled pool {new.split('/')[0]}")
         if old.rsplit("/", 1)[0] != new.rsplit("/", 1)[0]:
             raise ManageRefused(f"dataset {old} is not directly below the root {new.rsplit('/', 1)[0]}")
+        resuming = old != new and self.store.get(share.id, "manage_from") == old
         try:
             used = site.zfs.get(old, "used", "type")
+        except DatasetNotFound as exc:
+            if not resuming:
+                raise ManageRefused(f"dataset {old} cannot be read: {exc}") from None
+            # A previous attempt of this call was killed after (or during) its rename: finish from there.
+            used = site.zfs.get(new, "used", "type")
         except ZFSError as exc:
             raise ManageRefused(f"dataset {old} cannot be read: {exc}") from None
         if used.raw("type") != "filesystem":
@@ -392,7 +407,13 @@ class ShareCore:
         props = self.properties(attrs.evolve(share, size=gib))
         with self.locks.hold(site.key(old), site.key(new)):
             if old != new:
-                site.zfs.rename(old, new)
+                # Recorded first: a process killed after the rename leaves a record of where the dataset was.
+                self.store.update(share.id, {"manage_from": old})
+                try:
+                    site.zfs.rename(old, new)
+                except DatasetNotFound:
+                    if not resuming:
+                        raise
             try:
                 site.zfs.set(new, props)
                 locations = site.export_locations(new)
@@ -404,6 +425,8 @@ class ShareCore:
                         site.zfs.rename(new, old)
                     except ZFSError as back:
                         LOG.error("manage: could not rename %s back to %s: %s", new, old, back)
+                    else:
+                        self.store.delete(share.id)
                 if isinstance(exc, SizeBelowUsage):
                     raise ManageRefused(f"size {gib} GiB is below the space {old} already uses") from None
                 raise
@@ -426,15 +449,21 @@ class ShareCore:
         if old.partition("@")[0] != dataset or not old.partition("@")[2]:
             raise SnapshotManageRefused(
                 f"provider_location {old!r} is not a snapshot of the share's dataset {dataset}")
+        tag = site.layout.snapshot_tag(snapshot.id)
+        new = site.layout.snapshot(dataset, tag)
+        renamed = False
         try:
             used = site.zfs.get(old, "used")
         except DatasetNotFound as exc:
-            raise SnapshotManageRefused(str(exc)) from None
+            # Already under this snapshot instance's own name: a previous attempt was killed after its rename.
+            try:
+                used = site.zfs.get(new, "used")
+            except DatasetNotFound:
+                raise SnapshotManageRefused(str(exc)) from None
+            renamed = True
         gib = int(size) if size not in (None, "") else size_gib_ceil(bytes_of(used, "used"))
-        tag = site.layout.snapshot_tag(snapshot.id)
-        new = site.layout.snapshot(dataset, tag)
         with self.locks.hold(site.key(dataset)):
-            if new != old:
+            if new != old and not renamed:
                 site.zfs.rename(old, new)
         self.store.update(snapshot.snapshot_id, {"entity_type": "snapshot", "snapshot_tag": tag,
                                                  "old_snapshot_tag": old.partition("@")[2]})
@@ -453,7 +482,11 @@ class ShareCore:
         tag = site.layout.snapshot_tag(snapshot.id)
         name = site.layout.snapshot(dataset, tag)
         with self.locks.hold(site.key(dataset)):
-            site.zfs.snapshot(name)
+            try:
+                site.zfs.snapshot(name)
+            except DatasetExists:
+                # Named after this snapshot instance: taken by a previous attempt that died before recording.
+                LOG.info("snapshot %s exists already (a previous attempt); recording it", name)
         self.store.update(snapshot.snapshot_id, {"entity_type": "snapshot", "snapshot_tag": tag})
         return name
 
@@ -469,7 +502,13 @@ class ShareCore:
         dataset = name.partition("@")[0]
         mount = site.layout.snapshot_mount(dataset, snapshot.id)
         with self.locks.hold(site.key(dataset), site.key(mount)):
-            site.zfs.clone(name, mount, {"readonly": "on", "sharenfs": "off"})
+            try:
+                site.zfs.clone(name, mount, {"readonly": "on", "sharenfs": "off"})
+            except DatasetExists:
+                # A previous attempt (killed before recording it) made the clone: take it if it is this
+                # snapshot's clone, refuse anything else.
+                if site.zfs.get(mount, "origin").raw("origin") != name:
+                    raise
         self.store.update(snapshot.snapshot_id, {"mount_dataset": mount})
         return site.export_locations(mount)
 
@@ -518,7 +557,11 @@ class ShareCore:
                         made += group
                     else:
                         for name in group:
-                            site.zfs.snapshot(name)
+                            try:
+                                site.zfs.snapshot(name)
+                            except DatasetExists:
+                                # Named after this group snapshot: taken by an attempt that was killed.
+                                continue
                             made.append(name)
             except ZFSError:
                 for name in made:
@@ -553,6 +596,12 @@ class ShareCore:
         props = self.properties(share)
         dataset = self._layout_dataset(share, site)
         with self.locks.hold(src.key(src_name.partition("@")[0]), site.key(dataset)):
+            if self.store.get(share.id, "creating_from") == src_name:
+                # A previous attempt of this same call was killed: the dataset (if any) is its copy, named
+                # after this share's id. Copy again from scratch rather than trust a half-finished one.
+                with contextlib.suppress(DatasetNotFound):
+                    site.zfs.destroy(dataset, recursive=True)
+            self.store.update(share.id, {"creating_from": src_name})
             transfer(src.zfs, src_name, site.zfs, dataset, properties=props)
             try:
                 if not site.zfs.flavour.receive_properties:
@@ -562,7 +611,7 @@ class ShareCore:
                 # Leave nothing half-made: the dataset is the one this call just received.
                 self._discard(site, dataset)
                 raise
-        self._record_share(share.id, dataset)
+        self._record_share(share.id, dataset, creating_from="")
         return site.export_locations(dataset)
 
     def revert_to_snapshot(self, snapshot: SnapshotRef, share_size: Any) -> None:

@@ -87,10 +87,21 @@ class Migrations(ShareCore):
         props = self.properties(destination)
         tag = time_tag(self.options.migration_prefix, destination.id)
         snapshot = site.layout.snapshot(src_ds, tag)
-        with self.locks.hold(site.key(src_ds)):
-            site.zfs.snapshot(snapshot)
+        stale = self.store.get(destination.id, "migr_snapshot_tag")
+        if stale and stale != self.store.get(source.id, "migr_snapshot_tag"):
+            stale = None  # recorded for another source: not this migration's
+        if stale:
+            # A previous start of this same migration died (process killed): its snapshot and the copy it
+            # was receiving are this migration's own; remove them so the restart leaves no orphan.
+            with self.locks.hold(dst.key(dst_ds)), contextlib.suppress(DatasetNotFound):
+                dst.zfs.destroy(dst_ds, recursive=True)
+            with self.locks.hold(site.key(src_ds)), contextlib.suppress(DatasetNotFound):
+                site.zfs.destroy(site.layout.snapshot(src_ds, str(stale)))
+        # Recorded before the snapshot is taken: a process killed right after it leaves no unnamed snapshot.
         self.store.update(source.id, {"migr_snapshot_tag": tag})
         self._record_share(destination.id, dst_ds, migr_snapshot_tag=tag)
+        with self.locks.hold(site.key(src_ds)):
+            site.zfs.snapshot(snapshot)
         job = _Migration(source_snapshot=snapshot, dst_dataset=dst_ds)
         job.thread = threading.Thread(target=self._run_migration, args=(job, dst, props),
                                       name=f"pyzfsnas-migration-{destination.id}", daemon=True)

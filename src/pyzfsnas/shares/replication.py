@@ -67,9 +67,10 @@ class Replication(ShareCore):
     def _replication_refs(self, replicas: Sequence[ShareRef]) -> set[str]:
         return {str(t) for r in replicas if (t := self.store.get(r.id, "repl_snapshot_tag"))}
 
-    def _prune(self, site: Site, dataset: str, keep: set[str]) -> None:
-        """Destroy this service's replication snapshots of exactly ``dataset`` that no replica refers to."""
-        prefix = self.options.replica_prefix
+    def _prune(self, site: Site, dataset: str, keep: set[str], prefix: str | None = None) -> None:
+        """Destroy this service's replication snapshots of exactly ``dataset`` that no replica refers to
+        (only those whose tag starts with ``prefix`` when given)."""
+        prefix = prefix or self.options.replica_prefix
         for snap in site.zfs.snapshots(dataset, properties=("type",)):
             if snap.dataset == dataset and snap.snapname.startswith(prefix) and snap.snapname not in keep:
                 try:
@@ -95,6 +96,16 @@ class Replication(ShareCore):
         ro_props = self.properties(attrs.evolve(new, size=active.size), readonly=True)
         _, rejected = self.access_rules(rules, site.nfs)
         with self.locks.hold(src.key(src_ds), site.key(dst_ds)):
+            stale = self.store.get(new.id, "repl_creating")
+            if stale:
+                # A previous attempt of this call was killed: its copy (named after this replica) and its
+                # snapshot are orphans; remove them and start again.
+                with contextlib.suppress(DatasetNotFound):
+                    site.zfs.destroy(dst_ds, recursive=True)
+                with contextlib.suppress(DatasetNotFound):
+                    src.zfs.destroy(src.layout.snapshot(src_ds, str(stale)))
+            # Recorded before the snapshot is taken, so that a kill leaves nothing a retry cannot name.
+            self.store.update(new.id, {"repl_creating": tag})
             src.zfs.snapshot(src.layout.snapshot(src_ds, tag))
             try:
                 transfer(src.zfs, src.layout.snapshot(src_ds, tag), site.zfs, dst_ds, replicate=True,
@@ -108,9 +119,11 @@ class Replication(ShareCore):
                     self._discard(site, dst_ds)
                 with contextlib.suppress(ZFSError):
                     src.zfs.destroy(src.layout.snapshot(src_ds, tag))
+                self.store.delete(new.id)
                 raise
         self.store.update(new.id, {"entity_type": "replica", "replica_type": "readable", "dataset_name": dst_ds,
-                                   "pool_name": dst_ds.split("/")[0], "repl_snapshot_tag": tag})
+                                   "pool_name": dst_ds.split("/")[0], "repl_snapshot_tag": tag,
+                                   "repl_creating": ""})
         return site.export_locations(dst_ds), rejected
 
     def sync_replica(self, replicas: Sequence[ShareRef], replica: ShareRef, rules: Sequence[Rule] | None) -> str:
@@ -231,6 +244,16 @@ class Replication(ShareCore):
             raise ReplicationError(
                 f"replica {replica.id} could not be made writable, so it was not promoted: {exc}") from exc
         updates[replica.id].update(replica_state=ACTIVE, access_rules_status=ACTIVE)
+        # A promotion killed after its snapshot of the old active and made again took another one: the
+        # first (tagged like this promotion's, referred to by no replica) would stay an orphan. Drop exactly
+        # those; an undisturbed promotion finds none.
+        keep = self._replication_refs(replicas)
+        own = self._repl_tag(active.id).rsplit("_time_", 1)[0] + "_time_"
+        for prune_site, prune_ds in ((src, src_ds), (site, new_ds)):
+            try:
+                self._prune(prune_site, prune_ds, keep, own)
+            except ZFSError as exc:
+                LOG.warning("could not prune replication snapshots of %s: %s", prune_ds, exc)
         return list(updates.values())
 
     def _snapshot_tag(self, replicas: Sequence[ShareRef], snapshots: Sequence[SnapshotRef], site: Site) -> str:
