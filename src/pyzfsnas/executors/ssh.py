@@ -668,7 +668,8 @@ class SSHExecutor(BaseExecutor):
 
     def _read_direct(self, path: str) -> bytes:
         with self._sftp(cmd.file_cat(path)) as sftp, sftp.open(path, "rb") as f:
-            return f.read()
+            data: bytes = f.read()  # typed here: without types-paramiko, read() is Any
+            return data
 
     def _write_direct(self, path: str, tmp: str, data: bytes) -> None:
         """Write ``tmp`` over SFTP and rename it over ``path`` (``posix-rename``: atomic, replaces)."""
