@@ -19,7 +19,7 @@ from pyzfsnas.flavour import Flavour
 from pyzfsnas.names import (
     _CONTROL,
     MAX_NAME_LEN,
-    _check_operand,
+    check_operand,
     validate_dataset_name,
     validate_name,
     validate_pool_name,
@@ -178,12 +178,12 @@ def zpool_create(
     validate_pool_name(name)
     if isinstance(vdevs, str) or not vdevs:
         raise InvalidName(f"invalid vdev list {vdevs!r}: a non-empty sequence of vdevs is needed")
-    vdevs = [_check_operand(v, "vdev") for v in vdevs]
+    vdevs = [check_operand(v, "vdev") for v in vdevs]
     argv = ["zpool", "create", *(["-f"] if force else [])]
     if mountpoint is not None:
         if not isinstance(mountpoint, str) or not (mountpoint.startswith("/") or mountpoint in ("none", "legacy")):
             raise InvalidName(f"mountpoint must be absolute, 'none' or 'legacy': {mountpoint!r}")
-        argv += ["-m", _check_operand(mountpoint, "mountpoint")]
+        argv += ["-m", check_operand(mountpoint, "mountpoint")]
     for key, value in (properties or {}).items():
         text = str(value)
         if not isinstance(key, str) or not _POOL_PROP.fullmatch(key) or _CONTROL.search(text):
@@ -330,7 +330,7 @@ def zfs_inherit(name: str, prop: str, *, recursive: bool = False, flavour: Flavo
 
 
 def _tag(tag: str) -> str:
-    return _check_operand(tag, "hold tag")
+    return check_operand(tag, "hold tag")
 
 
 @_changes
@@ -466,7 +466,7 @@ def exportfs_show() -> list[str]:
 def _path(path: str) -> str:
     if not isinstance(path, str) or not path.startswith("/"):
         raise InvalidName(f"not an absolute path: {path!r}")
-    return _check_operand(path, "path")
+    return check_operand(path, "path")
 
 
 @_reads

@@ -11,7 +11,14 @@ import re
 
 from pyzfsnas.errors import InvalidName
 
-__all__ = ["MAX_NAME_LEN", "validate_dataset_name", "validate_name", "validate_pool_name", "validate_snapshot_name"]
+__all__ = [
+    "MAX_NAME_LEN",
+    "check_operand",
+    "validate_dataset_name",
+    "validate_name",
+    "validate_pool_name",
+    "validate_snapshot_name",
+]
 
 #: Longest dataset or snapshot name ZFS accepts (ZFS_MAX_DATASET_NAME_LEN - 1).
 MAX_NAME_LEN: int = 255
@@ -41,11 +48,12 @@ def _check_text(name: object, what: str) -> str:
     return name
 
 
-#: Characters no operand may hold: C0 controls, DEL, and what ``str.splitlines`` also breaks lines on.
+#: Characters no operand may hold: C0 controls, DEL, and what ``str.splitlines`` also breaks lines on (one of
+#: them in an export path would break line-oriented outputs like ``exportfs -v`` and ganesha's config).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
-def _check_operand(value: object, what: str) -> str:
+def check_operand(value: object, what: str) -> str:
     """Check a free-text operand (vdev path, mountpoint, hold tag): a non-empty ``str``, not an option, no
     control or line-breaking character, encodable as UTF-8 (no lone surrogate)."""
     if not isinstance(value, str) or not value:

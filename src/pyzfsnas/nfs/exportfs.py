@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 from collections.abc import Collection, Iterable, Sequence
 
 import attrs
@@ -19,6 +18,7 @@ from pyzfsnas.commands import exportfs_show
 from pyzfsnas.errors import InvalidName, ParseError
 from pyzfsnas.executors.base import Executor
 from pyzfsnas.locks import KeyedLocks
+from pyzfsnas.names import check_operand
 from pyzfsnas.nfs.base import export_path
 from pyzfsnas.nfs.rules import WORLD, AccessLevel, AccessRule, IPNetwork, normalize_rules
 from pyzfsnas.result import Command
@@ -145,10 +145,6 @@ def parse_exportfs_v(text: str) -> list[Export]:
     return exports
 
 
-#: Control characters and what ``str.splitlines`` also breaks lines on: one of them in an export path would
-#: break the line-oriented outputs (``exportfs -v``) and configs (ganesha) that hold every export of the host.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
-
 
 def validate_export_path(path: str) -> str:
     """An exported path must be absolute, free of control and line-breaking characters, and UTF-8 text.
@@ -158,13 +154,7 @@ def validate_export_path(path: str) -> str:
     """
     if not isinstance(path, str) or not path.startswith("/"):
         raise InvalidName(f"export path must be absolute: {path!r}")
-    bad = _CONTROL.search(path)
-    if bad:
-        raise InvalidName(f"control or line-breaking character {bad.group()!r} in export path {path!r}")
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidName(f"export path {path!r} is not encodable as UTF-8") from None
+    check_operand(path, "export path")  # no control or line-breaking character, encodable as UTF-8
     if path != "/":
         path = path.rstrip("/")
     return path
