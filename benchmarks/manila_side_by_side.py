@@ -215,13 +215,18 @@ def harness(guest_port: int, ignore: object) -> Iterator[dict[str, list[str]]]:
         return real_specs(share)
 
     zfs_utils.get_remote_shell_executor = get_remote_shell_executor
+    own = {name: vars(SSHExecutor).get(name) for name in ("run", "stream")}  # inherited ones are not in vars()
     SSHExecutor.run, SSHExecutor.stream = run, stream  # type: ignore[method-assign]
     share_types.get_extra_specs_from_share = extra_specs
     try:
         yield sent
     finally:
         zfs_utils.get_remote_shell_executor = real_get_executor
-        SSHExecutor.run, SSHExecutor.stream = real_run, real_stream  # type: ignore[method-assign]
+        for name, method in own.items():  # put the class back exactly as it was (no copies of inherited methods)
+            if method is None:
+                delattr(SSHExecutor, name)
+            else:
+                setattr(SSHExecutor, name, method)
         share_types.get_extra_specs_from_share = real_specs
 
 
