@@ -76,7 +76,11 @@ def test_killed_in_process_at_every_step_then_restarted_converges_on_zfs_fuse(
             steps = Steps(k, raise_killed)
             with contextlib.suppress(Killed):
                 call(op, service(root, FileStore(store_path, steps), steps), pool)
-            assert steps.dead
+            if not steps.dead:
+                # Fewer steps than the clean run this time: zfs-fuse's spurious "busy" makes the number of
+                # destroy attempts vary. The call finished before step k: it must simply be done.
+                assert signature(root, FileStore(store_path)) == expected, (op, k)
+                continue
             got, reports = _restart_and_retry(root, pool, op, store_path)
             assert got == expected, (op, k, reports, [x for x in got if x not in expected],
                                      [x for x in expected if x not in got])
@@ -97,6 +101,9 @@ def test_sigkilled_process_at_every_step_then_restarted_converges_on_zfs_fuse(
             child = subprocess.run([sys.executable, "-m", "tests.crash_real", root, pool, op, str(k),
                                     str(store_path)], cwd=REPO, env=env, capture_output=True, text=True,
                                    timeout=300, check=False)
+            if child.returncode == 0:  # finished before step k (zfs-fuse busy retries vary the step count)
+                assert signature(root, FileStore(store_path)) == expected, (op, k)
+                continue
             assert child.returncode == -signal.SIGKILL, (k, child.returncode, child.stdout, child.stderr[-2000:])
             got, reports = _restart_and_retry(root, pool, op, store_path)
             assert got == expected, (op, k, reports, [x for x in got if x not in expected],
