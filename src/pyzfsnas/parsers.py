@@ -34,9 +34,10 @@ RawProperties = dict[str, dict[str, RawEntry]]
 
 
 def _lines(text: str) -> Iterable[tuple[int, str]]:
-    for i, line in enumerate(text.split("\n"), 1):
+    for i, raw in enumerate(text.split("\n"), 1):
+        line = raw.removesuffix("\r")
         if line:
-            yield i, line.rstrip("\r")
+            yield i, line
 
 
 def parse_zfs_get(text: str, columns: Sequence[str] = GET_COLUMNS) -> dict[str, PropertyMap]:
@@ -83,44 +84,52 @@ def _line_error(text: str, bad: str, message: str) -> ParseError:
 
 
 def _parse_get_default(text: str) -> dict[str, PropertyMap]:
-    """The hot path for ``name,property,value,source``: group each object's lines, split them on first use.
+    """The hot path for ``name,property,value,source``: cut each object's lines out as one string.
 
     ``zfs get`` prints an object's properties consecutively, so a line that starts with the current object's
-    name and has exactly three tabs is appended without being split; only the first line of each object,
-    and odd lines (tabs inside a value), take the slow path. Nothing process-wide is touched (the garbage
-    collector keeps running): each object costs one list and one map, its dict made only on first read.
-    Measured against a bare ``line.split('\\t')`` loop in ``benchmarks/parse_bench.py``.
+    name and has exactly three tabs only advances an offset; only the first line of each object, and odd
+    lines (tabs inside a value), are looked at closely. Each object then costs one string slice and one
+    map, its lines split on first read. Nothing process-wide is touched and no container per line is kept,
+    so the garbage collector has nothing large to walk and the cost stays linear in the text. Measured
+    against a bare ``line.split('\\t')`` loop in ``benchmarks/parse_bench.py``.
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n")
-    groups = _group_get_lines(text)
-    return {name: PropertyMap.from_lines(lines) for name, lines in groups.items()}
+    return {name: PropertyMap.from_block(block) for name, block in _group_get_blocks(text).items()}
 
 
-def _group_get_lines(text: str) -> dict[str, list[str]]:
-    groups: dict[str, list[str]] = {}
-    prefix, plen = "\0", 1
-    lines: list[str] = []
+def _group_get_blocks(text: str) -> dict[str, str]:
+    """``{name: its lines of text}`` in first-seen order; a name seen again later is appended to its block."""
+    blocks: dict[str, str] = {}
+    name, prefix, plen = "", "\0", 1
+    start = pos = 0  # where the current object's block starts; where the current line starts
     for line in text.split("\n"):
         if line.startswith(prefix) and line.count("\t") == 3 and line[plen] != "\t":
-            lines.append(line)
+            pos += len(line) + 1
             continue
-        if not line:
-            continue
-        tabs = line.count("\t")
-        if tabs < 3:
-            raise _line_error(text, line, f"expected 4 tab-separated columns, got {tabs + 1}")
-        name, _, rest = line.partition("\t")
-        if not name:
-            raise _line_error(text, line, "empty name")
-        if rest.startswith("\t"):
-            raise _line_error(text, line, "empty property")
-        found = groups.get(name)
-        if found is None:
-            found = groups[name] = []
-        lines, prefix, plen = found, name + "\t", len(name) + 1
-        lines.append(line)
-    return groups
+        this = ""
+        if line:
+            tabs = line.count("\t")
+            if tabs < 3:
+                raise _line_error(text, line, f"expected 4 tab-separated columns, got {tabs + 1}")
+            this, _, rest = line.partition("\t")
+            if not this:
+                raise _line_error(text, line, "empty name")
+            if rest.startswith("\t"):
+                raise _line_error(text, line, "empty property")
+        if this != name:
+            if name:
+                _add_block(blocks, name, text[start : pos - 1])
+            name, prefix, plen, start = this, this + "\t" if this else "\0", len(this) + 1, pos
+        pos += len(line) + 1
+    if name:
+        _add_block(blocks, name, text[start : pos - 1])
+    return blocks
+
+
+def _add_block(blocks: dict[str, str], name: str, block: str) -> None:
+    seen = blocks.get(name)
+    blocks[name] = block if seen is None else f"{seen}\n{block}"
 
 
 def parse_zfs_list(text: str, columns: Sequence[str]) -> dict[str, PropertyMap]:

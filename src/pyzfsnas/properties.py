@@ -315,23 +315,29 @@ class PropertyMap(Mapping[str, Property]):
     """A read-only mapping of property name to :class:`Property`, typed lazily on first access.
 
     Parsers hand over raw text and nothing is converted until a caller looks: either entries (sequences
-    ending in value and source text), or, on the hot path of ``zfs get``, the object's output lines
-    themselves, split on first access. Parsing 10,000 datasets thus costs about one pass over the text.
-    The mapping takes ownership of what it is given.
+    ending in value and source text), or, on the hot path of ``zfs get``, the object's block of output
+    lines as one string, split on first access. Parsing 10,000 datasets thus costs about one pass over the
+    text, and holds no container per line (a string is invisible to the garbage collector, a list of
+    700,000 lines is not: it made the parse grow faster than the text). The mapping takes ownership of
+    what it is given.
     """
 
-    __slots__ = ("_cache", "_lines", "_raw_map")
+    __slots__ = ("_block", "_cache", "_raw_map")
 
     def __init__(self, raw: dict[str, RawEntry] | Mapping[str, RawEntry] | None = None) -> None:
         self._raw_map: dict[str, RawEntry] | None = raw if isinstance(raw, dict) else dict(raw or {})
-        self._lines: list[str] | None = None
+        self._block: str | None = None
         self._cache: dict[str, Property] | None = None
 
     @classmethod
-    def from_lines(cls, lines: list[str]) -> PropertyMap:
-        """A map over ``name<TAB>property<TAB>value<TAB>source`` lines (already checked for shape)."""
+    def from_block(cls, block: str) -> PropertyMap:
+        """A map over ``name<TAB>property<TAB>value<TAB>source`` lines joined by ``\\n``, all of one object.
+
+        The lines must already be checked for shape (as :func:`pyzfsnas.parsers.parse_zfs_get` does): at
+        least three tabs, a non-empty name and property, the same name on every line.
+        """
         pmap = cls.__new__(cls)
-        pmap._raw_map, pmap._lines, pmap._cache = None, lines, None
+        pmap._raw_map, pmap._block, pmap._cache = None, block, None
         return pmap
 
     @property
@@ -339,12 +345,12 @@ class PropertyMap(Mapping[str, Property]):
         raw = self._raw_map
         if raw is None:
             raw = {}
-            for line in self._lines or ():
+            for line in self._block.split("\n") if self._block else ():
                 parts = line.split("\t")
                 if len(parts) > 4:  # tabs inside the value: every other column is tab-free
                     parts = [parts[0], parts[1], "\t".join(parts[2:-1]), parts[-1]]
                 raw[parts[1]] = parts
-            self._raw_map, self._lines = raw, None
+            self._raw_map, self._block = raw, None
         return raw
 
     def __getitem__(self, name: str) -> Property:
@@ -382,15 +388,21 @@ class PropertyMap(Mapping[str, Property]):
     def raw(self, name: str) -> str | None:
         """The raw text of ``name``, or None if it was not read.
 
-        Before the map is built, only the lines up to ``name``'s are looked at and only its line is split in
-        full, so reading one property (``type``, to tell filesystems from volumes) keeps the rest lazy.
+        Before the map is built, only ``name``'s line is found (every line starts with the object's name,
+        which holds no tab or newline) and split, so reading one property (``type``, to tell filesystems
+        from volumes) keeps the rest lazy.
         """
+        block = self._block
         if self._raw_map is None:
-            for line in self._lines or ():
-                if line.split("\t", 2)[1] == name:
-                    parts = line.split("\t")
-                    return "\t".join(parts[2:-1]) if len(parts) > 4 else parts[2]
-            return None
+            if not block:
+                return None
+            needle = block[: block.index("\t") + 1] + name + "\t"
+            at = block.rfind("\n" + needle) + 1  # the last one, as when the whole map is built
+            if at == 0 and not block.startswith(needle):
+                return None
+            end = block.find("\n", at)
+            parts = block[at : None if end < 0 else end].split("\t")
+            return "\t".join(parts[2:-1]) if len(parts) > 4 else parts[2]
         item = self._raw.get(name)
         return item[-2] if item else None
 

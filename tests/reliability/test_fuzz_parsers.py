@@ -192,3 +192,40 @@ def test_sharenfs_round_trip(rules: list[tuple[Any, str]]) -> None:
         text = fmt(parsed)
         assert sorted(parse(text), key=AccessRule.sort_key) == sorted(parsed, key=AccessRule.sort_key) or (
             not parsed and text == "off")
+
+
+_GET_LINES = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["tank", "tank/a", "tank/a@s", "tank/ab", "tank/a b"]),
+                  st.sampled_from(["used", "type", "com.x:note", "quota"]),
+                  st.sampled_from(["1", "filesystem", "a\tb", "", "x\t\ty", "snapshot"]),
+                  st.sampled_from(["-", "local", "inherited from tank"])),
+        st.just(None),  # a blank line
+    ),
+    max_size=40,
+)
+
+
+@FAST
+@given(rows=_GET_LINES, crlf=st.booleans(), final_newline=st.booleans())
+def test_zfs_get_fast_path_reads_what_the_general_path_reads(
+    rows: list[tuple[str, str, str, str] | None], crlf: bool, final_newline: bool
+) -> None:
+    """The default-column fast path (each object's lines kept as one block) against the column-general path.
+
+    Same rows printed as ``-o name,property,value,source`` and as ``-o property,name,value,source``: same
+    objects in the same order, same raw values (tabs inside values, names seen again later, blank lines,
+    CRLF, no final newline), and ``raw()`` of a block before the map is built agrees with it after.
+    """
+    def text(order: tuple[int, ...]) -> str:
+        lines = ["" if r is None else "\t".join(r[i] for i in order) for r in rows]
+        out = ("\r\n" if crlf else "\n").join(lines)
+        return out + ("\r\n" if crlf else "\n") if final_newline and lines else out
+
+    fast = parse_zfs_get(text((0, 1, 2, 3)))
+    general = parse_zfs_get(text((1, 0, 2, 3)), ("property", "name", "value", "source"))
+    assert list(fast) == list(general)
+    for name, pmap in fast.items():
+        before = {p: pmap.raw(p) for p in ("used", "type", "com.x:note", "quota", "absent")}
+        assert {p: pmap.raw(p) for p in pmap} == {p: general[name].raw(p) for p in general[name]}
+        assert before == {p: pmap.raw(p) for p in before}
