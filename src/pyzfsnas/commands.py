@@ -4,12 +4,15 @@ Nothing here performs I/O. Each builder returns a :class:`~pyzfsnas.result.Comma
 :meth:`~pyzfsnas.executors.base.Executor.run`, never a shell string, declared read-only or not — or raises
 :class:`InvalidName` / :class:`InvalidProperty` / :class:`UnsupportedOperation`. Besides ``zfs`` and ``zpool``
 this module builds the other programs the library runs: ``exportfs -v``, the file commands an executor
-without direct file access falls back on, and ``kill -HUP``.
+without direct file access falls back on, ``kill``, and two fixed ``sh -c`` scripts that save round trips
+(:func:`file_install`: write, rename and a follow-up in one command; :func:`signal_pidfile`). Those scripts
+are constants: operands reach them only as positional parameters, never as text inside them.
 """
 
 from __future__ import annotations
 
 import functools
+import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import ParamSpec
@@ -29,14 +32,20 @@ from pyzfsnas.properties import validate_property_name, validate_property_value
 from pyzfsnas.result import Command
 
 __all__ = [
+    "FILE_NOT_INSTALLED",
+    "INSTALL_SCRIPT",
     "MAX_NAME_LEN",
+    "NOT_A_PID",
+    "NOT_INSTALLED",
+    "SIGNAL_PIDFILE_SCRIPT",
     "Command",
     "exportfs_show",
     "file_cat",
-    "file_move",
+    "file_install",
     "file_remove",
     "file_write_stdin",
     "package_version",
+    "signal_pidfile",
     "signal_process",
     "validate_dataset_name",
     "validate_name",
@@ -475,16 +484,75 @@ def file_cat(path: str) -> list[str]:
     return ["cat", "--", _path(path)]
 
 
+#: Exit status of :func:`file_install` when the file was not replaced: it is unchanged, no temporary file
+#: is left, and the follow-up command did not run. Its last stderr line is then :data:`NOT_INSTALLED` + path.
+FILE_NOT_INSTALLED: int = 90
+#: How :func:`file_install`'s script says it replaced nothing (followed by the path, on stderr).
+NOT_INSTALLED: str = "pyzfsnas: not replaced: "
+
+#: The script of :func:`file_install`; its operands are positional parameters, never spliced into it.
+#: ``set -C`` makes the first redirection create the temporary file exclusively (so only a file it made is
+#: removed on failure); ``true >`` rather than ``:`` because a failed redirection of a special built-in would
+#: end the shell before it could say so. A directory at ``PATH`` is refused (``mv`` would move into it).
+INSTALL_SCRIPT: str = (
+    'set -C\n'
+    'if [ -d "$2" ]; then echo "pyzfsnas: $2: Is a directory" >&2\n'
+    'elif true > "$1"; then\n'
+    '  if cat >> "$1" && mv -f -- "$1" "$2"; then shift 2; [ "$#" -eq 0 ] || exec "$@"; exit 0; fi\n'
+    '  rm -f -- "$1"\n'
+    'fi\n'
+    'echo "pyzfsnas: not replaced: $2" >&2; exit 90\n'
+)
+
+
+@_changes
+def file_install(tmp: str, path: str, then: Sequence[str] = ()) -> list[str]:
+    """``sh -c INSTALL_SCRIPT sh TMP PATH [THEN...]``: stdin into a new file ``TMP``, renamed over ``PATH``,
+    then ``exec THEN`` — one command for what a write, a rename and a follow-up (a reload) would take three.
+
+    ``TMP`` must be a fresh name in ``PATH``'s directory (the rename is then atomic). When the file is not
+    replaced the script exits :data:`FILE_NOT_INSTALLED` (see there); otherwise its status is ``THEN``'s
+    (0 without one). The script is a constant and every operand a positional parameter, so no quoting of
+    operands is ever involved.
+    """
+    _path(tmp), _path(path)
+    if posixpath.dirname(tmp) != posixpath.dirname(path) or tmp == path:
+        raise InvalidName(f"temporary file {tmp!r} must be another name in the directory of {path!r}")
+    follow = list(then)
+    if any(not isinstance(a, str) or "\0" in a for a in follow) or (follow and not follow[0]):
+        raise InvalidName(f"invalid follow-up command {then!r}")
+    return ["sh", "-c", INSTALL_SCRIPT, "sh", tmp, path, *follow]
+
+
+#: Exit status of :func:`signal_pidfile` when the pidfile holds no process id.
+NOT_A_PID: int = 92
+
+#: The script of :func:`signal_pidfile`: the pid must be plain decimal digits without a leading zero (a
+#: ``0`` would signal the whole process group), else exit :data:`NOT_A_PID`.
+SIGNAL_PIDFILE_SCRIPT: str = (
+    'pid=$(cat -- "$1") || exit\n'
+    'case $pid in ""|0*|*[!0123456789]*) echo "pyzfsnas: $1 does not hold a process id" >&2; exit 92;; esac\n'
+    'kill -s "$2" "$pid"\n'
+)
+
+
+@_changes
+def signal_pidfile(pidfile: str, signal: str = "HUP") -> list[str]:
+    """``sh -c SIGNAL_PIDFILE_SCRIPT sh PIDFILE SIGNAL``: send ``SIGNAL`` to the pid the file holds.
+
+    One command where reading the pidfile and ``kill`` would take two; the script is a constant (see
+    :func:`file_install`). Exits :data:`NOT_A_PID` when the file holds no pid, ``cat``'s status when it
+    cannot be read, ``kill``'s otherwise.
+    """
+    if not isinstance(signal, str) or not re.fullmatch(r"[A-Z][A-Z0-9]*", signal):
+        raise InvalidName(f"invalid signal name {signal!r}")
+    return ["sh", "-c", SIGNAL_PIDFILE_SCRIPT, "sh", _path(pidfile), signal]
+
+
 @_changes
 def file_write_stdin(path: str) -> list[str]:
     """``tee -- PATH`` (the content on stdin, the echo discarded by the caller): write a file by command."""
     return ["tee", "--", _path(path)]
-
-
-@_changes
-def file_move(source: str, target: str) -> list[str]:
-    """``mv -f -- SOURCE TARGET``: an atomic rename when both are in one directory."""
-    return ["mv", "-f", "--", _path(source), _path(target)]
 
 
 @_changes

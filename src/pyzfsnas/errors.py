@@ -37,6 +37,7 @@ __all__ = [
     "UnsupportedOperation",
     "ZFSError",
     "error_from_result",
+    "shown_argv",
 ]
 
 
@@ -84,6 +85,12 @@ class HostKeyError(ConnectionFailed):
     """The SSH host key is unknown (and unknown keys are not accepted) or has changed."""
 
 
+def shown_argv(argv: Sequence[str]) -> str:
+    """``argv`` as one line for messages and logs; a multi-line argument (a fixed ``sh -c`` script of
+    :mod:`pyzfsnas.commands`) is shown as ``<script: FIRST LINE …>`` so that one line stays one line."""
+    return " ".join(f"<script: {a.splitlines()[0]} …>" if "\n" in a else a for a in argv)
+
+
 class CommandTimeout(ZFSError):
     """A command did not finish within its timeout; it was killed."""
 
@@ -98,7 +105,7 @@ class CommandTimeout(ZFSError):
         self.argv = tuple(argv)
         self.prefix = tuple(prefix)
         self.timeout = timeout
-        super().__init__(f"command timed out after {timeout:g}s: {' '.join((*self.prefix, *self.argv))}")
+        super().__init__(f"command timed out after {timeout:g}s: {shown_argv((*self.prefix, *self.argv))}")
 
 
 class CommandFailed(ZFSError):
@@ -134,7 +141,7 @@ class CommandFailed(ZFSError):
         # A caller's explanation keeps the tool's own first line: that is usually the actual cause
         # ("sudo: command not found").
         text = (f"{message}: {first}" if message and first else message) or first or f"exit status {returncode}"
-        super().__init__(f"{text} [{' '.join((*self.prefix, *self.argv))} -> exit {returncode}]")
+        super().__init__(f"{text} [{shown_argv((*self.prefix, *self.argv))} -> exit {returncode}]")
 
 
 class ToolNotFound(CommandFailed):
@@ -206,7 +213,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], type[CommandFailed]], ...] = tuple(
         (r"command not found|connect: connection refused|"
          r"make sure that the zfs-fuse daemon is running", ToolNotFound),
         (r"permission denied|insufficient privileges|must be root", PermissionDenied),
-        (r"failed to stat|no such file or directory", PathNotFound),
+        (r"failed to stat|no such file or directory|directory nonexistent", PathNotFound),
         (r"no such pool|cannot open '[^'/@]*': no such pool", PoolNotFound),
         (r"contains partially-complete state", PartialReceiveExists),
         (r"^cannot resume send", StaleResumeToken),

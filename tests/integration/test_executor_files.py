@@ -1,7 +1,8 @@
 """Executor file operations (issue 14): ``read_file`` and atomic ``write_file`` behave alike on every host kind.
 
-The OS locally, SFTP over SSH, the file store on the fake host, and the command fallback (``cat``, ``tee`` +
-``mv``) that an executor behind a prefix uses (here the harmless prefix ``env``, locally and over SSH).
+The OS locally, SFTP over SSH, the file store on the fake host, and the command fallback (``cat``, one
+``install_file`` command) that an executor behind a prefix uses (here the harmless prefix ``env``, locally and
+over SSH).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from pyzfsnas.errors import InvalidName, PathNotFound
-from pyzfsnas.executors.base import Executor
+from pyzfsnas.commands import FILE_NOT_INSTALLED
+from pyzfsnas.errors import CommandFailed, InvalidName, PathNotFound
+from pyzfsnas.executors.base import Executor, install_file
 from pyzfsnas.executors.factory import connect
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.executors.ssh import SSHExecutor
@@ -112,3 +114,31 @@ def test_factory_executors_have_file_operations() -> None:
     ex.write_file("/etc/motd", "hi\n")
     assert ex.read_file("/etc/motd") == b"hi\n"
     assert ex.commands == [("write_file", "/etc/motd"), ("read_file", "/etc/motd")]
+
+
+def test_install_file_writes_then_runs_the_follow_up_in_one_command(place: Place) -> None:
+    """``install_file``: one command on every host kind; the follow-up's result comes back unchecked."""
+    path = f"{place.dir}/exports.conf"
+    before = len(place.executor.commands) if isinstance(place.executor, FakeExecutor) else 0
+    result = install_file(place.executor, path, "one\n", then=["cat", "--", path])
+    assert (result.argv, result.returncode, result.stdout) == (("cat", "--", path), 0, "one\n")
+    if isinstance(place.executor, FakeExecutor):
+        assert len(place.executor.commands) == before + 1
+    failed = install_file(place.executor, path, "two\n", then=["cat", "--", f"{place.dir}/absent"])
+    assert failed.returncode == 1 and "No such file" in failed.stderr  # written; the follow-up failed
+    assert place.executor.read_file(path) == b"two\n"
+    assert place.entries() == ["exports.conf"]
+
+
+def test_install_file_onto_a_directory_raises_and_changes_nothing(place: Place) -> None:
+    if isinstance(place.executor, FakeExecutor):
+        place.executor.host.make_dir(f"{place.dir}/sub")
+    else:
+        os.mkdir(f"{place.dir}/sub")
+    with pytest.raises(CommandFailed, match="Is a directory") as caught:
+        install_file(place.executor, f"{place.dir}/sub", "x\n", then=["cat", "--", f"{place.dir}/sub"])
+    assert caught.value.returncode == FILE_NOT_INSTALLED
+    if isinstance(place.executor, FakeExecutor):
+        assert place.entries() == []  # the fake lists files only
+    else:
+        assert place.entries() == ["sub"] and os.listdir(f"{place.dir}/sub") == []

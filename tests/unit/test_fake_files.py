@@ -1,4 +1,4 @@
-"""The fake host's file store and process table (``cat``, ``tee``, ``mv``, ``rm``, ``kill``).
+"""The fake host's file store and process table (``cat``, ``tee``, ``mv``, ``rm``, ``kill``, the fixed scripts).
 
 Each scripted scenario runs twice: on the fake under a made-up root and through a ``LocalExecutor`` (real GNU
 coreutils) under a temporary directory; exit codes, stdout and stderr (root replaced by ``ROOT``) must match.
@@ -7,10 +7,12 @@ coreutils) under a temporary directory; exit codes, stdout and stderr (root repl
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from pyzfsnas import commands as cmd
 from pyzfsnas.executors.base import Result
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.testing.fake import FakeExecutor, FakeHost
@@ -114,3 +116,51 @@ def test_injected_faults_apply_to_file_commands() -> None:
     r = fake.run(["tee", "/a"], stdin="x")
     assert (r.returncode, r.stderr) == (1, "tee: /a: No space left on device\n")
     assert fake.host.files == {}
+
+
+def _script_scenario(root: str, pid: int) -> list[tuple[list[str], str | None]]:
+    """The fixed scripts of pyzfsnas.commands, built by their builders, with ``root`` and a live ``pid``."""
+    conf, tmp, pidfile = f"{root}/c.conf", f"{root}/.c.conf.tmp-1", f"{root}/ganesha.pid"
+    signal = list(cmd.signal_pidfile(pidfile, "CONT"))
+    steps: list[tuple[list[str], str | None]] = [
+        (list(cmd.file_install(tmp, conf)), "one\n"),
+        (["cat", "--", conf], None),
+        (list(cmd.signal_pidfile(pidfile, "CONT")), None),  # no pidfile yet: cat's error and status
+        (["tee", "--", pidfile], f"{pid}\n"),
+        (list(cmd.file_install(tmp, conf, signal)), "two\n"),
+        (["cat", "--", conf], None),
+    ]
+    for content in ("", "abc\n", "-1\n", "12 13\n", "0\n", f"0{pid}\n", f" {pid}\n", f"+{pid}\n", "²\n",
+                    f"{pid}\n\n\n", "99999999\n"):
+        steps += [(["tee", "--", pidfile], content), (signal, None)]
+    steps += [
+        (["tee", "--", tmp], "someone else's\n"),  # the temporary name is taken: left alone, nothing replaced
+        (list(cmd.file_install(tmp, conf)), "three\n"),
+        (["cat", "--", conf, tmp], None),
+        (list(cmd.file_install(f"{conf}/.x.tmp", f"{conf}/x")), "four\n"),  # under a file
+        (list(cmd.file_install(f"{root}/.d.tmp", f"{root}/d")), "five\n"),  # d is a directory: refused
+        (list(cmd.file_install(f"{root}/.e.tmp", f"{root}/e", ["cat", "--", conf])), "six\n"),  # exec THEN
+    ]
+    return steps
+
+
+def test_fake_runs_the_fixed_scripts_as_real_sh_does(tmp_path: Path) -> None:
+    """The install and pidfile scripts step by step: the fake's emulation against dash, coreutils, kill."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        fake = FakeExecutor(FakeHost())
+        fake.host.dirs.update({FAKE_ROOT, f"{FAKE_ROOT}/d"})
+        fake.host.add_process(sleeper.pid, "ganesha.nfsd")
+        (tmp_path / "d").mkdir()
+        seen = {}
+        for name, executor, root in (("real", LocalExecutor(), str(tmp_path)), ("fake", fake, FAKE_ROOT)):
+            seen[name] = [
+                (r.returncode, r.stdout.replace(root, "ROOT"), r.stderr.replace(root, "ROOT"))
+                for r in (executor.run([a.replace("ROOT", root) for a in argv], stdin=stdin, timeout=10)
+                          for argv, stdin in _script_scenario(root, sleeper.pid))
+            ]
+        assert seen["fake"] == seen["real"]
+        assert fake.host.signals == [(sleeper.pid, "CONT")] * 2  # after the install; "PID\n\n\n" (only digits)
+    finally:
+        sleeper.kill()
+        sleeper.wait()

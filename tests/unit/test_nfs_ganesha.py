@@ -1,8 +1,9 @@
 """GaneshaNFS: the managed config file (format, strict parser) and the backend's commands, without ganesha.
 
-The backend runs on the in-memory fake host, which keeps files (``cat``/``tee``/``mv``/``rm``) and a
-process table (``kill``); :class:`HostView` only presents that state the way these tests assert it. The
-real ``tee`` + ``mv`` write path is also run once through a ``LocalExecutor`` on a temporary directory.
+The backend runs on the in-memory fake host, which keeps files (``cat``/``tee``/``mv``/``rm``, and the two
+fixed scripts of :mod:`pyzfsnas.commands`) and a process table (``kill``); :class:`HostView` only presents
+that state the way these tests assert it. The same flow also runs through a ``LocalExecutor`` with the real
+``sh``, ``cat``, ``mv`` and ``kill`` on a temporary directory and a real process standing in for ganesha.
 """
 
 from __future__ import annotations
@@ -10,12 +11,22 @@ from __future__ import annotations
 import os
 import re
 import stat
+import subprocess
+import time
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 
 import pytest
 
-from pyzfsnas.errors import CommandFailed, CommandTimeout, InvalidName, ParseError, UnsupportedOperation
+from pyzfsnas.commands import FILE_NOT_INSTALLED, INSTALL_SCRIPT, SIGNAL_PIDFILE_SCRIPT
+from pyzfsnas.errors import (
+    CommandFailed,
+    CommandTimeout,
+    InvalidName,
+    ParseError,
+    PathNotFound,
+    UnsupportedOperation,
+)
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.nfs import AccessRule, GaneshaNFS, InvalidAccessRule, NFSBackend, normalize_rules
 from pyzfsnas.nfs import ganesha as g
@@ -71,7 +82,10 @@ class HostView:
 
     @property
     def writes(self) -> list[str]:
-        return [r.argv[-1] for r in self.executor.transcript if r.argv[0] == "write_file" and r.returncode == 0]
+        """Paths replaced: by ``write_file``, or by the install command (unless it said it replaced nothing)."""
+        return [r.argv[1] if r.argv[0] == "write_file" else r.argv[5] for r in self.executor.transcript
+                if (r.argv[0] == "write_file" and r.returncode == 0)
+                or (r.argv[:3] == ("sh", "-c", INSTALL_SCRIPT) and r.returncode != FILE_NOT_INSTALLED)]
 
     @property
     def signals(self) -> list[tuple[str, int]]:
@@ -248,7 +262,7 @@ def test_apply_writes_block_and_reloads(nfs: GaneshaNFS, host: HostView) -> None
                            R("10.0.0.0/24")])
     assert host.files[CONF] == GOLDEN
     assert host.signals == [("HUP", 4242)]
-    assert ("read_file", PIDFILE) in host.commands
+    assert host.commands[-1][-6:] == ("sh", "-c", SIGNAL_PIDFILE_SCRIPT, "sh", PIDFILE, "HUP")
     assert nfs.rules("/tank/a") == [R("10.0.0.0/24"), R("127.0.0.1"), R("192.0.2.7", "ro"), R("::1", "ro"),
                                     R("2001:db8::/64")]
 
@@ -350,14 +364,16 @@ def test_missing_pidfile_raises_and_puts_the_file_back(host: HostView) -> None:
 
 
 def test_failed_reload_is_completed_by_a_retry(host: HostView, nfs: GaneshaNFS) -> None:
-    """Issue #10 item 4: a revoke whose kill -HUP failed must not be a no-op when retried."""
+    """Issue #10 item 4: a revoke whose reload failed must not be a no-op when retried."""
     nfs.add("/tank/a", R("192.0.2.7"))
     assert host.signals == [("HUP", PID)]
     host.executor.reset_transcript()
-    host.executor.host.fail_command(4, stderr="kill: (4242) - Operation not permitted")  # read write read KILL
-    with pytest.raises(CommandFailed, match="not permitted"):
+    del host.executor.host.processes[PID]  # ganesha is gone: the file is written, then kill fails
+    with pytest.raises(CommandFailed, match="No such process"):
         nfs.remove("/tank/a", R("192.0.2.7"))
     assert host.signals == [("HUP", PID)]
+    assert nfs.rules("/tank/a") == [R("192.0.2.7")]  # the old file is back: it is what ganesha serves
+    host.executor.host.add_process(PID, "ganesha.nfsd")
     nfs.remove("/tank/a", R("192.0.2.7"))  # the retry
     assert host.signals == [("HUP", PID), ("HUP", PID)] and nfs.rules("/tank/a") == []
 
@@ -365,13 +381,16 @@ def test_failed_reload_is_completed_by_a_retry(host: HostView, nfs: GaneshaNFS) 
 def test_failed_reload_and_failed_restore_reload_on_the_next_call(host: HostView, nfs: GaneshaNFS) -> None:
     nfs.add("/tank/a", R("192.0.2.7"))
     host.executor.reset_transcript()
-    host.executor.host.fail_command(4, stderr="kill: failed")  # read write read KILL
-    host.executor.host.fail_command(5, stderr="No space left on device")  # the write of the old text
-    with pytest.raises(CommandFailed, match="kill: failed"):
+    del host.executor.host.processes[PID]
+    host.executor.host.fail_command(3, stderr="No space left on device")  # read, install, the OLD TEXT's write
+    with pytest.raises(CommandFailed, match="No such process"):
         nfs.remove("/tank/a", R("192.0.2.7"))
     assert nfs.rules("/tank/a") == []  # the file holds the revoke, ganesha does not know yet
+    host.executor.host.add_process(PID, "ganesha.nfsd")
+    host.executor.reset_transcript()
     nfs.remove("/tank/a", R("192.0.2.7"))  # nothing to change in the file: reload all the same
     assert host.signals == [("HUP", PID), ("HUP", PID)]
+    assert host.commands == [("read_file", CONF), ("sh", "-c", SIGNAL_PIDFILE_SCRIPT, "sh", PIDFILE, "HUP")]
     nfs.remove("/tank/a", R("192.0.2.7"))  # done: a no-op again
     assert host.signals == [("HUP", PID), ("HUP", PID)]
 
@@ -413,31 +432,50 @@ def test_dataset_name_exports_its_mountpoint() -> None:
         nfs.rules("tank/share")
 
 
-def test_update_is_four_operations(nfs: GaneshaNFS, host: HostView) -> None:
-    # Issue #14: read the file, write it (one atomic executor file operation), read the pid, signal: four
-    # round trips instead of five commands (cat, tee, mv, cat, kill).
+def test_update_is_two_round_trips(nfs: GaneshaNFS, host: HostView) -> None:
+    # Issue #14: read the file, then one command writes it and reloads ganesha: two round trips, where
+    # 0.1 ran five commands (cat, tee, mv, cat, kill) and the first file operations four.
     nfs.add("/tank/a", R("::1"))
-    assert host.commands == [("read_file", CONF), ("write_file", CONF), ("read_file", PIDFILE),
-                             ("kill", "-HUP", str(PID))]
-    assert sorted(host.files) == [CONF, PIDFILE]
+    (read, install) = host.commands
+    tmp = install[4]
+    assert read == ("read_file", CONF)
+    assert install == ("sh", "-c", INSTALL_SCRIPT, "sh", tmp, CONF,
+                       "sh", "-c", SIGNAL_PIDFILE_SCRIPT, "sh", PIDFILE, "HUP")
+    assert os.path.dirname(tmp) == os.path.dirname(CONF) and tmp != CONF
+    assert sorted(host.files) == [CONF, PIDFILE] and host.signals == [("HUP", PID)]
+    host.executor.reset_transcript()
+    GaneshaNFS(host.executor, config_path=CONF, pidfile=lambda: 77).add("/tank/b", R("::1"))
+    tmp = host.commands[1][4]
+    assert [c[:6] for c in host.commands] == [("read_file", CONF), ("sh", "-c", INSTALL_SCRIPT, "sh", tmp, CONF)]
+    assert host.commands[1][6:] == ("kill", "-HUP", "77")
+
+
+def test_reload_alone_is_one_command(nfs: GaneshaNFS, host: HostView) -> None:
+    nfs.reload()
+    assert host.commands == [("sh", "-c", SIGNAL_PIDFILE_SCRIPT, "sh", PIDFILE, "HUP")]
+    assert host.signals == [("HUP", PID)]
 
 
 def test_failed_write_leaves_the_file_and_raises(nfs: GaneshaNFS, host: HostView) -> None:
     nfs.add("/tank/a", R("::1"))
     before = host.files[CONF]
     host.executor.reset_transcript()
-    host.executor.host.fail_command(2, stderr="No space left on device")
+    host.executor.host.fail_command(2, stderr="No space left on device")  # the write-and-reload command
     with pytest.raises(CommandFailed, match="No space left"):
         nfs.add("/tank/b", R("::1"))
     assert sorted(host.files) == [CONF, PIDFILE] and host.files[CONF] == before
     assert host.signals == [("HUP", PID)]  # only the first change reloaded
 
 
-def test_timed_out_write_leaves_no_file(nfs: GaneshaNFS, host: HostView) -> None:
-    host.executor.host.hang_command(2)  # read, then the write hangs
+def test_timed_out_write_and_reload_puts_the_old_text_back(nfs: GaneshaNFS, host: HostView) -> None:
+    nfs.add("/tank/a", R("::1"))
+    before = host.files[CONF]
+    host.executor.host.hang_command(2)  # read, then the write-and-reload hangs: it may or may not have run
     with pytest.raises(CommandTimeout):
-        nfs.add("/tank/a", R("::1"))
-    assert sorted(host.files) == [PIDFILE]
+        nfs.add("/tank/b", R("::1"))
+    assert sorted(host.files) == [CONF, PIDFILE] and host.files[CONF] == before
+    nfs.add("/tank/b", R("::1"))  # the retry does it all
+    assert nfs.rules("/tank/b") == [R("::1")] and host.signals == [("HUP", PID), ("HUP", PID)]
 
 
 # -- the command fallback of BaseExecutor.write_file (executors behind a prefix such as sudo) -------------
@@ -454,53 +492,99 @@ def by_commands() -> HostView:
     return HostView(_FilesByCommands(fake_host((PID, 77))))
 
 
-def test_command_write_is_tee_then_mv_next_to_the_file(by_commands: HostView) -> None:
+def test_command_write_is_one_install_command_next_to_the_file(by_commands: HostView) -> None:
     host = by_commands
     host.executor.write_file(CONF, "one\n")
-    tee, mv = host.commands
-    tmp = tee[2]
-    assert tee == ("tee", "--", tmp) and mv == ("mv", "-f", "--", tmp, CONF)
+    (install,) = host.commands
+    tmp = install[4]
+    assert install == ("sh", "-c", INSTALL_SCRIPT, "sh", tmp, CONF)
     assert os.path.dirname(tmp) == os.path.dirname(CONF) and tmp != CONF
     assert sorted(host.files) == [CONF, PIDFILE] and host.files[CONF] == "one\n"
     host.executor.write_file(CONF, "two\n")
-    assert host.commands[2][2] != tmp  # a fresh temp name per write
+    assert host.commands[1][4] != tmp  # a fresh temp name per write
     assert host.executor.read_file(CONF) == b"two\n"
     assert host.commands[-1] == ("cat", "--", CONF)
 
 
-@pytest.mark.parametrize("step", [1, 2], ids=["tee fails", "mv fails"])
-def test_failed_command_write_removes_the_temp_file_and_raises(by_commands: HostView, step: int) -> None:
+def test_command_write_that_cannot_create_its_file_raises_and_changes_nothing(by_commands: HostView) -> None:
+    host = by_commands
+    host.files["/etc/ganesha"] = "a file where the directory should be\n"
+    with pytest.raises(CommandFailed, match="cannot create") as caught:
+        host.executor.write_file(CONF, "after\n")
+    assert caught.value.returncode == FILE_NOT_INSTALLED and "not replaced" not in caught.value.stderr
+    assert sorted(host.files) == ["/etc/ganesha", PIDFILE]
+
+
+def test_failed_command_write_changes_nothing_and_raises(by_commands: HostView) -> None:
     host = by_commands
     host.files[CONF] = "before\n"
-    host.executor.host.fail_command(step, stderr="No space left on device")
+    host.executor.host.fail_command(1, stderr="No space left on device")
     with pytest.raises(CommandFailed, match="No space left"):
         host.executor.write_file(CONF, "after\n")
-    assert host.commands[-1][:3] == ("rm", "-f", "--") and host.commands[-1][3] == host.commands[0][2]
     assert sorted(host.files) == [CONF, PIDFILE] and host.files[CONF] == "before\n"
 
 
 def test_timed_out_command_write_removes_the_temp_file(by_commands: HostView) -> None:
     host = by_commands
-    host.executor.host.hang_command(2)  # tee, then mv hangs
+    host.executor.host.hang_command(1)
     with pytest.raises(CommandTimeout):
         host.executor.write_file(CONF, "x\n")
+    assert host.commands[-1][:3] == ("rm", "-f", "--") and host.commands[-1][3] == host.commands[0][4]
     assert sorted(host.files) == [PIDFILE]
 
 
-def test_real_tee_and_mv_write_atomically(tmp_path: Path) -> None:
+def _lines_of(path: Path, count: int) -> int:
+    """Wait (up to 5 s) until ``path`` holds ``count`` lines; return how many it holds."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        n = len(path.read_text().splitlines()) if path.exists() else 0
+        if n >= count:
+            return n
+        time.sleep(0.02)
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_real_sh_writes_atomically_and_reloads_a_real_process(tmp_path: Path) -> None:
+    """The two fixed scripts under the real ``sh``, ``cat``, ``mv`` and ``kill``: a process that counts the
+    SIGHUPs it gets stands in for ganesha."""
+    hups = tmp_path / "hups"
+    daemon = subprocess.Popen(["sh", "-c", 'trap "echo hup >> \\"$1\\"" HUP; while :; do sleep 0.05; done',
+                               "sh", str(hups)])
+    pidfile = tmp_path / "ganesha.pid"
+    pidfile.write_text(f"{daemon.pid}\n")
     conf = tmp_path / "exports.conf"
-    nfs = GaneshaNFS(LocalExecutor(), config_path=str(conf), pidfile=None)
-    nfs.apply("/tank/a", [R("127.0.0.1"), R("::1", "ro")])
-    nfs.add("/tank/b b", [R("10.0.0.0/8")][0])
-    assert sorted(os.listdir(tmp_path)) == ["exports.conf"]  # no temp file left
-    assert stat.S_ISREG(conf.stat().st_mode)
-    assert [(e.path, e.rules) for e in parse_exports(conf.read_text())] == [
-        ("/tank/a", (R("127.0.0.1"), R("::1", "ro"))), ("/tank/b b", (R("10.0.0.0/8"),))
-    ]
-    bad = GaneshaNFS(LocalExecutor(), config_path=str(tmp_path / "missing" / "x.conf"), pidfile=None)
-    with pytest.raises(CommandFailed):
+    nfs = GaneshaNFS(LocalExecutor(timeout=30), config_path=str(conf), pidfile=str(pidfile))
+    try:
+        nfs.apply("/tank/a", [R("127.0.0.1"), R("::1", "ro")])
+        assert _lines_of(hups, 1) == 1
+        nfs.add("/tank/b b", R("10.0.0.0/8"))
+        assert _lines_of(hups, 2) == 2
+        assert sorted(os.listdir(tmp_path)) == ["exports.conf", "ganesha.pid", "hups"]  # no temp file left
+        assert stat.S_ISREG(conf.stat().st_mode)
+        assert [(e.path, e.rules) for e in parse_exports(conf.read_text())] == [
+            ("/tank/a", (R("127.0.0.1"), R("::1", "ro"))), ("/tank/b b", (R("10.0.0.0/8"),))
+        ]
+        nfs.reload()
+        assert _lines_of(hups, 3) == 3
+        before = conf.read_text()
+        pidfile.write_text("0\n")  # "kill 0" would signal the whole process group: refused
+        with pytest.raises(ParseError, match="does not hold a process id"):
+            nfs.remove("/tank/a", R("127.0.0.1"))
+        assert conf.read_text() == before  # written, not reloaded: put back
+        pidfile.write_text(f"{daemon.pid}\n")
+        daemon.kill()
+        daemon.wait()
+        with pytest.raises(CommandFailed, match="No such process"):
+            nfs.remove("/tank/a", R("127.0.0.1"))
+        assert conf.read_text() == before
+        assert sorted(os.listdir(tmp_path)) == ["exports.conf", "ganesha.pid", "hups"]
+    finally:
+        daemon.kill()
+        daemon.wait()
+    bad = GaneshaNFS(LocalExecutor(), config_path=str(tmp_path / "missing" / "x.conf"), pidfile=str(pidfile))
+    with pytest.raises(PathNotFound, match="Directory nonexistent"):
         bad.apply("/tank/a", [R("::1")])
-    assert sorted(os.listdir(tmp_path)) == ["exports.conf"]
+    assert sorted(os.listdir(tmp_path)) == ["exports.conf", "ganesha.pid", "hups"]
 
 
 # --- what ganesha's lexer can read ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -135,14 +136,15 @@ def test_read_only_builders(command: Command) -> None:
         cmd.zfs_hold("tank/a@s", "t"),
         exportfs_add_argv("/tank", [AccessRule("127.0.0.1", "rw")], ()),
         cmd.file_write_stdin("/etc/x"),
-        cmd.file_move("/etc/x.tmp", "/etc/x"),
+        cmd.file_install("/etc/.x.tmp", "/etc/x", cmd.signal_pidfile("/run/g.pid")),
+        cmd.signal_pidfile("/run/g.pid"),
         cmd.file_remove("/etc/x.tmp"),
         cmd.signal_process(1234),
         cmd.zfs_send_resume("1-ab-cd-ef"),
         cmd.zfs_receive_abort("tank/b"),
         direct_pipeline(["zfs", "send", "a@s"], SSHTarget("h"), ["zfs", "receive", "b"]),
     ],
-    ids=lambda c: " ".join(c[:2]),
+    ids=lambda c: " ".join(c[:2]) if "\n" not in "".join(c) else f"{c[0]} script {c[4]}",
 )
 def test_mutating_builders(command: Command) -> None:
     assert isinstance(command, Command)
@@ -168,3 +170,31 @@ def test_exportfs_unexport_is_a_change() -> None:
     exp = Export.make("/tank", "127.0.0.1", ("rw",))
     assert not is_read_only(exportfs_unexport_argv([exp]))
     assert isinstance(exportfs_unexport_argv([exp]), Command)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: cmd.file_install("relative.tmp", "/etc/x"),
+        lambda: cmd.file_install("/etc/.x.tmp", "/etc/x\n"),
+        lambda: cmd.file_install("/tmp/.x.tmp", "/etc/x"),  # not beside the file: the rename would not be atomic
+        lambda: cmd.file_install("/etc/x", "/etc/x"),
+        lambda: cmd.file_install("/etc/.x.tmp", "/etc/x", ["kill\0"]),
+        lambda: cmd.file_install("/etc/.x.tmp", "/etc/x", [""]),
+        lambda: cmd.signal_pidfile("run/g.pid"),
+        lambda: cmd.signal_pidfile("/run/g.pid", "HUP; reboot"),
+        lambda: cmd.signal_pidfile("/run/g.pid", "-9"),
+    ],
+)
+def test_script_builders_refuse_bad_operands(build: Callable[[], Command]) -> None:
+    with pytest.raises(InvalidName):
+        build()
+
+
+def test_script_operands_are_parameters_never_script_text() -> None:
+    """Whatever the path, the script is the constant and the operands follow it as $1, $2, ..."""
+    odd = "/etc/it's \"$(reboot)\" `x` $HOME;"
+    install = cmd.file_install(f"{odd}/.x.tmp", f"{odd}/x", cmd.signal_pidfile(f"{odd}/pid"))
+    assert install[:4] == ["sh", "-c", cmd.INSTALL_SCRIPT, "sh"]
+    assert install[4:6] == [f"{odd}/.x.tmp", f"{odd}/x"]
+    assert install[6:] == ["sh", "-c", cmd.SIGNAL_PIDFILE_SCRIPT, "sh", f"{odd}/pid", "HUP"]

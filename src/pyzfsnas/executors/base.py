@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol, runtime_checkable
 
 from pyzfsnas import commands as cmd
-from pyzfsnas.errors import CommandTimeout, InvalidName, InvalidText, ZFSError
+from pyzfsnas.errors import CommandTimeout, ConnectionFailed, InvalidName, InvalidText, ZFSError, shown_argv
 from pyzfsnas.result import Command, Result
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "check_argv",
     "check_stdin",
     "effective_timeout",
+    "install_file",
     "log_result",
 ]
 
@@ -133,7 +134,7 @@ def log_result(result: Result, where: str = "local") -> None:
     """Log one executed command at DEBUG on the ``pyzfsnas`` logger with its duration and exit status."""
     if log.isEnabledFor(logging.DEBUG):
         log.debug(
-            "ran %s on %s: exit %d in %.3fs", " ".join(result.command), where, result.returncode, result.duration
+            "ran %s on %s: exit %d in %.3fs", shown_argv(result.command), where, result.returncode, result.duration
         )
 
 
@@ -184,7 +185,7 @@ class BaseExecutor:
     :meth:`run` and :meth:`stream` check the argv and stdin, apply the time limit, time the command, decode its
     output into a :class:`Result`, log it, and raise :class:`~pyzfsnas.errors.CommandTimeout` or the caller's
     stdin error; a subclass implements :meth:`_execute` (start, feed, read, kill at the deadline) and
-    :meth:`_open_stream`. File operations default to commands (``cat``, ``tee`` + ``mv``) so an executor behind
+    :meth:`_open_stream`. File operations default to commands (``cat``; one :func:`install_file`) so an executor behind
     a prefix such as ``sudo`` keeps its privileges; transports override them with direct file access.
     """
 
@@ -281,28 +282,54 @@ class BaseExecutor:
     def write_file(self, path: str, data: bytes | str) -> None:
         """Write ``data`` to a unique temporary name beside ``path``, then rename it over ``path``.
 
-        By the transport when it has direct file access, else by commands (``tee -- TMP`` with ``data`` on
-        stdin, ``mv -f -- TMP PATH``; ``rm -f -- TMP`` when either fails, then the first error is raised).
+        By the transport when it has direct file access, else by one command (:func:`install_file`: the
+        temporary file is removed when it fails, and its typed error raised).
         """
         payload = check_stdin(data)
         assert isinstance(payload, bytes)
         tmp = temporary_name(path)
-        cmd.file_move(tmp, path)  # the same path checks on every host kind, before anything runs
+        cmd.file_install(tmp, path)  # the same path checks on every host kind, before anything runs
         if self._direct_files and not self.prefix:
             self._write_direct(path, tmp, payload)
             return
-        try:
-            self.run(cmd.file_write_stdin(tmp), stdin=payload).check()
-            self.run(cmd.file_move(tmp, path)).check()
-        except ZFSError:
-            try:
-                self.run(cmd.file_remove(tmp))
-            except ZFSError as exc:  # best effort: the first failure is the one to report
-                log.debug("could not remove %s: %s", tmp, exc)
-            raise
+        install_file(self, path, payload, tmp=tmp).check()
 
     def close(self) -> None:
         """Nothing to release by default."""
+
+
+def install_file(executor: Executor, path: str, data: bytes | str, *, then: Sequence[str] = (),
+                 timeout: float | None = None, tmp: str | None = None) -> Result:
+    """Replace ``path`` with ``data`` atomically and then run ``then``, as one command (one round trip).
+
+    The command is :func:`~pyzfsnas.commands.file_install`: ``data`` on stdin into a new temporary file
+    beside ``path``, renamed over it, then ``exec then``. It works on any executor (behind ``sudo`` too) and
+    saves the round trips of a separate write, rename and follow-up — a daemon's reload, say.
+
+    Raises the write's typed error when ``path`` was not replaced: it is unchanged, no temporary file is
+    left and ``then`` did not run. Once it was replaced, returns ``then``'s :class:`Result` *unchecked* (its
+    argv is ``then``), so the caller can tell "not written" from "written, follow-up failed"; without
+    ``then``, an empty success. A :class:`CommandTimeout` or lost connection leaves either state possible.
+    """
+    payload = check_stdin(data)
+    assert isinstance(payload, bytes)
+    tmp = temporary_name(path) if tmp is None else tmp
+    command = cmd.file_install(tmp, path, then)
+    try:
+        result = executor.run(command, stdin=payload, timeout=timeout)
+    except (CommandTimeout, ConnectionFailed):
+        try:  # best effort: a command cut short may have left its temporary file
+            executor.run(cmd.file_remove(tmp), timeout=timeout)
+        except ZFSError as exc:
+            log.debug("could not remove %s: %s", tmp, exc)
+        raise
+    follow = tuple(then) or ("true",)
+    if result.returncode == cmd.FILE_NOT_INSTALLED:
+        head, _, last = result.stderr.rstrip("\n").rpartition("\n")
+        if last == cmd.NOT_INSTALLED + path:
+            Result(command, result.returncode, result.stdout, head + "\n" if head else "",
+                   result.duration, prefix=result.prefix).check()
+    return Result(follow, result.returncode, result.stdout, result.stderr, result.duration, prefix=result.prefix)
 
 
 def temporary_name(path: str) -> str:

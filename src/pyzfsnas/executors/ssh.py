@@ -42,7 +42,7 @@ from typing import Any, cast
 import paramiko
 
 from pyzfsnas import commands as cmd
-from pyzfsnas.errors import ConnectionFailed, HostKeyError, InvalidName, error_from_result
+from pyzfsnas.errors import ConnectionFailed, HostKeyError, InvalidName, error_from_result, shown_argv
 from pyzfsnas.executors.base import CHUNK_SIZE, BaseExecutor, Outcome, Stdin
 from pyzfsnas.executors.quoting import quote_argv
 from pyzfsnas.result import is_read_only
@@ -554,7 +554,7 @@ class SSHExecutor(BaseExecutor):
                 self._discard(transport)
                 if attempt == 1 and replayable and self.read_only_predicate(argv):
                     log.warning("connection to %s lost during read-only %s; retrying once",
-                                self._where, " ".join(args))
+                                self._where, shown_argv(args))
                     continue
                 raise ConnectionFailed(self._lost_message(args)) from None
             outcome.error = feeder.error
@@ -585,7 +585,7 @@ class SSHExecutor(BaseExecutor):
 
     def _lost_message(self, args: tuple[str, ...]) -> str:
         return (
-            f"connection to {self._where} lost while running {' '.join(args)!r}; "
+            f"connection to {self._where} lost while running {shown_argv(args)!r}; "
             f"the command may or may not have run (not retried: it is not read-only or its stdin was "
             f"a stream)"
         )

@@ -5,16 +5,16 @@ The library owns one whole file (``config_path``, say ``/etc/ganesha/pyzfsnas.co
 Every change reads the file, rewrites it whole and makes ganesha re-read its configuration:
 
 * read: the executor's ``read_file`` (a missing file is an empty set of exports);
-* write: the executor's atomic ``write_file``: a unique temporary file next to ``PATH``, renamed over it, so
-  ganesha never reads a half-written file (SFTP over SSH, the OS locally; ``tee -- TMP`` then
-  ``mv -f -- TMP PATH``, argv only, behind a prefix such as ``sudo``; the temporary file is removed on failure);
-* reload: ``kill -HUP PID`` (:func:`~pyzfsnas.commands.signal_process`), the pid read from ganesha's pidfile
-  (``read_file``) or given by a callable. Ganesha adds, changes and removes exports on SIGHUP (measured:
-  visible to a client within ~20 ms).
+* write and reload, as one command (:func:`~pyzfsnas.executors.base.install_file`): the new text on stdin
+  into a unique temporary file next to ``PATH``, renamed over it (so ganesha never reads a half-written
+  file), then ``kill -s HUP`` of the pid in ganesha's pidfile
+  (:func:`~pyzfsnas.commands.signal_pidfile`) or of the pid a callable gave. Ganesha adds, changes and
+  removes exports on SIGHUP (measured: visible to a client within ~20 ms).
 
-A change that writes therefore takes four executor operations: read the config, write it, read the pidfile
-(skipped with a pid callable) and ``kill``, instead of five commands (``cat``, ``tee``, ``mv``, ``cat``,
-``kill``) before.
+A change that writes therefore takes two round trips (read, then write-and-reload), where it took five
+commands (``cat``, ``tee``, ``mv``, ``cat``, ``kill``) in 0.1 and four executor operations after the
+executors gained file operations. Without a pidfile the write is the executor's atomic ``write_file``
+(SFTP over SSH, the OS locally).
 
 All of it goes through the executor, so it works the same over SSH. Nothing is written (and ganesha is not
 signalled) when the file already says what was asked.
@@ -81,12 +81,21 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import attrs
 
-from pyzfsnas.commands import signal_process
-from pyzfsnas.errors import InvalidName, ParseError, PathNotFound, UnsupportedOperation, ZFSError
-from pyzfsnas.executors.base import Executor
+from pyzfsnas.commands import NOT_A_PID, signal_pidfile, signal_process
+from pyzfsnas.errors import (
+    CommandTimeout,
+    ConnectionFailed,
+    InvalidName,
+    ParseError,
+    PathNotFound,
+    UnsupportedOperation,
+    ZFSError,
+)
+from pyzfsnas.executors.base import Executor, install_file
 from pyzfsnas.nfs.base import export_path
 from pyzfsnas.nfs.exportfs import validate_export_path
 from pyzfsnas.nfs.rules import AccessLevel, AccessRule, InvalidAccessRule, IPNetwork, normalize_rules
+from pyzfsnas.result import Command, Result
 from pyzfsnas.zfs import ZFS
 
 __all__ = [
@@ -584,7 +593,7 @@ class GaneshaNFS:
 
     def write_config(self, text: str) -> None:
         """Replace the managed file with ``text`` atomically (the executor's ``write_file``: a temporary file in
-        the same directory renamed over it; SFTP over SSH, the OS locally, ``tee`` + ``mv`` behind sudo).
+        the same directory renamed over it; SFTP over SSH, the OS locally, one command behind sudo).
 
         Raises :class:`~pyzfsnas.errors.CommandFailed` and subclasses, or ``CommandTimeout``; the file is then
         unchanged.
@@ -608,15 +617,31 @@ class GaneshaNFS:
         return pid
 
     def reload(self) -> None:
-        """``kill -HUP PID``: ganesha re-reads its configuration and adds, changes and removes exports.
+        """Send ganesha ``SIGHUP``: it re-reads its configuration and adds, changes and removes exports.
 
-        The reload itself is asynchronous (it took well under a second on a small config); a no-op when
-        ``pidfile`` is None.
+        One command: :func:`~pyzfsnas.commands.signal_pidfile` reads the pidfile and signals on the host
+        (or ``kill`` of the callable's pid). The reload itself is asynchronous (it took well under a second
+        on a small config); a no-op when ``pidfile`` is None. A pidfile that holds no pid raises
+        :class:`~pyzfsnas.errors.ParseError`.
         """
-        if self.pidfile is None:
+        command = self._reload_command()
+        if command is None:
             log.debug("ganesha: no pidfile configured, %s written but not reloaded", self.config_path)
             return
-        self.zfs.executor.run(signal_process(self.pid(), "HUP"), timeout=self.timeout).check()
+        self._check_reload(self.zfs.executor.run(command, timeout=self.timeout))
+
+    def _reload_command(self) -> Command | None:
+        """What reloads ganesha: signal the pidfile's pid, or the callable's (asked now), or nothing."""
+        if self.pidfile is None:
+            return None
+        if callable(self.pidfile):
+            return signal_process(self.pid(), "HUP")
+        return signal_pidfile(self.pidfile, "HUP")
+
+    def _check_reload(self, result: Result) -> None:
+        if result.returncode == NOT_A_PID and isinstance(self.pidfile, str):
+            raise ParseError(f"ganesha pidfile {self.pidfile} does not hold a process id")
+        result.check()
 
     def _allocate_id(self, exports: Sequence[GaneshaExport]) -> int:
         used = {e.export_id for e in exports}
@@ -658,26 +683,40 @@ class GaneshaNFS:
                 self._reload_pending = False
 
     def _write_and_reload(self, text: str, *, previous: str) -> None:
-        """Write ``text`` and reload ganesha; if the reload fails, put ``previous`` back and raise.
+        """Write ``text`` and reload ganesha in one command; if the reload fails, put ``previous`` back, raise.
 
-        Without that, a failed ``kill -HUP`` would leave a file that already says what was asked: a retry
-        would find nothing to change and return, and (say) a revoked client would keep its access. With the
-        old file back, a retry writes and reloads again. If even that write fails, the next call reloads.
+        Without that, a failed reload would leave a file that already says what was asked: a retry would
+        find nothing to change and return, and (say) a revoked client would keep its access. With the old
+        file back, a retry writes and reloads again. If even that write fails, the next call reloads. When
+        the file was not replaced at all, the error is raised as is (nothing changed). A timeout or lost
+        connection may have left either file: it is handled like a failed reload.
         """
-        self.write_config(text)
+        then = self._reload_command()
+        if then is None:
+            self.write_config(text)
+            return
         try:
-            self.reload()
+            result = install_file(self.zfs.executor, self.config_path, text, then=then, timeout=self.timeout)
+        except (CommandTimeout, ConnectionFailed):
+            self._put_back(previous)
+            raise
+        try:
+            self._check_reload(result)
         except ZFSError:
-            self._reload_pending = True
-            try:
-                self.write_config(previous)
-            except ZFSError as exc:
-                log.warning("ganesha: reload failed and %s could not be restored (%s): the next change "
-                            "reloads", self.config_path, exc)
-            else:
-                self._reload_pending = False
+            self._put_back(previous)
             raise
         self._reload_pending = False
+
+    def _put_back(self, previous: str) -> None:
+        """After a reload that failed (or may have): restore ``previous``, else reload on the next call."""
+        self._reload_pending = True
+        try:
+            self.write_config(previous)
+        except ZFSError as exc:
+            log.warning("ganesha: reload failed and %s could not be restored (%s): the next change reloads",
+                        self.config_path, exc)
+        else:
+            self._reload_pending = False
 
     def apply(self, dataset: str, rules: Iterable[AccessRule], *, read_only: bool = False) -> None:
         """Make exactly ``rules`` the clients of the dataset's block (no block when empty)."""

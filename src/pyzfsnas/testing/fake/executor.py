@@ -8,10 +8,18 @@ import shlex
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from pyzfsnas.commands import INSTALL_SCRIPT, SIGNAL_PIDFILE_SCRIPT
 from pyzfsnas.errors import CommandTimeout
 from pyzfsnas.executors.base import BaseExecutor, Outcome, Result, Stdin, check_stdin
 from pyzfsnas.testing.fake.exportfs_cli import run_exportfs
-from pyzfsnas.testing.fake.files import FILE_PROGRAMS, read_file, run_file_command, write_file
+from pyzfsnas.testing.fake.files import (
+    FILE_PROGRAMS,
+    install,
+    read_file,
+    run_file_command,
+    signal_pidfile,
+    write_file,
+)
 from pyzfsnas.testing.fake.host import FakeHost
 from pyzfsnas.testing.fake.network import FakeNetwork, split_ssh
 from pyzfsnas.testing.fake.output import Out
@@ -43,9 +51,51 @@ def _as_chunks(stdout: str | Iterable[bytes]) -> Iterable[bytes]:
     return (stdout.encode(),) if isinstance(stdout, str) else stdout
 
 
+def _fault(host: FakeHost, argv: Sequence[str], timeout: float | None) -> Out | None:
+    """Count one command against the host's injected faults: its failure, a hang (raised), or None."""
+    fault = host.next_fault()
+    if fault is None:
+        return None
+    kind, rc, err = fault
+    if kind == "hang":
+        raise CommandTimeout(argv, timeout if timeout is not None else 0.0)
+    return Out(rc, "", err if err.endswith("\n") or not err else err + "\n")
+
+
+def _install(host: FakeHost, params: list[str], stdin: Iterable[bytes], network: FakeNetwork | None,
+             timeout: float | None) -> Out:
+    """:data:`~pyzfsnas.commands.INSTALL_SCRIPT`: the write (see :func:`files.install`), then ``exec``."""
+    if len(params) < 2:
+        return Out(2, "", "sh: 2: cannot create : Directory nonexistent\n")
+    written = install(host, params[0], params[1], stdin)
+    if written.returncode != 0 or len(params) == 2:
+        return written
+    return execute(host, params[2:], (), network, timeout, faults=False)  # exec "$@": part of this command
+
+
+def _signal_pidfile(host: FakeHost, params: list[str], stdin: Iterable[bytes], network: FakeNetwork | None,
+                    timeout: float | None) -> Out:
+    """:data:`~pyzfsnas.commands.SIGNAL_PIDFILE_SCRIPT` (see :func:`files.signal_pidfile`)."""
+    if len(params) < 2:
+        return Out(1, "", "cat: '': No such file or directory\n")
+    return signal_pidfile(host, params[0], params[1])
+
+
+#: The fixed ``sh -c`` scripts of :mod:`pyzfsnas.commands`, emulated step by step (any other script is read
+#: as a pipeline of simple commands).
+_SCRIPTS: dict[str, Callable[[FakeHost, list[str], Iterable[bytes], FakeNetwork | None, float | None], Out]] = {
+    INSTALL_SCRIPT: _install,
+    SIGNAL_PIDFILE_SCRIPT: _signal_pidfile,
+}
+
+
 def execute(host: FakeHost, argv: Sequence[str], stdin: Iterable[bytes], network: FakeNetwork | None,
-            timeout: float | None = None) -> Out:
-    """Run one argv on ``host`` (taking its lock for host programs); ``ssh``/``sh -c`` recurse."""
+            timeout: float | None = None, *, faults: bool = True) -> Out:
+    """Run one argv on ``host`` (taking its lock for host programs); ``ssh``/``sh -c`` recurse.
+
+    Each command counts once against the host's injected faults; a fixed script counts as one command
+    (``faults=False`` runs the command it execs without counting again).
+    """
     prog = os.path.basename(argv[0])
     args = list(argv[1:])
     if prog == "ssh":
@@ -60,15 +110,17 @@ def execute(host: FakeHost, argv: Sequence[str], stdin: Iterable[bytes], network
             return Out(1, "", "Pseudo-terminal will not be allocated because stdin is not a terminal.\n")
         return execute(target, remote, stdin, network, timeout)
     if prog in ("sh", "bash") and len(args) >= 2 and args[0] == "-c":
-        return _pipeline(host, args[1], stdin, network, timeout)
+        script = _SCRIPTS.get(args[1])
+        if script is None:
+            return _pipeline(host, args[1], stdin, network, timeout)
+        with host.lock:
+            fault = _fault(host, argv, timeout) if faults else None  # the script is one command
+            return fault or script(host, args[3:], stdin, network, timeout)
     handler = {"zfs": run_zfs, "zpool": run_zpool}.get(prog)
     with host.lock:
-        fault = host.next_fault()
+        fault = _fault(host, argv, timeout) if faults else None
         if fault is not None:
-            kind, rc, err = fault
-            if kind == "hang":
-                raise CommandTimeout(argv, timeout if timeout is not None else 0.0)
-            return Out(rc, "", err if err.endswith("\n") or not err else err + "\n")
+            return fault
         if handler is not None:
             return handler(host, args, stdin)
         if prog == "exportfs":

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pyzfsnas.testing.fake.host import FakeHost
 from pyzfsnas.testing.fake.output import Out
 
-__all__ = ["FILE_PROGRAMS", "read_file", "run_file_command", "write_file"]
+__all__ = ["FILE_PROGRAMS", "install", "read_file", "run_file_command", "signal_pidfile", "write_file"]
 
 #: Characters GNU's ``quotef`` leaves bare (anything else makes it quote the name).
 _PLAIN = re.compile(r"^[A-Za-z0-9@%+=:,./_-]+$")
@@ -173,7 +173,8 @@ def _rm(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
 #: Signals ``kill`` accepts, by the names and numbers it takes.
 _SIGNALS = {"HUP": "HUP", "1": "HUP", "SIGHUP": "HUP", "TERM": "TERM", "15": "TERM", "SIGTERM": "TERM",
             "INT": "INT", "2": "INT", "SIGINT": "INT", "USR1": "USR1", "10": "USR1", "SIGUSR1": "USR1",
-            "KILL": "KILL", "9": "KILL", "SIGKILL": "KILL", "0": "0"}
+            "KILL": "KILL", "9": "KILL", "SIGKILL": "KILL", "CONT": "CONT", "18": "CONT", "SIGCONT": "CONT",
+            "0": "0"}
 
 
 def _kill(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
@@ -186,7 +187,8 @@ def _kill(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     rest = list(args)
     if rest and rest[0] == "-s":
         if len(rest) < 2 or rest[1].upper() not in _SIGNALS:
-            return Out(1, "", "kill: -s: a signal the fake host knows is expected (HUP, TERM, INT, USR1, KILL, 0)\n")
+            return Out(1, "", "kill: -s: a signal the fake host knows is expected "
+                              "(HUP, TERM, INT, USR1, KILL, CONT, 0)\n")
         signal, rest = _SIGNALS[rest[1].upper()], rest[2:]
     elif rest and rest[0].startswith("-") and rest[0] != "--":
         name = rest[0][1:].upper()
@@ -209,6 +211,46 @@ def _kill(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
             if signal in ("TERM", "INT", "KILL"):
                 del host.processes[pid]
     return Out(1 if err else 0, "", err)
+
+
+def install(host: FakeHost, tmp: str, path: str, stdin: Iterable[bytes]) -> Out:
+    """The write half of :data:`~pyzfsnas.commands.INSTALL_SCRIPT`, step by step as dash runs it.
+
+    A directory at ``PATH`` is refused; ``set -C; true > TMP`` (exclusive: an existing ``TMP`` is left
+    alone), ``cat >> TMP``, ``mv -f -- TMP PATH``; on failure ``rm -f -- TMP`` (only a ``TMP`` it made) and
+    the ``pyzfsnas: not replaced: PATH`` line with exit 90. Exit 0 once ``PATH`` was replaced; the caller
+    then runs the follow-up.
+    """
+    gave_up = f"pyzfsnas: not replaced: {path}\n"
+    if _is_dir(host, path):
+        return Out(90, "", f"pyzfsnas: {path}: Is a directory\n{gave_up}")
+    problem = _lookup_error(host, tmp) or (
+        "File exists" if tmp in host.files else "Is a directory" if _is_dir(host, tmp) else None)
+    if problem == "Not a directory":
+        problem = "Directory nonexistent"  # dash says so for ENOTDIR as for ENOENT
+    if problem is not None:
+        return Out(90, "", f"sh: 3: cannot create {tmp}: {problem}\n{gave_up}")
+    host.files[tmp] = b"".join(stdin)
+    moved = _mv(host, ["-f", "--", tmp, path], ())
+    if moved.returncode != 0:
+        host.files.pop(tmp, None)
+        return Out(90, "", f"{moved.stderr}{gave_up}")
+    return Out()
+
+
+def signal_pidfile(host: FakeHost, pidfile: str, signal: str) -> Out:
+    """:data:`~pyzfsnas.commands.SIGNAL_PIDFILE_SCRIPT` as dash runs it: ``cat`` the pidfile (its status on
+    failure), refuse anything but plain decimal digits without a leading zero (exit 92), then ``kill -s``."""
+    read = _cat(host, ["--", pidfile], ())
+    if read.returncode != 0:
+        return read
+    pid = b"".join(read.stdout if not isinstance(read.stdout, str) else [read.stdout.encode()])
+    text = pid.decode("utf-8", "surrogateescape").rstrip("\n")  # $(...) strips trailing newlines
+    if not text or text.startswith("0") or not all(c in "0123456789" for c in text):
+        return Out(92, "", f"pyzfsnas: {pidfile} does not hold a process id\n")
+    if int(text) not in host.processes:
+        return Out(1, "", "sh: 3: kill: No such process\n\n")  # dash's built-in kill, as measured
+    return _kill(host, [f"-{signal}", "--", text], ())
 
 
 #: The commands this module interprets, by program name.
