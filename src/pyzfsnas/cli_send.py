@@ -137,7 +137,7 @@ def _ctrl_c(stop: threading.Event) -> Iterator[None]:
 
 
 def _resumable(args: argparse.Namespace, src: ZFS, dst: ZFS) -> bool:
-    both = src.flavour.resumable_receive and dst.flavour.resumable_receive
+    both = src.detect_flavour().resumable_receive and dst.detect_flavour().resumable_receive
     if args.resumable is True and not both:
         raise UnsupportedOperation("resumable transfers need OpenZFS on both hosts (zfs-fuse has no receive -s)")
     return both if args.resumable is None else bool(args.resumable)

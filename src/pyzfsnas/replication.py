@@ -147,11 +147,11 @@ def transfer(
     """
     # Validate both ends before starting either command.
     cmd.zfs_receive(target, force=force, unmounted=unmounted, properties=properties,
-                    resumable=resumable, flavour=destination.flavour)
+                    resumable=resumable, flavour=destination.detect_flavour())
     cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
                  replicate=replicate, properties=send_properties)
     if resumable:
-        source.flavour.require("resumable_receive", "resuming a send (-t)")
+        source.detect_flavour().require("resumable_receive", "resuming a send (-t)")
         if replicate:
             raise UnsupportedOperation("resumable transfers of replication streams (-R) are not supported")
     if retries < 0 or retry_delay < 0:
@@ -215,7 +215,8 @@ def transfer(
                 # An earlier run that died after its receive (killed, or its link dropped before the exit
                 # status came back) finished the job: heal what it may not have got to, and succeed.
                 log.info("%s already holds %s: nothing left to send", target, snapshot)
-                if incremental_from is not None and not unmounted and destination.flavour.stale_cache_after_receive:
+                stale = destination.detect_flavour().stale_cache_after_receive
+                if incremental_from is not None and not unmounted and stale:
                     destination.remount(dest_fs)
                 return TransferResult(snapshot, target, moved, None, resumes)
             if cancel is not None and cancel.is_set():
@@ -309,7 +310,7 @@ def _one_pass(
 def _already_there(source: ZFS, snapshot: str, destination: ZFS, received: str) -> bool:
     """True when ``received`` exists on the destination as ``snapshot`` of the source: same guid (zfs-fuse,
     which has no ``guid`` property: same name and creation time, which a receive keeps)."""
-    prop = "creation" if source.flavour.is_fuse or destination.flavour.is_fuse else "guid"
+    prop = "creation" if source.detect_flavour().is_fuse or destination.detect_flavour().is_fuse else "guid"
     try:
         theirs = destination.get(received, prop).raw(prop)
         return theirs is not None and theirs == source.get(snapshot, prop).raw(prop)
@@ -407,7 +408,7 @@ def transfer_direct(
     """
     send_argv = cmd.zfs_send(snapshot, incremental_from=incremental_from)
     recv_argv = cmd.zfs_receive(target, force=force, unmounted=unmounted, properties=properties,
-                                flavour=destination.flavour)
+                                flavour=destination.detect_flavour())
     result = source.executor.run(direct_pipeline(send_argv, via, recv_argv))
     if not result.ok:
         # A send that failed first (a missing snapshot) leaves the receive "failed to read from stream": the
@@ -417,6 +418,6 @@ def transfer_direct(
         if cause.strip():
             raise error_from_result(result.argv, result.returncode, cause, result.stdout, prefix=result.prefix)
         result.check()
-    if incremental_from is not None and not unmounted and destination.flavour.stale_cache_after_receive:
+    if incremental_from is not None and not unmounted and destination.detect_flavour().stale_cache_after_receive:
         destination.remount(target)
     return result

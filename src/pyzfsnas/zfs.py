@@ -86,31 +86,32 @@ class ZFS:
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
-    def detect_flavour(self) -> Flavour:
-        """Ask the host which ZFS it runs (``zfs version``), hold the answer on this facade, and return it.
+    def detect_flavour(self, *, refresh: bool = False) -> Flavour:
+        """The host's ZFS flavour: the one this facade holds, else ask the host and hold the answer.
 
-        The explicit detection call. Each facade holds its own answer (no process-wide cache): to share one
-        detection, pass it on, ``ZFS(executor, flavour=other.flavour)``.
-        """
-        found = flavour_from_version(self.executor.run(cmd.zfs_version()))
-        log.debug("host %r runs %s %s", self.executor, found.name, found.version)
-        self._flavour = found
-        return found
-
-    @property
-    def flavour(self) -> Flavour:
-        """The host's ZFS flavour held by this facade: the one given, or the one detected.
-
-        When none is held yet, the first read calls :meth:`detect_flavour` (one ``zfs version``), once per
-        facade; afterwards reading it runs nothing.
+        The explicit call that may run a command: ``zfs version`` (OpenZFS answers it, zfs-fuse rejects it),
+        at most once per facade unless ``refresh`` asks again. Every facade method that needs the flavour
+        calls it; :attr:`flavour` only reports what is held. Each facade holds its own answer (no
+        process-wide cache): to share one detection, ``ZFS(executor, flavour=other.detect_flavour())``.
         """
         held = self._flavour
-        if held is None:
-            with self._lock:
-                held = self._flavour
-                if held is None:
-                    held = self.detect_flavour()
+        if held is not None and not refresh:
+            return held
+        with self._lock:
+            held = self._flavour
+            if held is None or refresh:
+                held = flavour_from_version(self.executor.run(cmd.zfs_version()))
+                log.debug("host %r runs %s %s", self.executor, held.name, held.version)
+                self._flavour = held
         return held
+
+    @property
+    def flavour(self) -> Flavour | None:
+        """The flavour this facade holds (given, or found by :meth:`detect_flavour`); ``None`` before that.
+
+        Reading it never runs anything on the host.
+        """
+        return self._flavour
 
     def _run(self, argv: Sequence[str], *, stdin: Any = None, timeout: float | None = None) -> Result:
         """Run one command through the executor and raise the typed error if it fails."""
@@ -124,7 +125,7 @@ class ZFS:
         the host's command forms and its flavour-specific checks.
         """
         builder(*args, flavour=None, **kwargs)
-        return builder(*args, flavour=self.flavour, **kwargs)
+        return builder(*args, flavour=self.detect_flavour(), **kwargs)
 
     def _get(self, argv: list[str]) -> dict[str, PropertyMap]:
         return parse_zfs_get(self._run(argv).stdout)
@@ -134,7 +135,7 @@ class ZFS:
     def pools(self, names: Iterable[str] = ()) -> list[Zpool]:
         """All pools (or the named ones), with size, allocation, health — one ``zpool list``."""
         names = [cmd.validate_pool_name(n) for n in names]
-        fl = self.flavour
+        fl = self.detect_flavour()
         argv = cmd.zpool_list(names, flavour=fl, columns=POOL_LIST_COLUMNS)
         return parse_zpool_list(self._run(argv).stdout, POOL_LIST_COLUMNS, exact=fl.parsable_list)
 
@@ -148,7 +149,7 @@ class ZFS:
         for prop in properties:
             if prop != "all":
                 validate_property_name(prop)
-        fl = self.flavour
+        fl = self.detect_flavour()
         out = self._run(cmd.zpool_get(name, properties, flavour=fl)).stdout
         raw = parse_zpool_get(out) if fl.zpool_get_scripted else parse_zpool_get_table(out)
         return raw.get(name, PropertyMap())
@@ -282,7 +283,7 @@ class ZFS:
         """
         argv = cmd.zfs_destroy(name, recursive=recursive, recursive_dependents=recursive_dependents,
                                force=force, defer=defer)
-        if not self.flavour.busy_bug or "@" in name:
+        if not self.detect_flavour().busy_bug or "@" in name:
             self._run(argv)
             return
         # zfs-fuse's spurious "dataset is busy": the first try after a mount usually unmounts and the second
@@ -322,8 +323,8 @@ class ZFS:
 
         :class:`UnsupportedOperation` on hosts without multi-snapshot support (zfs-fuse); nothing is run.
         """
-        if not self.flavour.multi_snapshot:
-            raise UnsupportedOperation(f"{self.flavour.name} cannot take several snapshots in one command")
+        if not self.detect_flavour().multi_snapshot:
+            raise UnsupportedOperation(f"{self.detect_flavour().name} cannot take several snapshots in one command")
         pools = {n.split("/", 1)[0].split("@", 1)[0] for n in names}
         if len(pools) > 1:
             raise UnsupportedOperation(f"snapshots in one command must be in one pool, got {sorted(pools)}")
@@ -354,7 +355,7 @@ class ZFS:
         shares what was mounted — and succeeds, instead of leaving the tree unmounted.
         """
         argv = cmd.zfs_rename(old, new, parents=parents, recursive=recursive)
-        tracked = self.flavour.busy_bug and "@" not in old
+        tracked = self.detect_flavour().busy_bug and "@" not in old
         pending = self._remount_marker(old, old) if tracked else None
         try:
             self._run(argv)
@@ -383,7 +384,7 @@ class ZFS:
         except ZFSError:
             self._mount_again(mounted)
             with contextlib.suppress(ZFSError):
-                self._run(cmd.zfs_inherit(old, _REMOUNT, flavour=self.flavour))
+                self._run(cmd.zfs_inherit(old, _REMOUNT, flavour=self.detect_flavour()))
             raise
         # Renamed: mount (and share) the tree under its new names. Failures are logged, not raised: the
         # rename itself happened, and raising would tell the caller it did not.
@@ -414,7 +415,7 @@ class ZFS:
                 shared = dict.fromkeys(names, False)
         self._mount_again(shared, quiet=True)
         try:
-            self._run(cmd.zfs_inherit(new, _REMOUNT, flavour=self.flavour))
+            self._run(cmd.zfs_inherit(new, _REMOUNT, flavour=self.detect_flavour()))
         except ZFSError as exc:
             log.info("could not clear %s on %s: %s", _REMOUNT, new, exc)
 
@@ -493,7 +494,7 @@ class ZFS:
     def holds(self, snapshot: str) -> list[str]:
         """Tags of the holds on ``snapshot`` (OpenZFS; zfs-fuse cannot list holds, only count them)."""
         argv = cmd.zfs_holds(snapshot)
-        self.flavour.require("holds", "listing holds")
+        self.detect_flavour().require("holds", "listing holds")
         out = self._run(argv).stdout
         return [line.split("\t")[1] for line in out.split("\n") if line.count("\t") >= 2]
 
@@ -557,7 +558,7 @@ class ZFS:
         argv = self._argv(cmd.zfs_receive, target, force=force, unmounted=unmounted, discard_first=discard_first,
                           properties=properties, resumable=resumable)
         result = self._run(argv, stdin=stream, timeout=timeout)
-        if incremental and self.flavour.stale_cache_after_receive and not unmounted and not discard_first:
+        if incremental and self.detect_flavour().stale_cache_after_receive and not unmounted and not discard_first:
             self.remount(target.split("@", maxsplit=1)[0])
         return result
 
@@ -567,7 +568,7 @@ class ZFS:
         None too when ``target`` does not exist or the host has no resumable receive (zfs-fuse).
         """
         cmd.validate_dataset_name(target)
-        if not self.flavour.resumable_receive:
+        if not self.detect_flavour().resumable_receive:
             return None
         try:
             raw = self.get(target, "receive_resume_token").raw("receive_resume_token")
@@ -581,7 +582,7 @@ class ZFS:
         Runs ``zfs send -nvP -t TOKEN`` (nothing is sent); a token whose snapshot is gone raises
         :class:`~pyzfsnas.errors.StaleResumeToken`.
         """
-        out = self._run(cmd.zfs_send_resume(token, dry_run=True, flavour=self.flavour)).stdout
+        out = self._run(cmd.zfs_send_resume(token, dry_run=True, flavour=self.detect_flavour())).stdout
         name = next((line.split("=", 1)[1].strip() for line in out.splitlines()
                      if line.strip().startswith("toname =")), None)
         size = next((int(line.split("\t")[1]) for line in out.splitlines()
@@ -593,7 +594,7 @@ class ZFS:
     @contextmanager
     def send_resume(self, token: str, *, timeout: float | None = NO_TIMEOUT) -> Iterator[OutputStream]:
         """Stream the rest of an interrupted send (``zfs send -t TOKEN``); OpenZFS only, like :meth:`send`."""
-        with self.executor.stream(cmd.zfs_send_resume(token, flavour=self.flavour), timeout=timeout) as out:
+        with self.executor.stream(cmd.zfs_send_resume(token, flavour=self.detect_flavour()), timeout=timeout) as out:
             yield out
         if out.result is not None:
             out.result.check()
@@ -604,7 +605,7 @@ class ZFS:
         Returns False when there was none (nothing run but the check). A partially received *new*
         filesystem goes with its state (OpenZFS destroys it); an existing target keeps its data.
         """
-        argv = cmd.zfs_receive_abort(target, flavour=self.flavour)
+        argv = cmd.zfs_receive_abort(target, flavour=self.detect_flavour())
         if self.resume_token(target) is None:
             return False
         self._run(argv)
@@ -613,7 +614,7 @@ class ZFS:
     def send_size(self, snapshot: str, *, incremental_from: str | None = None,
                   intermediates: bool = False) -> int | None:
         """The estimated size of a send stream (``zfs send -nP``), or None where the host cannot estimate."""
-        if self.flavour.is_fuse:
+        if self.detect_flavour().is_fuse:
             return None
         out = self._run(cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
                                     dry_run=True)).stdout

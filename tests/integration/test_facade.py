@@ -27,7 +27,7 @@ MiB = 1 << 20
 
 def counted(host: HostUnderTest) -> tuple[ZFS, RecordingExecutor]:
     counter = RecordingExecutor(host.zfs.executor)
-    return ZFS(counter, flavour=host.zfs.flavour), counter
+    return ZFS(counter, flavour=host.zfs.detect_flavour()), counter
 
 
 def test_flavour_is_detected_once(host: HostUnderTest) -> None:
@@ -35,9 +35,13 @@ def test_flavour_is_detected_once(host: HostUnderTest) -> None:
     counter = RecordingExecutor(zfs.executor)
     zfs.executor = counter
     expected = host.flavour_name
-    assert zfs.flavour.name == expected
-    assert zfs.flavour.name == expected
+    assert zfs.flavour is None and counter.calls == []  # reading the attribute runs nothing
+    assert zfs.detect_flavour().name == expected
+    assert zfs.detect_flavour().name == expected
+    assert zfs.flavour is not None and zfs.flavour.name == expected
     assert counter.calls == [("zfs", "version")]
+    assert zfs.detect_flavour(refresh=True).name == expected
+    assert counter.calls == [("zfs", "version")] * 2
 
 
 def test_flavour_is_held_by_each_facade_and_passed_on_explicitly(host: HostUnderTest) -> None:
@@ -48,7 +52,8 @@ def test_flavour_is_held_by_each_facade_and_passed_on_explicitly(host: HostUnder
     second = ZFS(counter, flavour=first.flavour)
     second.datasets(host.root)
     third = ZFS(counter)
-    assert third.flavour == first.flavour
+    assert third.flavour is None
+    assert third.detect_flavour() == first.flavour
     assert [a[:2] for a in counter.calls] == [("zfs", "version"), ("zfs", "get"), ("zfs", "version")]
 
 
@@ -257,7 +262,7 @@ def test_holds_block_destroy(host: HostUnderTest) -> None:
     assert host.zfs.snapshots(ds)[0].userrefs == 1
     with pytest.raises(DatasetBusy):
         host.zfs.destroy(f"{ds}@s")
-    if host.zfs.flavour.holds:
+    if host.zfs.detect_flavour().holds:
         assert host.zfs.holds(f"{ds}@s") == ["keep"]
     host.zfs.release(f"{ds}@s", "keep")
     host.zfs.destroy(f"{ds}@s")

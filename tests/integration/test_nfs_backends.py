@@ -200,7 +200,7 @@ def test_ipv6(nfs_host: NFSHost) -> None:
     nfs = detect(nfs_host.zfs)
     ds = nfs_host.dataset
     rules = [R("::1"), R("fe80::/64", "ro"), R("127.0.0.1")]
-    if not nfs.supports_ipv6:
+    if not nfs.ipv6_support():
         # zfs-fuse splits sharenfs items at the first ':': IPv6 is refused before anything runs.
         before = len(nfs_host.recorder.calls)
         with pytest.raises(UnsupportedOperation, match="IPv6"):

@@ -62,7 +62,7 @@ def test_unbracketed_ipv6_is_a_world_export_and_is_flagged(
 
 def test_ipv6_capability_is_decided_from_the_host(openzfs: Any) -> None:
     nfs = KernelNFS(ZFS(openzfs.executor))
-    assert nfs.supports_ipv6  # 2.3.2: brackets parsed (the test above proves it with exportfs -v)
+    assert nfs.ipv6_support()  # 2.3.2: brackets parsed (the test above proves it with exportfs -v)
 
 
 def test_real_refusals_are_typed(openzfs: Any, dataset: Any) -> None:

@@ -110,7 +110,7 @@ def test_ipv4_cidr_ro_rw_and_no_root_squash_in_exportfs(share: Share) -> None:
 
 
 def test_ipv6_hosts_and_networks_in_exportfs(share: Share) -> None:
-    assert share.nfs.supports_ipv6
+    assert share.nfs.ipv6_support()
     share.nfs.apply(share.dataset, [R("::1"), R("fd77::/64", "ro"), R("fd77::2")])
     served = share.exports()
     assert set(served) == {"::1", "fd77::/64", "fd77::2"}

@@ -504,7 +504,7 @@ def test_group_snapshot_on_zfs_fuse_undoes_what_it_made_when_one_fails() -> None
     h = FakeHost("zfs-fuse", name="gf")
     h.create_pool("tank")
     svc = build(h)
-    assert not svc.consistent_group_snapshots
+    assert not svc.consistent_group_snapshots()
     shares = [ref(f"f{i}") for i in range(3)]
     for s in shares:
         svc.create_share(s)

@@ -95,7 +95,8 @@ def test_plugin_fixtures_work_in_a_users_project(pytester: pytest.Pytester) -> N
 
         @pytest.mark.parametrize("fake_host", ["zfs-fuse"], indirect=True)
         def test_fuse_flavour(fake_zfs):
-            assert fake_zfs.flavour.name == "zfs-fuse"
+            assert fake_zfs.flavour is None  # nothing ran yet
+            assert fake_zfs.detect_flavour().name == "zfs-fuse"
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")

@@ -15,7 +15,7 @@ def test_a_missing_prefix_program_is_named_with_the_argv_that_ran() -> None:
     """The issue's case: ``LocalExecutor(prefix=("sudo", "-n"))`` where sudo is not installed."""
     zfs = ZFS(LocalExecutor(prefix=("pyzfsnas-no-such-sudo", "-n")))
     with pytest.raises(ToolNotFound) as info:
-        _ = zfs.flavour
+        zfs.detect_flavour()
     message = str(info.value)
     assert "[pyzfsnas-no-such-sudo -n zfs version -> exit 127]" in message
     assert "pyzfsnas-no-such-sudo: command not found" in message
@@ -27,7 +27,7 @@ def test_a_missing_prefix_program_is_named_with_the_argv_that_ran() -> None:
 @pytest.mark.skipif(shutil.which("sudo") is not None, reason="sudo is installed here")
 def test_sudo_not_installed() -> None:
     with pytest.raises(ToolNotFound, match=r"sudo: command not found.*\[sudo -n zfs version -> exit 127\]"):
-        _ = ZFS(LocalExecutor(prefix=("sudo", "-n"))).flavour
+        ZFS(LocalExecutor(prefix=("sudo", "-n"))).detect_flavour()
 
 
 def test_a_failing_prefix_shows_its_stderr_and_the_whole_argv() -> None:

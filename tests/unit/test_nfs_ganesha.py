@@ -253,7 +253,7 @@ def test_include_directive() -> None:
 
 def test_protocol_and_flags(nfs: GaneshaNFS) -> None:
     assert isinstance(nfs, NFSBackend)
-    assert nfs.name == "ganesha" and nfs.supports_ipv6 is True
+    assert nfs.name == "ganesha" and nfs.ipv6_support() is True
 
 
 def test_apply_writes_block_and_reloads(nfs: GaneshaNFS, host: HostView) -> None:

@@ -93,8 +93,8 @@ def test_ipv6_capability_from_version_and_package_evidence(
 ) -> None:
     host = _host(version, package)
     nfs = KernelNFS(ZFS(host))
-    assert nfs.supports_ipv6 is capable
-    assert nfs.supports_ipv6 is capable  # decided once
+    assert nfs.ipv6_support() is capable
+    assert nfs.ipv6_support() is capable  # decided once
     assert sum(c[0] == "dpkg-query" for c in host.calls) == (1 if probed else 0)
     if not capable:
         with pytest.raises(UnsupportedOperation, match="IPv6"):
@@ -104,8 +104,8 @@ def test_ipv6_capability_from_version_and_package_evidence(
 
 def test_ipv6_capability_can_be_stated() -> None:
     host = _host("2.1.12-1", None)
-    assert KernelNFS(ZFS(host), ipv6=True).supports_ipv6
-    assert not KernelNFS(ZFS(_host("2.3.2-1", None)), ipv6=False).supports_ipv6
+    assert KernelNFS(ZFS(host), ipv6=True).ipv6_support()
+    assert not KernelNFS(ZFS(_host("2.3.2-1", None)), ipv6=False).ipv6_support()
     assert not any(c[0] == "dpkg-query" for c in host.calls)
 
 

@@ -532,7 +532,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         if self.replication_domain:
             stats["replication_type"] = "readable"
         stats["share_group_stats"] = {
-            "consistent_snapshot_support": "pool" if self.service.consistent_group_snapshots else None}
+            "consistent_snapshot_support": "pool" if self.service.consistent_group_snapshots() else None}
         stats.update(data or {})
         super()._update_share_stats(stats)
 

@@ -33,9 +33,9 @@ class NFSBackend(Protocol):
     #: Short backend name (``kernel``, ``zfs-fuse``, ``exportfs``, ``ganesha``).
     name: str
 
-    @property
-    def supports_ipv6(self) -> bool:
-        """Whether IPv6 rules can be expressed; when False an IPv6 rule raises before anything runs."""
+    def ipv6_support(self) -> bool:
+        """Whether IPv6 rules can be expressed on this host; when False an IPv6 rule raises before anything
+        runs. A call, not an attribute: a backend may have to ask the host once (kernel NFS on OpenZFS)."""
         ...
 
     def apply(self, dataset: str, rules: Iterable[AccessRule], *, read_only: bool = False) -> None:

@@ -25,4 +25,4 @@ def detect(target: ZFS | Executor) -> NFSBackend:
     caller holds the backend it gets, and callers that must share its per-dataset locks share that object.
     """
     zfs = target if isinstance(target, ZFS) else ZFS(target)
-    return FuseNFS(zfs) if zfs.flavour.is_fuse else KernelNFS(zfs)
+    return FuseNFS(zfs) if zfs.detect_flavour().is_fuse else KernelNFS(zfs)

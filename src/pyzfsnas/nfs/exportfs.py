@@ -271,7 +271,10 @@ class ExportfsNFS:
     options: tuple[str, ...]
 
     name: str = "exportfs"
-    supports_ipv6: bool = True
+
+    def ipv6_support(self) -> bool:
+        """Always: IPv6 rules are expressed as they are."""
+        return True
 
     def __init__(self, target: ZFS | Executor, *, options: Iterable[str] = DEFAULT_OPTIONS) -> None:
         self.zfs = _as_zfs(target)

@@ -10,7 +10,7 @@ What zfs-fuse 0.7 really does (checked on this project's machine):
   that are no longer wanted.
 * Each item is split at its first ``:``, so IPv6 cannot be expressed at all: ``[::1]:rw`` becomes
   ``exportfs -o :1]:rw '[:/mnt'`` ("Invalid export syntax") and ``::1:rw`` an unknown option. Hence
-  ``supports_ipv6 = False`` and an IPv6 rule raises :class:`~pyzfsnas.errors.UnsupportedOperation` before
+  ``ipv6_support()`` is False and an IPv6 rule raises :class:`~pyzfsnas.errors.UnsupportedOperation` before
   anything runs. (Use :class:`~pyzfsnas.nfs.exportfs.ExportfsNFS` on a zfs-fuse host when IPv6 clients are
   needed; mixing the two on one dataset is not supported, since ``sharenfs=off`` would drop both.)
 * A failed ``exportfs`` leaves the property set but the exports unchanged, so the property can disagree
@@ -110,7 +110,10 @@ class FuseNFS:
     options: tuple[str, ...]
 
     name: str = "zfs-fuse"
-    supports_ipv6: bool = False
+
+    def ipv6_support(self) -> bool:
+        """Never: zfs-fuse cannot express IPv6 in sharenfs."""
+        return False
 
     def __init__(self, zfs: ZFS, *, options: Sequence[str] = FUSE_OPTIONS) -> None:
         self.zfs = zfs

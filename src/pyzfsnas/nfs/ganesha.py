@@ -534,7 +534,10 @@ class GaneshaNFS:
     timeout: float | None
 
     name: str = "ganesha"
-    supports_ipv6: bool = True
+
+    def ipv6_support(self) -> bool:
+        """Always: IPv6 rules are expressed as they are."""
+        return True
 
     def __init__(
         self,

@@ -281,12 +281,12 @@ class KernelNFS:
     def __repr__(self) -> str:
         return f"KernelNFS({self.zfs!r})"
 
-    @property
-    def supports_ipv6(self) -> bool:
-        """True when the host parses bracketed IPv6 hosts (decided once: version, then package evidence)."""
+    def ipv6_support(self) -> bool:
+        """True when the host parses bracketed IPv6 hosts: decided on the first call and held (the flavour's
+        version, then the installed package's; ``ipv6=`` decides it without asking)."""
         with self._ipv6_lock:
             if self._ipv6 is None:
-                verdict = _ipv6_upstream(self.zfs.flavour.version)
+                verdict = _ipv6_upstream(self.zfs.detect_flavour().version)
                 self._ipv6 = verdict if verdict is not None else self._patched_package()
             return self._ipv6
 
@@ -299,10 +299,10 @@ class KernelNFS:
         return False
 
     def _check(self, rules: Sequence[AccessRule]) -> None:
-        if any(rule.version == 6 for rule in rules) and not self.supports_ipv6:
+        if any(rule.version == 6 for rule in rules) and not self.ipv6_support():
             rule = next(r for r in rules if r.version == 6)
             raise UnsupportedOperation(
-                f"rule {rule}: OpenZFS {self.zfs.flavour.version} cannot express IPv6 in sharenfs "
+                f"rule {rule}: OpenZFS {self.zfs.detect_flavour().version} cannot express IPv6 in sharenfs "
                 "(needs 2.2.0+, 2.1.15+ or a build with the fix; KernelNFS(ipv6=True) if this host has it)"
             )
 

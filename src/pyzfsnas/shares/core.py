@@ -112,7 +112,7 @@ class ShareCore:
     def setup(self) -> None:
         """Read the roots' mountpoints and choose the NFS backend (ConfigError when a root is unusable)."""
         self.site.load_mountpoints()
-        self.site.nfs  # noqa: B018 - choose (detect) the NFS backend now, not on the first share
+        self.site.nfs()  # choose (detect) the NFS backend now, not on the first share
 
     def _capabilities(self) -> dict[str, Any]:
         opts = self.options.creation_options
@@ -213,7 +213,7 @@ class ShareCore:
                 except InvalidAccessRule as exc:
                     reason = str(exc)
                 else:
-                    if parsed.version == 6 and not nfs.supports_ipv6:
+                    if parsed.version == 6 and not nfs.ipv6_support():
                         reason = f"{nfs.name} NFS cannot export to IPv6 clients"
                     else:
                         good.append(parsed)
@@ -267,13 +267,13 @@ class ShareCore:
 
     @staticmethod
     def _destroy_share_dataset(site: Site, dataset: str) -> None:
-        if not site.exports_in_property:
+        if not site.exports_in_property():
             # Exports outside the dataset (exportfs) outlive it: remove them even when it is gone, by the
             # path it was mounted at (computed from its root, no read needed).
             try:
-                site.nfs.clear(dataset)
+                site.nfs().clear(dataset)
             except DatasetNotFound:
-                site.nfs.clear(site.mountpoint(dataset))
+                site.nfs().clear(site.mountpoint(dataset))
         try:
             site.zfs.destroy(dataset, recursive=True)
         except DatasetNotFound:
@@ -298,7 +298,7 @@ class ShareCore:
         return {
             "driver": "pyzfsnas", "version": __version__,
             "export_ips": ",".join(site.layout.export_hosts), "service_ip": site.layout.service_ip,
-            "zpools": ",".join(sorted(site.layout.roots.values())), "nfs": site.nfs.name,
+            "zpools": ",".join(sorted(site.layout.roots.values())), "nfs": site.nfs().name,
         }
 
     def ensure_shares(self, shares: Sequence[ShareRef]) -> dict[str, ShareState]:
@@ -313,7 +313,7 @@ class ShareCore:
                 names[share.id] = None
         parents = sorted({n.rsplit("/", 1)[0] for n in names.values() if n})
         found = site.zfs.get_many(parents, ["type", "mountpoint"], depth=1) if parents else {}
-        reapply = not site.exports_in_property
+        reapply = not site.exports_in_property()
         out: dict[str, ShareState] = {}
         for share_id, dataset in names.items():
             props = found.get(dataset) if dataset else None
@@ -347,11 +347,11 @@ class ShareCore:
         """
         site = self.site
         dataset = self.dataset(share, site)
-        good, errors = self.access_rules(rules, site.nfs)
+        good, errors = self.access_rules(rules, site.nfs())
         read_only = share.replica_state not in (None, ACTIVE)
         with self.locks.hold(site.key(dataset)):
             try:
-                site.nfs.apply(dataset, good, read_only=read_only)
+                site.nfs().apply(dataset, good, read_only=read_only)
             except DatasetNotFound:
                 raise ShareNotFound(share.id, dataset) from None
         return errors
@@ -524,16 +524,16 @@ class ShareCore:
             raise Unsupported(f"snapshot {snapshot.id} is not mountable (its share type has no "
                               "mount_snapshot_support)")
         # Snapshot rules carry no level (Manila's are read-only by definition).
-        good, errors = self.access_rules([attrs.evolve(r, level="ro") for r in rules], site.nfs)
+        good, errors = self.access_rules([attrs.evolve(r, level="ro") for r in rules], site.nfs())
         if errors:
             raise InvalidRequest("; ".join(f"rule {k}: {v}" for k, v in errors.items()))
         with self.locks.hold(site.key(str(mount))):
-            site.nfs.apply(str(mount), good, read_only=True)
+            site.nfs().apply(str(mount), good, read_only=True)
 
-    @property
     def consistent_group_snapshots(self) -> bool:
-        """Whether group snapshots are atomic per pool (``zfs snapshot a@x b@x``; not on zfs-fuse)."""
-        return self.site.zfs.flavour.multi_snapshot
+        """Whether group snapshots are atomic per pool (``zfs snapshot a@x b@x``; not on zfs-fuse); may ask
+        the host its flavour once."""
+        return self.site.zfs.detect_flavour().multi_snapshot
 
     def create_group_snapshot(self, group_snapshot_id: str, members: Sequence[SnapshotRef]) -> dict[str, str]:
         """Snapshot every member share with one tag: one atomic ``zfs snapshot a@t b@t ...`` per pool.
@@ -552,7 +552,7 @@ class ShareCore:
         with self.locks.hold(*(site.key(d) for d in datasets)):
             try:
                 for group in by_pool.values():
-                    if self.consistent_group_snapshots:
+                    if self.consistent_group_snapshots():
                         site.zfs.snapshot_many(group)
                         made += group
                     else:
@@ -604,7 +604,7 @@ class ShareCore:
             self.store.update(share.id, {"creating_from": src_name})
             transfer(src.zfs, src_name, site.zfs, dataset, properties=props)
             try:
-                if not site.zfs.flavour.receive_properties:
+                if not site.zfs.detect_flavour().receive_properties:
                     site.zfs.set(dataset, props)
                 site.zfs.destroy(site.layout.snapshot(dataset, src_name.partition("@")[2]))
             except ZFSError:
@@ -695,7 +695,7 @@ class ShareCore:
         """
         if self._ip_versions is None:
             versions = self.site.layout.ip_versions()
-            if not self.site.nfs.supports_ipv6:
+            if not self.site.nfs().ipv6_support():
                 versions.discard(6)
             self._ip_versions = sorted(versions)
         return list(self._ip_versions)

@@ -72,7 +72,7 @@ class Migrations(ShareCore):
 
             transfer(self.site.zfs, job.source_snapshot, dst.zfs, job.dst_dataset, properties=props,
                      progress=progress, cancel=job.cancel)
-            job.received_props = dst.zfs.flavour.receive_properties
+            job.received_props = dst.zfs.detect_flavour().receive_properties
             job.done = True
         except BaseException as exc:
             job.error = exc

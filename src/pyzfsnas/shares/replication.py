@@ -61,8 +61,8 @@ class Replication(ShareCore):
         """A secondary replica: read-only at the ZFS level *and* read-only exports."""
         site.zfs.set(dataset, {"readonly": "on", "quota": whole_gib(size) * GIB})
         if rules is not None:
-            good, _ = self.access_rules(rules, site.nfs)
-            site.nfs.apply(dataset, good, read_only=True)
+            good, _ = self.access_rules(rules, site.nfs())
+            site.nfs().apply(dataset, good, read_only=True)
 
     def _replication_refs(self, replicas: Sequence[ShareRef]) -> set[str]:
         return {str(t) for r in replicas if (t := self.store.get(r.id, "repl_snapshot_tag"))}
@@ -94,7 +94,7 @@ class Replication(ShareCore):
         dst_ds = self._layout_dataset(new, site)
         tag = self._repl_tag(new.id)
         ro_props = self.properties(attrs.evolve(new, size=active.size), readonly=True)
-        _, rejected = self.access_rules(rules, site.nfs)
+        _, rejected = self.access_rules(rules, site.nfs())
         with self.locks.hold(src.key(src_ds), site.key(dst_ds)):
             stale = self.store.get(new.id, "repl_creating")
             if stale:
@@ -166,8 +166,8 @@ class Replication(ShareCore):
         try:
             with self.locks.hold(site.key(dataset)):
                 site.zfs.set(dataset, {"readonly": "off"})
-                good, _ = self.access_rules(rules, site.nfs)
-                site.nfs.apply(dataset, good)
+                good, _ = self.access_rules(rules, site.nfs())
+                site.nfs().apply(dataset, good)
         except ZFSError as exc:
             LOG.warning("could not make %s writable again after the failed promotion: %s", dataset, exc)
 
@@ -195,8 +195,8 @@ class Replication(ShareCore):
             with self.locks.hold(src.key(src_ds)):
                 src.zfs.set(src_ds, {"readonly": "on"})
                 frozen = True
-                good, _ = self.access_rules(rules, src.nfs)
-                src.nfs.apply(src_ds, good, read_only=True)
+                good, _ = self.access_rules(rules, src.nfs())
+                src.nfs().apply(src_ds, good, read_only=True)
                 tag = self._repl_tag(active.id)
                 src.zfs.snapshot(src.layout.snapshot(src_ds, tag))
             updates[active.id].update(replica_state=IN_SYNC, access_rules_status=ACTIVE)
@@ -235,8 +235,8 @@ class Replication(ShareCore):
         try:
             with self.locks.hold(site.key(new_ds)):
                 site.zfs.set(new_ds, {"readonly": "off"})
-                good, _ = self.access_rules(rules, site.nfs)
-                site.nfs.apply(new_ds, good)
+                good, _ = self.access_rules(rules, site.nfs())
+                site.nfs().apply(new_ds, good)
         except ZFSError as exc:
             # Neither replica would be writable: the old active (if it was frozen) takes its role back.
             if frozen:

@@ -168,9 +168,10 @@ class Site:
         check_address("zfs_service_ip", get("zfs_service_ip"))
         return cls(name, zfs, layout_from_options(get), _nfs_helper(get, required=False))
 
-    @property
     def nfs(self) -> NFSBackend:
-        """The NFS backend for this host, chosen once (detection reuses the facade's cached flavour)."""
+        """The NFS backend for this host, chosen on the first call and held (an explicit call: choosing by
+        flavour may run ``zfs version`` once, through :meth:`ZFS.detect_flavour
+        <pyzfsnas.zfs.ZFS.detect_flavour>`)."""
         if self._nfs is None:
             kind = self.helper
             if kind == "kernel":
@@ -183,10 +184,9 @@ class Site:
                 self._nfs = detect(self.zfs)
         return self._nfs
 
-    @property
     def exports_in_property(self) -> bool:
         """True when exports live in ``sharenfs`` (die with the dataset, survive a reboot)."""
-        return self.nfs.name in PROPERTY_BACKENDS
+        return self.nfs().name in PROPERTY_BACKENDS
 
     def load_mountpoints(self) -> None:
         """Read the mountpoint of every root dataset in one ``zfs get`` (setup, or first remote use)."""

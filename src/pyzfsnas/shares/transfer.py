@@ -45,7 +45,7 @@ def transfer(
         intermediates=incremental_from is not None,
         replicate=replicate,
         force=force,
-        properties=properties if properties and dst.flavour.receive_properties else None,
+        properties=properties if properties and dst.detect_flavour().receive_properties else None,
         progress=delta,
         cancel=cancel,
     )
