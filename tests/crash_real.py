@@ -13,14 +13,12 @@ command or a store write) — a real, unannounced death of a real process.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,58 +26,20 @@ from pyzfsnas import ZFS
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.flavour import FUSE
 from pyzfsnas.shares import Options, ShareRef, ShareService, Site, SnapshotRef, layout_from_options
-from tests.crash import Killed
+from pyzfsnas.testing import KillSwitch, RecordingExecutor
 
 MiB = 1 << 20
 
 
-class Steps:
-    """Counts a process's steps; before step ``kill_at`` it calls ``die`` (raise Killed, or SIGKILL itself)."""
-
-    def __init__(self, kill_at: int | None, die: Callable[[], None]) -> None:
-        self.kill_at, self.die = kill_at, die
-        self.log: list[str] = []
-        self.dead = False
-
-    def step(self, what: str) -> None:
-        if self.dead or (self.kill_at is not None and len(self.log) >= self.kill_at):
-            self.dead = True
-            self.die()
-        self.log.append(what)
-
-
-def raise_killed() -> None:
-    raise Killed
-
-
 def sigkill_self() -> None:
+    """A real, unannounced death of this process (a :class:`KillSwitch`'s ``death`` in the child)."""
     os.kill(os.getpid(), signal.SIGKILL)
-
-
-class StepExecutor:
-    """An executor whose every command is first a step of :class:`Steps`."""
-
-    def __init__(self, inner: Any, steps: Steps) -> None:
-        self.inner, self.steps = inner, steps
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def run(self, argv: Sequence[str], **kw: Any) -> Any:
-        self.steps.step(" ".join(argv))
-        return self.inner.run(argv, **kw)
-
-    @contextlib.contextmanager
-    def stream(self, argv: Sequence[str], **kw: Any) -> Iterator[Any]:
-        self.steps.step(" ".join(argv))
-        with self.inner.stream(argv, **kw) as out:
-            yield out
 
 
 class FileStore:
     """Private storage in a JSON file; each write (a step when ``steps`` is given) is saved atomically."""
 
-    def __init__(self, path: Path, steps: Steps | None = None) -> None:
+    def __init__(self, path: Path, steps: KillSwitch | None = None) -> None:
         self.path, self.steps = path, steps
         self.data: dict[str, dict[str, str]] = json.loads(path.read_text()) if path.exists() else {}
 
@@ -93,24 +53,24 @@ class FileStore:
 
     def update(self, entity_id: str, details: dict[str, Any]) -> None:
         if self.steps is not None:
-            self.steps.step(f"store.update {entity_id} {','.join(sorted(details))}")
+            self.steps.step(("store.update", entity_id, ",".join(sorted(details))))
         self.data.setdefault(entity_id, {}).update({k: str(v) for k, v in details.items()})
         self._save()
 
     def delete(self, entity_id: str) -> None:
         if self.steps is not None:
-            self.steps.step(f"store.delete {entity_id}")
+            self.steps.step(("store.delete", entity_id))
         self.data.pop(entity_id, None)
         self._save()
 
 
-def service(root: str, store: FileStore, steps: Steps | None = None) -> ShareService:
+def service(root: str, store: FileStore, steps: KillSwitch | None = None) -> ShareService:
     """A set-up service whose one root is ``root``, over the local zfs-fuse (commands are steps if given)."""
     opts = {"zfs_zpool_list": [root], "zfs_share_export_ip": "10.0.0.1", "zfs_service_ip": "10.0.0.2",
             "zfs_dataset_name_prefix": "manila_share_", "zfs_dataset_snapshot_name_prefix": "manila_share_snapshot_",
             "zfs_share_helpers": {"NFS": "zfs-fuse"}}
     options = Options.from_options("A", opts.get)
-    ex: Any = LocalExecutor() if steps is None else StepExecutor(LocalExecutor(), steps)
+    ex: Any = LocalExecutor() if steps is None else RecordingExecutor(LocalExecutor(), kill_switch=steps)
     svc = ShareService(Site("A", ZFS(ex, flavour=FUSE), layout_from_options(opts.get), options.helper), options,
                        store)
     svc.setup()
@@ -198,9 +158,9 @@ def signature(root: str, store: FileStore) -> list[Any]:
 def main(argv: list[str]) -> None:
     """Child: run ``OPERATION`` on ``ROOT`` and SIGKILL this process just before step ``K``."""
     root, pool, op, k, store_path = argv
-    steps = Steps(None, sigkill_self)
+    steps = KillSwitch(death=sigkill_self)
     svc = service(root, FileStore(Path(store_path), steps), steps)
-    steps.kill_at = int(k)
+    steps.allow = int(k)
     call(op, svc, pool)
     print(json.dumps(steps.log))  # reached only when K is past the last step
 

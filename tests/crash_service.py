@@ -3,9 +3,9 @@
 A *world* is three fake hosts (``h``: backend A, pool ``tank``; ``hb``: backend B, pool ``tankb``; ``t``: the
 backup target, ``bkp/manila``) and one :class:`MemoryStore` — Manila's private storage, which survives a
 crash with whatever the dead process had written to it. Services are built over executors that all belong
-to one :class:`Process`: it lets ``allow`` steps (host commands and store writes) happen, then dies (``Killed``, a
-``BaseException``; nothing after it, ``finally`` blocks and ``except`` clean-ups included, reaches a host —
-as after SIGKILL).
+to one process, a :class:`~pyzfsnas.testing.KillSwitch`: it lets ``allow`` steps (host commands, and store
+writes through :class:`ProcessStore`) happen, then dies (``Killed``, a ``BaseException``; nothing after it,
+``finally`` blocks and ``except`` clean-ups included, reaches a host — as after SIGKILL).
 
 :func:`run_point` runs one scenario: prepare (with a clean service), run the operation in a dying process,
 throw that service away, build fresh services on the same hosts and store, call ``ensure_shares`` (what
@@ -19,18 +19,17 @@ import contextlib
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyzfsnas import ZFS
 from pyzfsnas.errors import ZFSError
-from pyzfsnas.executors.base import Result, Stdin
 from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.flavour import FUSE, OPENZFS
 from pyzfsnas.shares import MemoryStore, Options, ShareError, ShareRef, ShareService, Site, layout_from_options
 from pyzfsnas.shares.values import ERROR
-from tests.crash import Killed
+from pyzfsnas.testing import Killed, KillSwitch, RecordingExecutor
 
 GIB = 1 << 30
 MiB = 1 << 20
@@ -45,56 +44,21 @@ BACKENDS = {
 }
 
 
-class Process:
-    """The operation's process: ``allow`` commands (None: all) reach a host, then it is dead for good."""
-
-    def __init__(self, allow: int | None = None) -> None:
-        self.allow = allow
-        self.log: list[tuple[str, ...]] = []
-        self.dead = False
-
-    def enter(self, argv: Sequence[str]) -> None:
-        if self.dead:
-            raise Killed
-        if self.allow is not None and len(self.log) >= self.allow:
-            self.dead = True
-            raise Killed
-        self.log.append(tuple(argv))
-
-
-class ProcessExecutor(FakeExecutor):
-    """A fake host's executor whose commands count against (and die with) one :class:`Process`."""
-
-    def __init__(self, host: FakeHost, process: Process) -> None:
-        super().__init__(host)
-        self.process = process
-
-    def run(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Result:
-        self.process.enter(argv)
-        return super().run(argv, stdin=stdin, timeout=timeout)
-
-    @contextlib.contextmanager
-    def stream(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Iterator[Any]:
-        self.process.enter(argv)
-        with super().stream(argv, stdin=stdin, timeout=timeout) as out:
-            yield out
-
-
 class ProcessStore:
     """The private storage as the dying process sees it: each write is a step that may not happen."""
 
-    def __init__(self, inner: MemoryStore, process: Process) -> None:
+    def __init__(self, inner: MemoryStore, process: KillSwitch) -> None:
         self.inner, self.process = inner, process
 
     def get(self, entity_id: str, key: str) -> Any:
         return self.inner.get(entity_id, key)
 
     def update(self, entity_id: str, details: dict[str, Any]) -> None:
-        self.process.enter(("store.update", entity_id, ",".join(sorted(details))))
+        self.process.step(("store.update", entity_id, ",".join(sorted(details))))
         self.inner.update(entity_id, details)
 
     def delete(self, entity_id: str) -> None:
-        self.process.enter(("store.delete", entity_id))
+        self.process.step(("store.delete", entity_id))
         self.inner.delete(entity_id)
 
 
@@ -116,11 +80,11 @@ class World:
     def hosts(self) -> list[FakeHost]:
         return [self.h, self.hb, self.t]
 
-    def zfs(self, host: FakeHost, process: Process | None = None) -> ZFS:
-        ex = FakeExecutor(host) if process is None else ProcessExecutor(host, process)
+    def zfs(self, host: FakeHost, process: KillSwitch | None = None) -> ZFS:
+        ex = FakeExecutor(host) if process is None else RecordingExecutor(FakeExecutor(host), kill_switch=process)
         return ZFS(ex, flavour=FUSE if self.flavour == "zfs-fuse" else OPENZFS)
 
-    def services(self, process: Process | None = None) -> dict[str, ShareService]:
+    def services(self, process: KillSwitch | None = None) -> dict[str, ShareService]:
         """Freshly started services of backends A and B (set up before ``process`` starts counting)."""
         hosts = {"A": self.h, "B": self.hb}
         layouts = {n: layout_from_options(o.get) for n, o in BACKENDS.items()}
@@ -215,7 +179,7 @@ def clean(scenario: Scenario, flavour: str) -> tuple[list[Any], list[tuple[str, 
     """The end state of one uninterrupted call, and the commands it ran."""
     world = World(flavour)
     scenario.prepare(world, world.services())
-    process = Process()
+    process = KillSwitch()
     svcs = world.services(process)
     process.log.clear()
     _call(scenario, svcs)
@@ -226,7 +190,7 @@ def run_point(scenario: Scenario, flavour: str, k: int, expected: list[Any], com
     """Kill ``scenario``'s call after ``k`` commands, restart, ensure, retry; classify the outcome."""
     world = World(flavour)
     scenario.prepare(world, world.services())
-    process = Process()
+    process = KillSwitch()
     svcs = world.services(process)
     process.log.clear()
     process.allow = k

@@ -1,6 +1,7 @@
 """Executors that break a transfer's link the way the world does: a dropped connection mid-stream, or a
-sender killed with SIGKILL. They wrap a real executor (here a FakeExecutor) and cut only the streams they
-are told to, so what survives is decided by the host's own ``zfs receive`` (a truncated stream)."""
+sender killed with SIGKILL. Each is a :class:`~pyzfsnas.testing.RecordingExecutor` over a real executor (here a
+FakeExecutor) that cuts only the streams it is told to, so what survives is decided by the host's own
+``zfs receive`` (a truncated stream)."""
 
 from __future__ import annotations
 
@@ -9,84 +10,30 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
 
-from pyzfsnas.errors import ConnectionFailed
-from pyzfsnas.executors.base import Executor, Result, Stdin
-
-
-class _Cut:
-    def __init__(self, chunks: Iterable[bytes], limit: int | None) -> None:
-        self.chunks, self.limit, self.sent = chunks, limit, 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self.chunks:
-            if self.limit is not None and self.sent + len(chunk) > self.limit:
-                part = chunk[: self.limit - self.sent]
-                if part:
-                    self.sent += len(part)
-                    yield part
-                raise ConnectionFailed("SSH connection lost (link dropped by the test)")
-            self.sent += len(chunk)
-            yield chunk
+from pyzfsnas.executors.base import Executor, OutputStream, Result
+from pyzfsnas.testing import RecordingExecutor
 
 
-class _Stream:
-    def __init__(self, inner: Any, limit: int | None) -> None:
-        self._inner, self._cut = inner, _Cut(inner, limit)
+def link_drop(inner: Executor, send_cuts: Sequence[int] = (), receive_cuts: Sequence[int] = ()) -> RecordingExecutor:
+    """``inner`` whose next streams lose the link after the given byte counts.
 
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._cut)
-
-    @property
-    def result(self) -> Result | None:
-        r: Result | None = self._inner.result
-        return r
-
-
-class LinkDrop:
-    """Wraps an executor; its next streams (``zfs send``) lose the link after the given byte counts.
-
-    ``send_cuts`` apply to ``stream`` calls in order, ``receive_cuts`` to ``run`` calls that get a streamed
-    stdin (``zfs receive``): there the receive sees the stream end early and we never get its exit status.
+    ``send_cuts`` apply to the ``zfs send`` streams in order, ``receive_cuts`` to the ``zfs receive`` runs fed a
+    streamed stdin: there the receive sees the stream end early and we never get its exit status.
     """
-
-    def __init__(self, inner: Executor, send_cuts: Sequence[int] = (), receive_cuts: Sequence[int] = ()) -> None:
-        self.inner = inner
-        self.send_cuts = list(send_cuts)
-        self.receive_cuts = list(receive_cuts)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def run(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Result:
-        if self.receive_cuts and stdin is not None and not isinstance(stdin, bytes | str):
-            limit = self.receive_cuts.pop(0)
-            cut = _Cut(stdin, limit)
-
-            def upto() -> Iterator[bytes]:
-                with contextlib.suppress(ConnectionFailed):
-                    yield from cut
-
-            self.inner.run(argv, stdin=upto(), timeout=timeout)
-            raise ConnectionFailed("SSH connection lost while running zfs receive (link dropped by the test)")
-        return self.inner.run(argv, stdin=stdin, timeout=timeout)
-
-    @contextlib.contextmanager
-    def stream(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Iterator[Any]:
-        limit = self.send_cuts.pop(0) if self.send_cuts and tuple(argv[:2]) == ("zfs", "send") else None
-        with self.inner.stream(argv, stdin=stdin, timeout=timeout) as out:
-            yield _Stream(out, limit)
-
-    def close(self) -> None:
-        self.inner.close()
+    rec = RecordingExecutor(inner)
+    for n, limit in enumerate(send_cuts, 1):
+        rec.drop(n, match=("zfs", "send"), after_bytes=limit)
+    for n, limit in enumerate(receive_cuts, 1):
+        rec.drop(n, match=("zfs", "receive"), after_bytes=limit)
+    return rec
 
 
 class _Relay:
     """A stream relayed through a real ``cat`` process that is SIGKILLed after ``limit`` bytes."""
 
-    def __init__(self, inner: Any, argv: Sequence[str], limit: int) -> None:
+    def __init__(self, inner: OutputStream, argv: Sequence[str], limit: int) -> None:
         self._inner, self._argv, self._limit = inner, tuple(argv), limit
         self.result: Result | None = None
 
@@ -121,25 +68,20 @@ class _Relay:
         self.result = Result(self._argv, rc, "", "" if rc == 0 else "Killed\n")
 
 
-class KilledSender(LinkDrop):
-    """Wraps an executor; its next ``zfs send`` streams pass through a real process SIGKILLed mid-stream."""
-
-    @contextlib.contextmanager
-    def stream(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Iterator[Any]:
-        if not (self.send_cuts and tuple(argv[:2]) == ("zfs", "send")):
-            with self.inner.stream(argv, stdin=stdin, timeout=timeout) as out:
-                yield out
-            return
-        limit = self.send_cuts.pop(0)
-        with self.inner.stream(argv, stdin=stdin, timeout=timeout) as out:
-            relay = _Relay(out, argv, limit)
-            yield relay
+def killed_sender(inner: Executor, send_cuts: Sequence[int]) -> RecordingExecutor:
+    """``inner`` whose next ``zfs send`` streams pass through a real process SIGKILLed after the given byte
+    counts."""
+    cuts = list(send_cuts)
+    rec = RecordingExecutor(inner)
+    rec.intercept_stream(("zfs", "send"),
+                         lambda argv, out: _Relay(out, argv, cuts.pop(0)) if cuts else out)
+    return rec
 
 
 class _Abandoned:
     """A stream whose command is killed (exit -1, no status) when its reader stops before the end."""
 
-    def __init__(self, inner: Any, argv: Sequence[str]) -> None:
+    def __init__(self, inner: OutputStream, argv: Sequence[str]) -> None:
         self._inner, self._argv, self._done = inner, tuple(argv), False
 
     def __iter__(self) -> Iterator[bytes]:
@@ -148,14 +90,12 @@ class _Abandoned:
 
     @property
     def result(self) -> Result | None:
-        r: Result | None = self._inner.result
+        r = self._inner.result
         return r if self._done or r is None else Result(self._argv, -1, "", "")
 
 
-class SSHLikeSender(LinkDrop):
-    """Wraps an executor whose ``zfs send`` ends like SSHExecutor's when its reader goes away: exit -1."""
-
-    @contextlib.contextmanager
-    def stream(self, argv: Sequence[str], *, stdin: Stdin = None, timeout: float | None = None) -> Iterator[Any]:
-        with self.inner.stream(argv, stdin=stdin, timeout=timeout) as out:
-            yield _Abandoned(out, argv)
+def ssh_like_sender(inner: Executor) -> RecordingExecutor:
+    """``inner`` whose streams end like SSHExecutor's when their reader goes away: exit -1."""
+    rec = RecordingExecutor(inner)
+    rec.intercept_stream(None, lambda argv, out: _Abandoned(out, argv))
+    return rec

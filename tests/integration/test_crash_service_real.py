@@ -1,7 +1,7 @@
 """The share-service crash matrix on real zfs-fuse: a sample of operations, every kill point, two ways.
 
-In process: the operation's executor stops dead before step ``k`` (``tests.crash_real.Steps``, as in the fake
-matrix). As a real process: a child python runs the operation with a ``LocalExecutor`` and SIGKILLs itself
+In process: the operation's executor stops dead before step ``k`` (a ``pyzfsnas.testing.KillSwitch``, as in the
+fake matrix). As a real process: a child python runs the operation with a ``LocalExecutor`` and SIGKILLs itself
 before step ``k``; the parent then restarts the service on the same pool and JSON private storage, runs
 ``ensure_shares`` and the same call again. Either way the end state must be exactly that of one clean call.
 """
@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.crash import Killed
-from tests.crash_real import OPERATIONS, FileStore, Steps, call, prepare, raise_killed, refs, service, signature
+from tests.crash_real import OPERATIONS, FileStore, call, prepare, refs, service, signature
 
 from pyzfsnas import ZFS
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.flavour import FUSE
 from pyzfsnas.shares.values import ERROR
+from pyzfsnas.testing import Killed, KillSwitch
 
 REPO = Path(__file__).resolve().parents[2]
 _n = itertools.count(1)
@@ -56,7 +56,7 @@ def _clean(pool: str, op: str, tmp: Path) -> tuple[list[Any], int]:
     store_path = tmp / "clean.json"
     with _root(pool) as root:
         prepare(op, service(root, FileStore(store_path)), pool)
-        steps = Steps(None, raise_killed)
+        steps = KillSwitch()
         call(op, service(root, FileStore(store_path, steps), steps), pool)
         return signature(root, FileStore(store_path)), len(steps.log)
 
@@ -73,7 +73,7 @@ def test_killed_in_process_at_every_step_then_restarted_converges_on_zfs_fuse(
         store_path = tmp_path / f"k{k}.json"
         with _root(pool) as root:
             prepare(op, service(root, FileStore(store_path)), pool)
-            steps = Steps(k, raise_killed)
+            steps = KillSwitch(k)
             with contextlib.suppress(Killed):
                 call(op, service(root, FileStore(store_path, steps), steps), pool)
             if not steps.dead:

@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 import pytest
-from tests.linkfaults import KilledSender, LinkDrop, SSHLikeSender
+from tests.linkfaults import killed_sender, link_drop, ssh_like_sender
 
 from pyzfsnas import ZFS
 from pyzfsnas.errors import (
@@ -52,7 +52,7 @@ def _same(a: FakeHost, b: FakeHost, src: str, dst: str) -> None:
 
 def test_full_transfer_resumes_after_the_source_link_drops(caplog: pytest.LogCaptureFixture) -> None:
     a, b = _hosts()
-    src = ZFS(LinkDrop(FakeExecutor(a), send_cuts=[7 * MiB + 12345]))
+    src = ZFS(link_drop(FakeExecutor(a), send_cuts=[7 * MiB + 12345]))
     dst = ZFS(FakeExecutor(b))
     with caplog.at_level(logging.WARNING, "pyzfsnas"):
         res = transfer(src, "tank/data@s1", dst, "backup/data", resumable=True, retry_delay=0)
@@ -75,7 +75,7 @@ def test_incremental_series_cut_in_the_middle_resumes_then_continues() -> None:
         a.write("tank/data", 3 * MiB)
         za.snapshot(f"tank/data@s{i}")
     # the -I stream carries s2, s3, s4 (3 MiB each + header): cut inside s3
-    src = ZFS(LinkDrop(FakeExecutor(a), send_cuts=[4 * MiB]))
+    src = ZFS(link_drop(FakeExecutor(a), send_cuts=[4 * MiB]))
     res = transfer(src, "tank/data@s4", ZFS(FakeExecutor(b)), "backup/data", incremental_from="@s1",
                    intermediates=True, resumable=True, retry_delay=0)
     assert res.resumes == 1
@@ -86,19 +86,19 @@ def test_incremental_series_cut_in_the_middle_resumes_then_continues() -> None:
 
 def test_resumes_after_the_destination_link_drops(caplog: pytest.LogCaptureFixture) -> None:
     a, b = _hosts()
-    dst = ZFS(LinkDrop(FakeExecutor(b), receive_cuts=[5 * MiB]))
-    src = ZFS(SSHLikeSender(FakeExecutor(a)))  # its send is killed (exit -1) when we stop reading it
+    dst = ZFS(link_drop(FakeExecutor(b), receive_cuts=[5 * MiB]))
+    src = ZFS(ssh_like_sender(FakeExecutor(a)))  # its send is killed (exit -1) when we stop reading it
     with caplog.at_level(logging.WARNING, "pyzfsnas"):
         res = transfer(src, "tank/data@s1", dst, "backup/data", resumable=True, retry_delay=0)
     assert res.resumes == 1
     _same(a, b, "tank/data", "backup/data")
     # the cause is named: the receive's lost connection, not the send it took down with it
-    assert any("SSH connection lost while running zfs receive" in r.message for r in caplog.records)
+    assert any("connection lost while running 'zfs receive" in r.message for r in caplog.records)
 
 
 def test_resumes_after_the_sender_is_killed_with_sigkill() -> None:
     a, b = _hosts()
-    src = ZFS(KilledSender(FakeExecutor(a), send_cuts=[9 * MiB, 3 * MiB]))
+    src = ZFS(killed_sender(FakeExecutor(a), send_cuts=[9 * MiB, 3 * MiB]))
     res = transfer(src, "tank/data@s1", ZFS(FakeExecutor(b)), "backup/data", resumable=True, retry_delay=0)
     assert res.resumes == 2
     _same(a, b, "tank/data", "backup/data")
@@ -106,7 +106,7 @@ def test_resumes_after_the_sender_is_killed_with_sigkill() -> None:
 
 def test_retries_are_bounded_and_a_later_call_finishes_what_was_left() -> None:
     a, b = _hosts()
-    src = ZFS(LinkDrop(FakeExecutor(a), send_cuts=[2 * MiB] * 3))
+    src = ZFS(link_drop(FakeExecutor(a), send_cuts=[2 * MiB] * 3))
     with pytest.raises(TransferInterrupted) as info:
         transfer(src, "tank/data@s1", ZFS(FakeExecutor(b)), "backup/data", resumable=True, retries=2,
                  retry_delay=0)
@@ -168,7 +168,7 @@ def test_stop_keeps_a_resumable_state() -> None:
 
 def test_without_resumable_a_dropped_link_keeps_nothing() -> None:
     a, b = _hosts()
-    src = ZFS(LinkDrop(FakeExecutor(a), send_cuts=[5 * MiB]))
+    src = ZFS(link_drop(FakeExecutor(a), send_cuts=[5 * MiB]))
     with pytest.raises(ConnectionFailed):
         transfer(src, "tank/data@s1", ZFS(FakeExecutor(b)), "backup/data")
     assert "backup/data" not in b.datasets
@@ -178,7 +178,7 @@ def test_a_partial_state_whose_snapshot_is_gone_is_discarded_and_the_transfer_st
     a, b = _hosts()
     za, dst = ZFS(FakeExecutor(a)), ZFS(FakeExecutor(b))
     with pytest.raises(TransferInterrupted):
-        transfer(ZFS(LinkDrop(FakeExecutor(a), send_cuts=[MiB] * 2)), "tank/data@s1", dst, "backup/data",
+        transfer(ZFS(link_drop(FakeExecutor(a), send_cuts=[MiB] * 2)), "tank/data@s1", dst, "backup/data",
                  resumable=True, retries=1, retry_delay=0)
     token = dst.resume_token("backup/data")
     assert token is not None

@@ -1,10 +1,11 @@
 """Crash consistency of the library's multi-step calls, measured: kill after each command, restart, retry.
 
 For each operation (destroy with zfs-fuse's busy handling, rename, transfer full/incremental, resumable or
-not) and each of its commands in turn, the operation's process dies there (``tests.crash.StopDead``: nothing
-after that point reaches a host; for a ``zfs receive`` also half-way through its stream). A fresh process then
-repeats the same call. The end state must be the one an uninterrupted run leaves (``converged``) or the retry
-must raise a typed error saying why not (``reported``); ``lost`` — a silently different state — fails the test.
+not) and each of its commands in turn, the operation's process dies there (a ``pyzfsnas.testing.KillSwitch``:
+nothing after that point reaches a host; for a ``zfs receive`` also half-way through its stream). A fresh
+process then repeats the same call. The end state must be the one an uninterrupted run leaves (``converged``)
+or the retry must raise a typed error saying why not (``reported``); ``lost`` — a silently different state —
+fails the test.
 The matrix is printed (``-s``) and summarised in docs/crash-matrix.rst.
 """
 
@@ -113,27 +114,14 @@ def _die_before(argv_start: tuple[str, ...], setup: Setup) -> list[FakeHost]:
     ``argv_start``; return the hosts (the caller then retries in a fresh process)."""
     import contextlib
 
-    from pyzfsnas.testing.fake import FakeExecutor
-    from tests.crash import Killed, StopDead, _Share
+    from pyzfsnas.testing import Killed, KillSwitch
+    from tests.crash import commands, dying
 
     hosts, op = setup()
-    probe: list[tuple[str, ...]] = []
-    _, op2 = setup()
-
-    class Probe(FakeExecutor):
-        def run(self, argv: Any, **kw: Any) -> Any:
-            probe.append(tuple(argv))
-            return super().run(argv, **kw)
-
-        def stream(self, argv: Any, **kw: Any) -> Any:
-            probe.append(tuple(argv))
-            return super().stream(argv, **kw)
-
-    op2(Probe)
-    k = next(i for i, a in enumerate(probe) if a[:len(argv_start)] == argv_start)
-    process = StopDead(None, k)
+    _, probe = setup()
+    k = next(i for i, a in enumerate(commands(probe)) if a[:len(argv_start)] == argv_start)
     with contextlib.suppress(Killed):
-        op(lambda h: _Share(process, FakeExecutor(h)))
+        op(dying(KillSwitch(k)))
     return hosts
 
 

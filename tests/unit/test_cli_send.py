@@ -7,16 +7,16 @@ import io
 import os
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from tests.linkfaults import LinkDrop
+from tests.linkfaults import link_drop
 
 from pyzfsnas import ZFS, cli
 from pyzfsnas.cli_send import Reporter
-from pyzfsnas.executors.base import Result
+from pyzfsnas.executors.base import OutputStream, Result
 from pyzfsnas.replication import TransferResult
+from pyzfsnas.testing import RecordingExecutor
 from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 MiB = 1 << 20
@@ -80,39 +80,35 @@ def test_replicate_full_then_incremental_then_up_to_date(pair: Pair, capsys: pyt
     assert (code, err) == (0, "backup/a is up to date (tank/a@s4)\n")
 
 
-class _CtrlC(LinkDrop):
-    """Delivers a real SIGINT to this process once a ``zfs send`` stream passed ``after`` bytes."""
+def _ctrl_c(inner: Any, after: int) -> RecordingExecutor:
+    """``inner`` that delivers a real SIGINT to this process once a ``zfs send`` stream passed ``after`` bytes."""
+    pending = [after]
 
-    def __init__(self, inner: Any, after: int) -> None:
-        super().__init__(inner)
-        self.after = after
+    def interrupting(_argv: tuple[str, ...], out: OutputStream) -> OutputStream:
+        class Interrupting:
+            @property
+            def result(self) -> Result | None:
+                return out.result
 
-    @contextmanager
-    def stream(self, argv: Any, *, stdin: Any = None, timeout: float | None = None) -> Iterator[Any]:
-        with self.inner.stream(argv, stdin=stdin, timeout=timeout) as out:
-            parent = self
+            def __iter__(self) -> Iterator[bytes]:
+                sent = 0
+                for chunk in out:
+                    sent += len(chunk)
+                    if pending and sent > pending[0]:
+                        pending.clear()
+                        os.kill(os.getpid(), signal.SIGINT)
+                    yield chunk
 
-            class Wrapped:
-                @property
-                def result(self) -> Result | None:
-                    r: Result | None = out.result
-                    return r
+        return Interrupting()
 
-                def __iter__(self) -> Iterator[bytes]:
-                    sent = 0
-                    for chunk in out:
-                        sent += len(chunk)
-                        if parent.after and sent > parent.after:
-                            parent.after = 0
-                            os.kill(os.getpid(), signal.SIGINT)
-                        yield chunk
-
-            yield Wrapped()
+    rec = RecordingExecutor(inner)
+    rec.intercept_stream(("zfs", "send"), interrupting)
+    return rec
 
 
 def test_ctrl_c_keeps_a_resumable_state_and_says_how_to_resume(pair: Pair,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    pair.src = _CtrlC(FakeExecutor(pair.a), after=3 * MiB)
+    pair.src = _ctrl_c(FakeExecutor(pair.a), after=3 * MiB)
     code, err = run(capsys, "send", "tank/a@s1", "backup/a")
     assert code == 130
     assert ("pyzfsnas: interrupted; the partial state is kept in backup/a: run the same command again to "
@@ -127,10 +123,10 @@ def test_ctrl_c_keeps_a_resumable_state_and_says_how_to_resume(pair: Pair,
 
 
 def test_a_dropped_link_is_resumed_and_reported(pair: Pair, capsys: pytest.CaptureFixture[str]) -> None:
-    pair.src = LinkDrop(FakeExecutor(pair.a), send_cuts=[2 * MiB])
+    pair.src = link_drop(FakeExecutor(pair.a), send_cuts=[2 * MiB])
     code, err = run(capsys, "send", "tank/a@s2", "backup/a")
     assert code == 0, err
-    assert "interrupted after 2097152 bytes (SSH connection lost" in err and "attempt 1 of 3" in err
+    assert "interrupted after 2097152 bytes (injected: connection lost" in err and "attempt 1 of 3" in err
     assert pair.snaps() == ["s2"]
 
 
