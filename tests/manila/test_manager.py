@@ -16,6 +16,8 @@ from manila.tests import db_utils
 from manila import db, exception
 from pyzfsnas import ZFS
 from pyzfsnas.errors import DatasetNotFound
+from pyzfsnas.result import Result
+from pyzfsnas.testing import RecordingExecutor
 from tests.manila.managerlib import BUILDERS, GIB, MANAGER_HOSTS, Cloud, manila_env
 
 
@@ -370,18 +372,10 @@ def test_promote_that_cannot_make_the_new_active_writable_keeps_the_roles(fake_c
     c = fake_cloud
     inner = c.pools.executors[c.addr["B"][1]]
 
-    class FailReadonlyOff:
-        """B's executor, whose `zfs set readonly=off` fails (through the fake host's own fault injection)."""
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(inner, name)
-
-        def run(self, argv: Any, **kw: Any) -> Any:
-            if tuple(argv[:2]) == ("zfs", "set") and "readonly=off" in argv:
-                inner.host.fail_command(1)  # type: ignore[attr-defined]
-            return inner.run(argv, **kw)
-
-    c.pools.executors[c.addr["B"][1]] = FailReadonlyOff()  # type: ignore[assignment]
+    failing = RecordingExecutor(inner)  # B's executor, whose every `zfs set readonly=off` fails
+    failing.intercept(lambda argv: argv[:2] == ("zfs", "set") and "readonly=off" in argv,
+                      lambda argv, _inner: Result(argv, 1, "", "cannot set property: injected failure\n"))
+    c.pools.executors[c.addr["B"][1]] = failing
     share, replica = _replicate(c)
     with pytest.raises(exception.ReplicationException, match="writable"):
         c.m("B").promote_share_replica(c.ctx, replica["id"], share_id=share["id"])
