@@ -45,6 +45,7 @@ __all__ = [
     "file_remove",
     "file_write_stdin",
     "package_version",
+    "pidfile_pid",
     "signal_pidfile",
     "signal_process",
     "validate_dataset_name",
@@ -534,6 +535,15 @@ SIGNAL_PIDFILE_SCRIPT: str = (
     'case $pid in ""|0*|*[!0123456789]*) echo "pyzfsnas: $1 does not hold a process id" >&2; exit 92;; esac\n'
     'kill -s "$2" "$pid"\n'
 )
+
+
+def pidfile_pid(text: str) -> int | None:
+    """The process id a pidfile's ``text`` holds, by the rule of :data:`SIGNAL_PIDFILE_SCRIPT` (trailing
+    newlines dropped, as ``$(cat ...)`` does; then plain decimal digits without a leading zero), else None."""
+    pid = text.rstrip("\n")
+    if not pid or pid.startswith("0") or pid.strip("0123456789"):
+        return None
+    return int(pid)
 
 
 @_changes

@@ -344,12 +344,14 @@ def test_pid_getter_and_no_reload(host: HostView) -> None:
         GaneshaNFS(host.executor, config_path=CONF, pidfile=None).pid()
 
 
-@pytest.mark.parametrize("content", ["", "abc\n", "-1\n", "12 13\n"])
+@pytest.mark.parametrize("content", ["", "abc\n", "-1\n", "12 13\n", f"0{PID}\n", f" {PID}\n", "0\n"])
 def test_bad_pidfile_is_a_parse_error(host: HostView, content: str) -> None:
     host.files[PIDFILE] = content
     nfs = GaneshaNFS(host.executor, config_path=CONF, pidfile=PIDFILE)
     with pytest.raises(ParseError):
         nfs.add("/a", R("::1"))
+    with pytest.raises(ParseError):  # pid() reads it by the same rule as the reload command
+        nfs.pid()
     assert host.signals == []
 
 

@@ -285,21 +285,21 @@ class BaseExecutor:
         By the transport when it has direct file access, else by one command (:func:`install_file`: the
         temporary file is removed when it fails, and its typed error raised).
         """
+        if not (self._direct_files and not self.prefix):
+            install_file(self, path, data).check()
+            return
         payload = check_stdin(data)
         assert isinstance(payload, bytes)
         tmp = temporary_name(path)
-        cmd.file_install(tmp, path)  # the same path checks on every host kind, before anything runs
-        if self._direct_files and not self.prefix:
-            self._write_direct(path, tmp, payload)
-            return
-        install_file(self, path, payload, tmp=tmp).check()
+        cmd.file_install(tmp, path)  # the same path checks as the command path, before anything runs
+        self._write_direct(path, tmp, payload)
 
     def close(self) -> None:
         """Nothing to release by default."""
 
 
 def install_file(executor: Executor, path: str, data: bytes | str, *, then: Sequence[str] = (),
-                 timeout: float | None = None, tmp: str | None = None) -> Result:
+                 timeout: float | None = None) -> Result:
     """Replace ``path`` with ``data`` atomically and then run ``then``, as one command (one round trip).
 
     The command is :func:`~pyzfsnas.commands.file_install`: ``data`` on stdin into a new temporary file
@@ -313,7 +313,7 @@ def install_file(executor: Executor, path: str, data: bytes | str, *, then: Sequ
     """
     payload = check_stdin(data)
     assert isinstance(payload, bytes)
-    tmp = temporary_name(path) if tmp is None else tmp
+    tmp = temporary_name(path)
     command = cmd.file_install(tmp, path, then)
     try:
         result = executor.run(command, stdin=payload, timeout=timeout)

@@ -81,7 +81,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import attrs
 
-from pyzfsnas.commands import NOT_A_PID, signal_pidfile, signal_process
+from pyzfsnas.commands import NOT_A_PID, pidfile_pid, signal_pidfile, signal_process
 from pyzfsnas.errors import (
     CommandTimeout,
     ConnectionFailed,
@@ -609,15 +609,14 @@ class GaneshaNFS:
             raise UnsupportedOperation("no pidfile or pid getter configured: ganesha cannot be reloaded")
         if callable(self.pidfile):
             pid = self.pidfile()
-            text = str(pid)
-        else:
-            text = self.zfs.executor.read_file(self.pidfile).decode("utf-8", "replace").strip()
-            if not (text.isascii() and text.isdigit()):
-                raise ParseError(f"ganesha pidfile {self.pidfile} does not hold a pid", line=text, lineno=1)
-            pid = int(text)
-        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-            raise ParseError(f"not a process id: {text!r}")
-        return pid
+            if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+                raise ParseError(f"not a process id: {pid!r}")
+            return pid
+        text = self.zfs.executor.read_file(self.pidfile).decode("utf-8", "replace")
+        found = pidfile_pid(text)  # the rule the reload command applies on the host
+        if found is None:
+            raise ParseError(f"ganesha pidfile {self.pidfile} does not hold a process id", line=text, lineno=1)
+        return found
 
     def reload(self) -> None:
         """Send ganesha ``SIGHUP``: it re-reads its configuration and adds, changes and removes exports.

@@ -17,6 +17,7 @@ import posixpath
 import re
 from collections.abc import Callable, Iterable
 
+from pyzfsnas.commands import pidfile_pid
 from pyzfsnas.testing.fake.host import FakeHost
 from pyzfsnas.testing.fake.output import Out
 
@@ -244,13 +245,13 @@ def signal_pidfile(host: FakeHost, pidfile: str, signal: str) -> Out:
     read = _cat(host, ["--", pidfile], ())
     if read.returncode != 0:
         return read
-    pid = b"".join(read.stdout if not isinstance(read.stdout, str) else [read.stdout.encode()])
-    text = pid.decode("utf-8", "surrogateescape").rstrip("\n")  # $(...) strips trailing newlines
-    if not text or text.startswith("0") or not all(c in "0123456789" for c in text):
+    raw = b"".join(read.stdout if not isinstance(read.stdout, str) else [read.stdout.encode()])
+    pid = pidfile_pid(raw.decode("utf-8", "surrogateescape"))
+    if pid is None:
         return Out(92, "", f"pyzfsnas: {pidfile} does not hold a process id\n")
-    if int(text) not in host.processes:
+    if pid not in host.processes:
         return Out(1, "", "sh: 3: kill: No such process\n\n")  # dash's built-in kill, as measured
-    return _kill(host, [f"-{signal}", "--", text], ())
+    return _kill(host, [f"-{signal}", "--", str(pid)], ())
 
 
 #: The commands this module interprets, by program name.
