@@ -104,11 +104,13 @@ def _specs(share: Mapping[str, Any]) -> dict[str, str]:
     return {k: str(got[k]) for k in _SPEC_KEYS if got.get(k)}
 
 
-def _share(share: Mapping[str, Any], *, size: Any = None) -> ShareRef:
+def _share(share: Mapping[str, Any], *, size: Any = None, specs: bool = False) -> ShareRef:
+    """The service's view of a Manila share. ``specs`` reads its share type's extra specs (a database query),
+    asked only where a dataset is created or adopted with them (create, manage, replica, migration)."""
     backend, pool = _host_parts(share["host"])
     return ShareRef(id=share["id"], backend=backend, pool=pool,
                     size=share.get("size") if size is None else size,
-                    proto=str(share.get("share_proto") or "NFS"), specs=_specs(share),
+                    proto=str(share.get("share_proto") or "NFS"), specs=_specs(share) if specs else {},
                     replica_state=share.get("replica_state"))
 
 
@@ -264,7 +266,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
     def create_share(self, context: Any, share: Mapping[str, Any], share_server: Any = None) -> list[dict[str, Any]]:
         """One ``zfs create -o quota=... -o readonly=off -o sharenfs=off ...``; returns export locations."""
         _no_share_server(share_server)
-        return _locations(self.service.create_share(_share(share)))
+        return _locations(self.service.create_share(_share(share, specs=True)))
 
     @_mapped
     def delete_share(self, context: Any, share: Mapping[str, Any], share_server: Any = None) -> None:
@@ -337,7 +339,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         locations = share.get("export_locations") or []
         if not locations:
             raise exception.ManageInvalidShare(reason="no export location names the dataset to manage")
-        size, locs = self.service.manage(_share(share, size=1), str(locations[0]["path"]),
+        size, locs = self.service.manage(_share(share, size=1, specs=True), str(locations[0]["path"]),
                                          (driver_options or {}).get("size"))
         return {"size": size, "export_locations": _locations(locs)}
 
@@ -407,7 +409,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
     ) -> dict[str, Any]:
         """Copy the snapshot into an independent dataset (send/receive); ``{'status', 'export_locations'}``."""
         _no_share_server(share_server)
-        locations = self.service.create_share_from_snapshot(_share(share), _snapshot(snapshot))
+        locations = self.service.create_share_from_snapshot(_share(share, specs=True), _snapshot(snapshot))
         return {"status": AVAILABLE, "export_locations": _locations(locations)}
 
     @_mapped
@@ -455,12 +457,11 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
     @_mapped
     def get_share_status(self, share: Mapping[str, Any], share_server: Any = None) -> dict[str, Any]:
         """``{'status': 'available'|'error', 'export_locations': [...]}`` from the host."""
-        ref = _share(share)
-        status = self.service.share_status(ref)
-        out: dict[str, Any] = {"status": status}
-        if status == AVAILABLE:
-            out["export_locations"] = _locations(self.service.ensure_share(ref))
-        return out
+        try:
+            locations = self.service.ensure_share(_share(share))
+        except share_errors.ShareNotFound:
+            return {"status": ERROR}
+        return {"status": AVAILABLE, "export_locations": _locations(locations)}
 
     # -- backups ------------------------------------------------------------------------------------------
 
@@ -555,7 +556,8 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         """Full ``send -R`` of a fresh snapshot of the active replica; per-rule states for its rules."""
         _no_share_server(share_server)
         rules = _rules(access_rules)
-        locations, rejected = self.service.create_replica(self._replicas(replica_list), _share(new_replica), rules)
+        new = _share(new_replica, specs=True)
+        locations, rejected = self.service.create_replica(self._replicas(replica_list), new, rules)
         out: dict[str, Any] = {
             "export_locations": _locations(locations),
             "replica_state": "in_sync",
@@ -694,7 +696,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         _no_share_server(share_server, destination_share_server)
         compatible = False
         try:
-            dest = _share(destination_share)
+            dest = _share(destination_share, specs=True)
             compatible = self.service.migration_compatible(dest)
             if compatible and dest.backend != self.service.site.name:
                 mine = self.configuration.safe_get("share_driver")
@@ -718,7 +720,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
     ) -> None:
         """Snapshot the source and start streaming it to the destination in a background thread."""
         _no_share_server(share_server, destination_share_server)
-        self.service.migration_start(_share(source_share), _share(destination_share))
+        self.service.migration_start(_share(source_share), _share(destination_share, specs=True))
 
     @_mapped
     def migration_continue(  # noqa: PLR0917 - Manila's signature
@@ -732,7 +734,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         destination_share_server: Any = None,
     ) -> bool:
         """True when the copy is complete, False while it runs; its error is raised."""
-        return self.service.migration_continue(_share(source_share), _share(destination_share))
+        return self.service.migration_continue(_share(source_share), _share(destination_share, specs=True))
 
     @_mapped
     def migration_get_progress(  # noqa: PLR0917 - Manila's signature
@@ -746,7 +748,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         destination_share_server: Any = None,
     ) -> dict[str, Any]:
         """``{'total_progress': 0..100}``; after a restart, only what the destination shows."""
-        return self.service.migration_progress(_share(source_share), _share(destination_share))
+        return self.service.migration_progress(_share(source_share), _share(destination_share, specs=True))
 
     @_mapped
     def migration_complete(  # noqa: PLR0917 - Manila's signature
@@ -760,7 +762,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         destination_share_server: Any = None,
     ) -> dict[str, Any]:
         """Finish on the destination, delete the source; return the *destination's* export locations."""
-        locations = self.service.migration_complete(_share(source_share), _share(destination_share))
+        locations = self.service.migration_complete(_share(source_share), _share(destination_share, specs=True))
         return {"export_locations": _locations(locations)}
 
     @_mapped
@@ -775,5 +777,5 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         destination_share_server: Any = None,
     ) -> None:
         """Stop the copy, then remove the migration snapshot and the destination dataset."""
-        self.service.migration_cancel(_share(source_share), _share(destination_share))
+        self.service.migration_cancel(_share(source_share), _share(destination_share, specs=True))
 

@@ -643,14 +643,6 @@ class ShareCore:
         got = self.site.zfs.get_many(parents, ["used"], depth=1)
         return {sid: bytes_of(got[ds], "used") for sid, ds in names.items() if ds in got}
 
-    def share_status(self, share: ShareRef) -> str:
-        """``available`` when the share's dataset exists, ``error`` otherwise (every operation is synchronous)."""
-        try:
-            self.ensure_share(share)
-        except ShareNotFound:
-            return ERROR
-        return AVAILABLE
-
     def apply_metadata(self, share: ShareRef, metadata: Mapping[str, Any]) -> dict[str, str]:
         """Set the ZFS properties that ``metadata`` names with :data:`METADATA_PROPERTIES` keys, in one ``zfs set``.
 
