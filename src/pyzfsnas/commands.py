@@ -33,6 +33,7 @@ from pyzfsnas.result import Command
 
 __all__ = [
     "FILE_NOT_INSTALLED",
+    "INSTALLED",
     "INSTALL_SCRIPT",
     "MAX_NAME_LEN",
     "NOT_A_PID",
@@ -490,6 +491,9 @@ def file_cat(path: str) -> list[str]:
 FILE_NOT_INSTALLED: int = 90
 #: How :func:`file_install`'s script says it replaced nothing (followed by the path, on stderr).
 NOT_INSTALLED: str = "pyzfsnas: not replaced: "
+#: How :func:`file_install`'s script says it replaced the file, on stderr before the follow-up runs (followed
+#: by the path): without it, the command failed before the script ran (a prefix such as ``sudo`` refused).
+INSTALLED: str = "pyzfsnas: replaced: "
 
 #: The script of :func:`file_install`; its operands are positional parameters, never spliced into it.
 #: ``set -C`` makes the first redirection create the temporary file exclusively (so only a file it made is
@@ -499,7 +503,9 @@ INSTALL_SCRIPT: str = (
     'set -C\n'
     'if [ -d "$2" ]; then echo "pyzfsnas: $2: Is a directory" >&2\n'
     'elif true > "$1"; then\n'
-    '  if cat >> "$1" && mv -f -- "$1" "$2"; then shift 2; [ "$#" -eq 0 ] || exec "$@"; exit 0; fi\n'
+    '  if cat >> "$1" && mv -f -- "$1" "$2"; then\n'
+    '    echo "pyzfsnas: replaced: $2" >&2; shift 2; [ "$#" -eq 0 ] || exec "$@"; exit 0\n'
+    '  fi\n'
     '  rm -f -- "$1"\n'
     'fi\n'
     'echo "pyzfsnas: not replaced: $2" >&2; exit 90\n'

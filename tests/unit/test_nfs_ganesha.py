@@ -27,6 +27,7 @@ from pyzfsnas.errors import (
     PathNotFound,
     UnsupportedOperation,
 )
+from pyzfsnas.executors.base import install_file
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.nfs import AccessRule, GaneshaNFS, InvalidAccessRule, NFSBackend, normalize_rules
 from pyzfsnas.nfs import ganesha as g
@@ -647,3 +648,17 @@ def test_long_ipv6_prefix_is_unsupported_before_anything_runs(nfs: GaneshaNFS, h
         nfs.add("/a", R(net))
     assert host.commands == []
     nfs.remove("/a", R(net))  # removing is always possible (and here a no-op)
+
+
+def test_a_refusing_prefix_is_not_taken_for_a_failed_follow_up(tmp_path: Path) -> None:
+    """When the install command never ran (``sudo`` refused), the error is the command's, not the follow-up's:
+    a file never written must not look like "written, reload failed" (which would put back and reload)."""
+    refuse = LocalExecutor(prefix=("sh", "-c", 'echo "sudo: a password is required" >&2; exit 1', "sh"))
+    with pytest.raises(CommandFailed, match="password is required") as caught:
+        install_file(refuse, str(tmp_path / "x.conf"), "x\n", then=["kill", "-HUP", "1"])
+    assert caught.value.argv[:3] == ("sh", "-c", INSTALL_SCRIPT)
+    with pytest.raises(CommandFailed, match="password is required"):
+        refuse.write_file(str(tmp_path / "x.conf"), "x\n")
+    assert os.listdir(tmp_path) == []
+    done = install_file(LocalExecutor(), str(tmp_path / "x.conf"), "x\n", then=["cat", "--", str(tmp_path / "x.conf")])
+    assert (done.argv[0], done.stdout, done.stderr) == ("cat", "x\n", "")  # the script's marker line is not kept

@@ -21,7 +21,15 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol, runtime_checkable
 
 from pyzfsnas import commands as cmd
-from pyzfsnas.errors import CommandTimeout, ConnectionFailed, InvalidName, InvalidText, ZFSError, shown_argv
+from pyzfsnas.errors import (
+    CommandTimeout,
+    ConnectionFailed,
+    InvalidName,
+    InvalidText,
+    ZFSError,
+    error_from_result,
+    shown_argv,
+)
 from pyzfsnas.result import Command, Result
 
 __all__ = [
@@ -306,10 +314,12 @@ def install_file(executor: Executor, path: str, data: bytes | str, *, then: Sequ
     beside ``path``, renamed over it, then ``exec then``. It works on any executor (behind ``sudo`` too) and
     saves the round trips of a separate write, rename and follow-up — a daemon's reload, say.
 
-    Raises the write's typed error when ``path`` was not replaced: it is unchanged, no temporary file is
-    left and ``then`` did not run. Once it was replaced, returns ``then``'s :class:`Result` *unchecked* (its
-    argv is ``then``), so the caller can tell "not written" from "written, follow-up failed"; without
-    ``then``, an empty success. A :class:`CommandTimeout` or lost connection leaves either state possible.
+    Raises the write's typed error when ``path`` was not replaced (it is unchanged, no temporary file is
+    left and ``then`` did not run), and the command's own error when the script never ran (a prefix such as
+    ``sudo`` refused). Once the file was replaced (the script says so on stderr before ``then`` runs),
+    returns ``then``'s :class:`Result` *unchecked* (its argv is ``then``), so the caller can tell "not
+    written" from "written, follow-up failed"; without ``then``, an empty success. A
+    :class:`CommandTimeout` or lost connection leaves either state possible.
     """
     payload = check_stdin(data)
     assert isinstance(payload, bytes)
@@ -323,13 +333,12 @@ def install_file(executor: Executor, path: str, data: bytes | str, *, then: Sequ
         except ZFSError as exc:
             log.debug("could not remove %s: %s", tmp, exc)
         raise
-    follow = tuple(then) or ("true",)
-    if result.returncode == cmd.FILE_NOT_INSTALLED:
-        head, _, last = result.stderr.rstrip("\n").rpartition("\n")
-        if last == cmd.NOT_INSTALLED + path:
-            Result(command, result.returncode, result.stdout, head + "\n" if head else "",
-                   result.duration, prefix=result.prefix).check()
-    return Result(follow, result.returncode, result.stdout, result.stderr, result.duration, prefix=result.prefix)
+    before, marked, after = result.stderr.partition(f"{cmd.INSTALLED}{path}\n")
+    if not marked:  # not replaced: the script said so (exit 90), or it never ran (a refusing prefix)
+        stderr = before.removesuffix(f"{cmd.NOT_INSTALLED}{path}\n") or "the file was not replaced\n"
+        raise error_from_result(command, result.returncode, stderr, result.stdout, prefix=result.prefix)
+    return Result(tuple(then) or ("true",), result.returncode, result.stdout, before + after, result.duration,
+                  prefix=result.prefix)
 
 
 def temporary_name(path: str) -> str:

@@ -710,15 +710,16 @@ class GaneshaNFS:
         self._reload_pending = False
 
     def _put_back(self, previous: str) -> None:
-        """After a reload that failed (or may have): restore ``previous``, else reload on the next call."""
-        self._reload_pending = True
+        """After a reload that failed (or may have): restore ``previous``, else reload on the next call.
+
+        A restored file is what ganesha last read, unless a reload was already pending: that stays so.
+        """
         try:
             self.write_config(previous)
         except ZFSError as exc:
+            self._reload_pending = True
             log.warning("ganesha: reload failed and %s could not be restored (%s): the next change reloads",
                         self.config_path, exc)
-        else:
-            self._reload_pending = False
 
     def apply(self, dataset: str, rules: Iterable[AccessRule], *, read_only: bool = False) -> None:
         """Make exactly ``rules`` the clients of the dataset's block (no block when empty)."""

@@ -70,7 +70,8 @@ def _install(host: FakeHost, params: list[str], stdin: Iterable[bytes], network:
     written = install(host, params[0], params[1], stdin)
     if written.returncode != 0 or len(params) == 2:
         return written
-    return execute(host, params[2:], (), network, timeout, faults=False)  # exec "$@": part of this command
+    then = execute(host, params[2:], (), network, timeout, faults=False)  # exec "$@": part of this command
+    return Out(then.returncode, then.stdout, written.stderr + then.stderr)
 
 
 def _signal_pidfile(host: FakeHost, params: list[str], stdin: Iterable[bytes], network: FakeNetwork | None,

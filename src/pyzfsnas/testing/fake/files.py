@@ -219,8 +219,8 @@ def install(host: FakeHost, tmp: str, path: str, stdin: Iterable[bytes]) -> Out:
 
     A directory at ``PATH`` is refused; ``set -C; true > TMP`` (exclusive: an existing ``TMP`` is left
     alone), ``cat >> TMP``, ``mv -f -- TMP PATH``; on failure ``rm -f -- TMP`` (only a ``TMP`` it made) and
-    the ``pyzfsnas: not replaced: PATH`` line with exit 90. Exit 0 once ``PATH`` was replaced; the caller
-    then runs the follow-up.
+    the ``pyzfsnas: not replaced: PATH`` line with exit 90. Once ``PATH`` was replaced, the ``pyzfsnas:
+    replaced: PATH`` line and exit 0; the caller then runs the follow-up.
     """
     gave_up = f"pyzfsnas: not replaced: {path}\n"
     if _is_dir(host, path):
@@ -236,7 +236,7 @@ def install(host: FakeHost, tmp: str, path: str, stdin: Iterable[bytes]) -> Out:
     if moved.returncode != 0:
         host.files.pop(tmp, None)
         return Out(90, "", f"{moved.stderr}{gave_up}")
-    return Out()
+    return Out(0, "", f"pyzfsnas: replaced: {path}\n")
 
 
 def signal_pidfile(host: FakeHost, pidfile: str, signal: str) -> Out:
