@@ -26,24 +26,13 @@ from _common import machine
 
 from pyzfsnas.manila_glue import options
 from pyzfsnas.manila_glue.driver import ZFSonLinuxShareDriver
+from pyzfsnas.shares import MemoryStore
 from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 #: Upstream's figures for the same lifecycle are NOT measured here: they are constants, from reading the code
 #: of Manila's own ZFSonLinux driver (manila/share/drivers/zfsonlinux/driver.py): its sleeps are visible
 #: there (``time.sleep(2)`` in delete_snapshot and in delete_share); the command count was tallied by hand.
 UPSTREAM = {"lifecycle": 24, "lifecycle_sleep_s": 4.0, "how": "constants from reading upstream's code, not measured"}
-
-
-class Storage(dict[str, dict[str, Any]]):
-    def get(self, entity_id: str, key: str | None = None, default: Any = None) -> Any:  # type: ignore[override]
-        entry = super().get(entity_id, {})
-        return entry if key is None else entry.get(key, default)
-
-    def update(self, entity_id: str, details: dict[str, Any], delete_existing: bool = False) -> None:  # type: ignore[override]
-        self.setdefault(entity_id, {}).update(details)
-
-    def delete(self, entity_id: str, key: str | None = None) -> None:
-        self.pop(entity_id, None)
 
 
 def make_driver(flavour: str) -> tuple[ZFSonLinuxShareDriver, FakeExecutor, str]:
@@ -56,7 +45,7 @@ def make_driver(flavour: str) -> tuple[ZFSonLinuxShareDriver, FakeExecutor, str]
     for key, value in {"driver_handles_share_servers": False, "zfs_zpool_list": ["tank"],
                        "zfs_share_export_ip": "10.0.0.1", "zfs_service_ip": "10.0.0.2"}.items():
         cfg.CONF.set_override(key, value, group=group)
-    drv = ZFSonLinuxShareDriver(configuration=conf, private_storage=Storage(), executor=ex)
+    drv = ZFSonLinuxShareDriver(configuration=conf, private_storage=MemoryStore(), executor=ex)
     drv.do_setup(None)
     ex.reset_transcript()
     return drv, ex, f"h@{group}#tank"

@@ -60,28 +60,6 @@ RULES = [("10.1.0.0", "ro"), ("10.1.0.1", "rw"), ("10.1.0.2", "ro")]
 Run = Callable[..., Any]  # checker: run(argv, stdin=None) -> pyzfsnas Result
 
 
-class Storage:
-    """The part of Manila's DriverPrivateData both drivers use, in memory."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, dict[str, Any]] = {}
-
-    def get(self, entity_id: str, key: str | None = None, default: Any = None) -> Any:
-        entry = self.data.get(entity_id, {})
-        return dict(entry) if key is None else entry.get(key, default)
-
-    def update(self, entity_id: str, details: dict[str, Any], delete_existing: bool = False) -> None:
-        if delete_existing:
-            self.data[entity_id] = {}
-        self.data.setdefault(entity_id, {}).update({k: str(v) for k, v in details.items()})
-
-    def delete(self, entity_id: str, key: str | None = None) -> None:
-        if key is None:
-            self.data.pop(entity_id, None)
-        else:
-            self.data.get(entity_id, {}).pop(key, None)
-
-
 class Model(dict[str, Any]):
     """A manila model: item and attribute access (upstream reads ``snapshot.share_instance``)."""
 
@@ -250,11 +228,13 @@ def make_driver(kind: str) -> Any:
     from manila.share.manager import share_manager_opts
     from oslo_utils import importutils
 
+    from pyzfsnas.shares import MemoryStore
+
     group = OURS_GROUP if kind == "ours" else UPSTREAM_GROUP
     conf = configuration.Configuration(driver.share_opts, config_group=group)
     conf.append_config_values(share_manager_opts)
     cls = importutils.import_class(OURS_DRIVER if kind == "ours" else UPSTREAM_DRIVER)
-    drv = cls(configuration=conf, private_storage=Storage())
+    drv = cls(configuration=conf, private_storage=MemoryStore())
     drv.do_setup(None)
     drv.check_for_setup_error()
     return drv

@@ -27,6 +27,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from pyzfsnas.manila_glue import options
 from pyzfsnas.manila_glue.driver import ZFSonLinuxShareDriver
+from pyzfsnas.shares import MemoryStore
 
 DRIVER_PATH = "pyzfsnas.manila_glue.driver.ZFSonLinuxShareDriver"
 _counter = itertools.count(1)
@@ -36,28 +37,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/manila/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.manila)
-
-
-class DictStorage:
-    """The subset of Manila's DriverPrivateData the driver uses, kept in a dict."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, dict[str, Any]] = {}
-
-    def get(self, entity_id: str, key: str | None = None, default: Any = None) -> Any:
-        entry = self.data.get(entity_id, {})
-        return dict(entry) if key is None else entry.get(key, default)
-
-    def update(self, entity_id: str, details: dict[str, Any], delete_existing: bool = False) -> None:
-        if delete_existing:
-            self.data[entity_id] = {}
-        self.data.setdefault(entity_id, {}).update({k: str(v) for k, v in details.items()})
-
-    def delete(self, entity_id: str, key: str | None = None) -> None:
-        if key is None:
-            self.data.pop(entity_id, None)
-        else:
-            self.data.get(entity_id, {}).pop(key, None)
 
 
 def make_config(group: str | None = None, **values: Any) -> Any:
@@ -97,15 +76,15 @@ def rule(access_to: str, level: str = "rw", access_type: str = "ip", rid: str | 
 
 
 @pytest.fixture
-def storage() -> DictStorage:
-    return DictStorage()
+def storage() -> MemoryStore:
+    return MemoryStore()
 
 
 MakeDriver = Callable[..., ZFSonLinuxShareDriver]
 
 
 @pytest.fixture
-def make_driver(storage: DictStorage) -> Iterator[MakeDriver]:
+def make_driver(storage: MemoryStore) -> Iterator[MakeDriver]:
     """Build and set up a driver: ``make_driver(executor, zfs_zpool_list=[...], ...)``."""
     made: list[Any] = []
 

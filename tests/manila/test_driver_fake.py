@@ -11,8 +11,9 @@ from manila.share import driver as manila_driver
 from manila import exception
 from pyzfsnas import ZFS
 from pyzfsnas.manila_glue.driver import ZFSonLinuxShareDriver
+from pyzfsnas.shares import MemoryStore
 from pyzfsnas.testing.fake import FakeExecutor, FakeHost
-from tests.manila.conftest import DictStorage, MakeDriver, make_config, rule, share, snapshot
+from tests.manila.conftest import MakeDriver, make_config, rule, share, snapshot
 
 GIB = 1 << 30
 
@@ -92,7 +93,7 @@ def test_setup_errors_are_clear(make_driver: MakeDriver, ex: FakeExecutor) -> No
 def test_import_needs_no_parsed_config() -> None:
     # Registering and reading the options before any config file is parsed must not raise.
     conf = make_config(None)
-    drv = ZFSonLinuxShareDriver(configuration=conf, private_storage=DictStorage())
+    drv = ZFSonLinuxShareDriver(configuration=conf, private_storage=MemoryStore())
     assert drv.configuration.zfs_dataset_name_prefix == "manila_share_"
     with pytest.raises(exception.BadConfigurationException):
         drv.check_for_setup_error()
@@ -113,7 +114,7 @@ def test_delete_exact_name_only(drv: ZFSonLinuxShareDriver, ex: FakeExecutor) ->
     drv.delete_share(None, a)  # already gone: a warning, not an error
 
 
-def test_snapshot_lifecycle(drv: ZFSonLinuxShareDriver, ex: FakeExecutor, storage: DictStorage) -> None:
+def test_snapshot_lifecycle(drv: ZFSonLinuxShareDriver, ex: FakeExecutor, storage: MemoryStore) -> None:
     sh = share("s", backend="mnlA", pool="tank")
     drv.create_share(None, sh)
     snap = snapshot(sh, "x-1")
@@ -260,7 +261,7 @@ def test_stats_fuse_no_ipv6_and_replication_domain(make_driver: MakeDriver) -> N
 
 
 def test_manage_and_unmanage(drv: ZFSonLinuxShareDriver, ex: FakeExecutor, host: FakeHost,
-                             storage: DictStorage) -> None:
+                             storage: MemoryStore) -> None:
     z = zfs(ex)
     z.create_dataset("tank/legacy")
     host.write("tank/legacy", 3 * GIB // 2)
@@ -280,7 +281,7 @@ def test_manage_and_unmanage(drv: ZFSonLinuxShareDriver, ex: FakeExecutor, host:
 
 
 def test_manage_with_a_size_below_usage_leaves_the_dataset_as_it_was(
-        drv: ZFSonLinuxShareDriver, ex: FakeExecutor, host: FakeHost, storage: DictStorage) -> None:
+        drv: ZFSonLinuxShareDriver, ex: FakeExecutor, host: FakeHost, storage: MemoryStore) -> None:
     z = zfs(ex)
     z.create_dataset("tank/legacy2")
     host.write("tank/legacy2", 3 * GIB // 2)
