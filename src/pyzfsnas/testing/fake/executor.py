@@ -59,7 +59,7 @@ def _fault(host: FakeHost, argv: Sequence[str], timeout: float | None) -> Out | 
     kind, rc, err = fault
     if kind == "hang":
         raise CommandTimeout(argv, timeout if timeout is not None else 0.0)
-    return Out(rc, "", err if err.endswith("\n") or not err else err + "\n")
+    return Out(rc, "", err)
 
 
 def _install(host: FakeHost, params: list[str], stdin: Iterable[bytes], network: FakeNetwork | None,
@@ -238,14 +238,11 @@ class FakeExecutor(BaseExecutor):
     def _file_op(self, argv: tuple[str, ...], op: Callable[[], Out]) -> Result:
         """Run one file operation on the host's store, with fault injection, recorded in the transcript."""
         with self.host.lock:
-            fault = self.host.next_fault()
-            if fault is None:
-                out = op()
-            elif fault[0] == "hang":
+            try:
+                out = _fault(self.host, argv, None) or op()
+            except CommandTimeout:  # an injected hang: recorded as killed (exit -9)
                 self._record(Result(argv, -9, "", "", FAKE_DURATION))
-                raise CommandTimeout(argv, 0.0)
-            else:
-                out = Out(fault[1], "", fault[2] if fault[2].endswith("\n") or not fault[2] else fault[2] + "\n")
+                raise
         result = Result(argv, out.returncode, _text(out.stdout), out.stderr, FAKE_DURATION)
         self._record(result)
         return result.check()

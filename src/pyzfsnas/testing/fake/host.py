@@ -295,7 +295,12 @@ class FakeHost:
             self.processes[pid] = name
 
     def fail_command(self, n: int = 1, *, returncode: int = 1, stderr: str = "injected failure") -> None:
-        """Make the ``n``-th command from now (1 = the next one) fail with ``returncode``/``stderr``, no effect."""
+        """Make the ``n``-th command from now (1 = the next one) fail with ``returncode``/``stderr``, no effect.
+
+        A non-empty ``stderr`` gets its trailing newline here, as a tool prints it.
+        """
+        if stderr and not stderr.endswith("\n"):
+            stderr += "\n"
         with self.lock:
             self._faults.append((n, "fail", returncode, stderr))
 
