@@ -7,27 +7,15 @@ item (``on`` means ``*``). OpenZFS (Linux libshare) writes ``/etc/exports.d/zfs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from pyzfsnas.testing.fake import exportfs_cli
 from pyzfsnas.testing.fake.host import Dataset, Fail, FakeHost
 
-__all__ = ["existing_paths", "export_files", "parse_openzfs", "share", "unshare"]
+__all__ = ["parse_openzfs", "share", "unshare"]
 
 _ALLOWED = {"all_squash", "anongid", "anonuid", "async", "auth_nlm", "crossmnt", "fsid", "fsuid", "hide",
             "insecure", "insecure_locks", "mountpoint", "mp", "no_acl", "no_all_squash", "no_auth_nlm",
             "no_root_squash", "no_subtree_check", "no_wdelay", "nohide", "refer", "replicas", "root_squash",
             "secure", "secure_locks", "subtree_check", "sync", "wdelay"}
-
-
-def existing_paths(host: FakeHost) -> set[str]:
-    """Directories that exist on the host (see :meth:`FakeHost.existing_paths`)."""
-    return host.existing_paths()
-
-
-def export_files(host: FakeHost) -> Iterator[tuple[str, str, str]]:
-    """What ``exportfs -r`` re-reads (see :meth:`FakeHost.export_files`)."""
-    return host.export_files()
 
 
 def _hosts(text: str) -> list[str]:
@@ -121,7 +109,7 @@ def share(host: FakeHost, ds: Dataset, *, quiet: bool) -> Fail | None:
     mp = host.mountpoint_value(ds)
     if host.flavour == "openzfs":
         host.zfs_exports[mp] = parse_openzfs(value)
-        exportfs_cli.resync(host.exports, export_files(host))
+        exportfs_cli.resync(host.exports, host.export_files())
         ds.shared = [mp]
         return None
     stdout, stderr = "", ""
@@ -138,7 +126,7 @@ def share(host: FakeHost, ds: Dataset, *, quiet: bool) -> Fail | None:
             ds.fsid = host.next_fsid()
         options = (opts + "," if opts else "") + f"fsid={ds.fsid},no_subtree_check"
         target = f"{client}:{mp}"
-        rc, err = exportfs_cli.export(existing_paths(host), host.exports, options, target)
+        rc, err = exportfs_cli.export(host.existing_paths(), host.exports, options, target)
         if rc:
             failed = True
             stdout += f"exportfs -o {options} '{target}' -> {rc * 256}\n"
@@ -157,7 +145,7 @@ def unshare(host: FakeHost, ds: Dataset) -> None:
     if host.flavour == "openzfs":
         for mp in ds.shared:
             host.zfs_exports.pop(mp, None)
-        exportfs_cli.resync(host.exports, export_files(host))
+        exportfs_cli.resync(host.exports, host.export_files())
     else:
         for target in ds.shared:
             exportfs_cli.unexport(host.exports, target)

@@ -46,7 +46,6 @@ from pyzfsnas.testing.fake.zfs_cli import (
     lookup,
     one_operand,
     opts,
-    try_mount,
     usage,
 )
 
@@ -467,7 +466,7 @@ def cmd_receive(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
         snap.data = set(ds.data)
         host.touch()
         if e["from"] is None and "-u" not in flags and ds.kind == "filesystem":
-            try_mount(host, ds)
+            host.try_mount(ds)
             sharing.share(host, ds, quiet=True)
         if "-v" in flags:
             size = _size(e) - start

@@ -122,14 +122,9 @@ def create_fs(host: FakeHost, name: str, local: dict[str, str], *, kind: str = "
     ds.data = set(data) if data is not None else {host.new_base_chunk(pool.name)}
     host.touch()
     if mount and kind == "filesystem":
-        try_mount(host, ds)
+        host.try_mount(ds)
         sharing.share(host, ds, quiet=True)
     return ds
-
-
-def try_mount(host: FakeHost, ds: Dataset) -> None:
-    """Mount ``ds`` when canmount=on and it has a path mountpoint (see :meth:`FakeHost.try_mount`)."""
-    host.try_mount(ds)
 
 
 def check_new_name(host: FakeHost, name: str, verb: str, *, parents: bool) -> None:
@@ -740,7 +735,7 @@ def cmd_mount(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
     if any(o == "-a" for o, _ in options):
         for d in sorted(host.datasets.values(), key=lambda d: d.name):
             if d.kind == "filesystem" and not d.mounted:
-                try_mount(host, d)
+                host.try_mount(d)
         return Out()
     name = rest[0]
     ds = lookup(host, name)
@@ -1019,13 +1014,12 @@ COMMANDS: dict[str, Handler] = {
 }
 
 
-def run_zfs(host: FakeHost, args: list[str], stdin: Iterable[bytes],
-            commands: dict[str, Handler] | None = None) -> Out:
-    """Run ``zfs ARGS`` against ``host`` (caller holds the host lock) with ``commands`` (default:
-    :data:`COMMANDS`, every subcommand but the stream ones, which :mod:`~pyzfsnas.testing.fake.stream` adds)."""
+def run_zfs(host: FakeHost, args: list[str], stdin: Iterable[bytes], commands: dict[str, Handler]) -> Out:
+    """Run ``zfs ARGS`` against ``host`` (caller holds the host lock) with ``commands`` (:data:`COMMANDS` is
+    every subcommand but the stream ones; :mod:`~pyzfsnas.testing.fake.stream` runs it with them added)."""
     if not args:
         return _fail(usage(host, None, "missing command"))
-    handler = (COMMANDS if commands is None else commands).get(args[0])
+    handler = commands.get(args[0])
     if handler is None:
         return _fail(usage(host, None, f"unrecognized command '{args[0]}'"))
     try:
