@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Literal, NoReturn, TypeGuard, Union
 
@@ -139,16 +139,17 @@ class _Fault:
     seen: int = 0
 
 
-def _upto(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
-    """The first ``limit`` bytes of ``chunks``, then the end."""
+def _upto(chunks: Iterable[bytes], limit: int) -> Generator[bytes, None, bool]:
+    """The first ``limit`` bytes of ``chunks``, then the end; returns whether there was more (it cut)."""
     sent = 0
     for chunk in chunks:
         if sent + len(chunk) > limit:
             if sent < limit:
                 yield chunk[: limit - sent]
-            return
+            return True
         sent += len(chunk)
         yield chunk
+    return False
 
 
 class _Stream:
@@ -161,15 +162,9 @@ class _Stream:
         if self._limit is None:
             yield from self._inner
             return
-        sent = 0
-        for chunk in self._inner:
-            if sent + len(chunk) > self._limit:
-                if sent < self._limit:
-                    yield chunk[: self._limit - sent]
-                raise ConnectionFailed(f"injected: connection lost after {self._limit} bytes of "
-                                       f"{' '.join(self._argv)!r}")
-            sent += len(chunk)
-            yield chunk
+        if (yield from _upto(self._inner, self._limit)):
+            raise ConnectionFailed(f"injected: connection lost after {self._limit} bytes of "
+                                   f"{' '.join(self._argv)!r}")
 
     @property
     def result(self) -> Result | None:
