@@ -130,7 +130,7 @@ def execute(host: FakeHost, argv: Sequence[str], stdin: Iterable[bytes], network
             return Out()
         if prog in FILE_PROGRAMS:
             return run_file_command(host, prog, args, stdin)
-    return Out(127, "", f"sh: 1: {prog}: not found\n" if False else f"{prog}: command not found\n")
+    return Out(127, "", f"{prog}: command not found\n")
 
 
 def _pipeline(host: FakeHost, script: str, stdin: Iterable[bytes], network: FakeNetwork | None,

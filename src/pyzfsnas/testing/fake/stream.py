@@ -211,7 +211,7 @@ def cmd_send(host: FakeHost, args: list[str], stdin: Iterable[bytes]) -> Out:
         if "-R" in flags or intermediate:
             lo = start.createtxg if start else -1
             chain = [s for s in snaps if lo < s.createtxg <= target.createtxg]
-            if not ("-R" in flags or intermediate) or (base is not None and not intermediate):
+            if base is not None and not intermediate:  # -R -i: the target alone
                 chain = [target]
         else:
             chain = [target]

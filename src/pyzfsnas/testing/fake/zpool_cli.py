@@ -66,7 +66,7 @@ def usage(host: FakeHost, cmd: str | None, first: str) -> Fail:
 
 
 def create_pool(host: FakeHost, name: str, vdevs: list[str], *, size: int, mountpoint: str | None,
-                force: bool = False, fsprops: dict[str, str] | None = None) -> None:
+                fsprops: dict[str, str] | None = None) -> None:
     """Create a pool and its root dataset (mounted at ``mountpoint`` or ``/NAME``)."""
     host.check_new_pool(name, vdevs)
     local = {}
@@ -137,8 +137,7 @@ def _run(host: FakeHost, args: list[str]) -> Out:
         for key in poolprops:
             if key not in _SETTABLE:
                 raise Fail(f"property '{key}' is not a valid pool or vdev property", 2)
-        create_pool(host, rest[0], rest[1:], size=host.default_vdev_size, mountpoint=mp,
-                    force=any(o == "-f" for o, _ in options), fsprops=fsprops)
+        create_pool(host, rest[0], rest[1:], size=host.default_vdev_size, mountpoint=mp, fsprops=fsprops)
         host.pools[rest[0]].props.update(poolprops)
         prefix = f"Defaulting to 4K blocksize (ashift=12) for '{rest[1]}'\n" if fuse else ""
         return Out(0, "", prefix)
