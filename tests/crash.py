@@ -23,8 +23,10 @@ from typing import Any
 
 from pyzfsnas import ZFS
 from pyzfsnas.errors import ZFSError
+from pyzfsnas.shares import Store
 from pyzfsnas.testing import Killed, KillSwitch, RecordingExecutor
 from pyzfsnas.testing.fake import FakeExecutor, FakeHost
+from pyzfsnas.testing.fake.host import Dataset
 
 #: The chunks of its stream a ``zfs receive`` killed mid-pipe still gets.
 MID_CHUNKS = 2
@@ -42,14 +44,38 @@ def commands(op: Callable[[Callable[[FakeHost], Any]], Any]) -> list[tuple[str, 
     return process.log
 
 
+class ProcessStore:
+    """The private storage as a dying process sees it: each write is a step of ``process`` that may not
+    happen (the kill points between host commands and store writes)."""
+
+    def __init__(self, inner: Store, process: KillSwitch) -> None:
+        self.inner, self.process = inner, process
+
+    def get(self, entity_id: str, key: str) -> Any:
+        return self.inner.get(entity_id, key)
+
+    def update(self, entity_id: str, details: dict[str, Any]) -> None:
+        self.process.step(("store.update", entity_id, ",".join(sorted(details))))
+        self.inner.update(entity_id, details)
+
+    def delete(self, entity_id: str) -> None:
+        self.process.step(("store.delete", entity_id))
+        self.inner.delete(entity_id)
+
+
+def dataset_state(host: FakeHost, ds: Dataset) -> tuple[Any, ...]:
+    """A fake dataset as seen from outside: kind, mounted, bytes referenced, holds, partial receive state."""
+    return ds.kind, ds.mounted, sum(host.chunks.get(c, 0) for c in ds.data), tuple(sorted(ds.holds)), \
+        ds.partial is not None
+
+
 def signature(*hosts: FakeHost) -> dict[str, Any]:
     """What a host looks like from outside: datasets (kind, mounted, bytes referenced, holds, partial receive
     state, user properties) and the NFS export table."""
     out: dict[str, Any] = {}
     for host in hosts:
         for name, ds in sorted(host.datasets.items()):
-            out[f"{host.name}:{name}"] = (ds.kind, ds.mounted, sum(host.chunks.get(c, 0) for c in ds.data),
-                                          tuple(sorted(ds.holds)), ds.partial is not None,
+            out[f"{host.name}:{name}"] = (*dataset_state(host, ds),
                                           tuple(sorted((k, v) for k, v in ds.props.items() if ":" in k)))
         out[f"{host.name}:exports"] = sorted((e.path, e.client) for e in host.exports.entries())
     return out

@@ -25,8 +25,9 @@ from typing import Any
 from pyzfsnas import ZFS
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.flavour import FUSE
-from pyzfsnas.shares import Options, ShareRef, ShareService, Site, SnapshotRef, layout_from_options
+from pyzfsnas.shares import MemoryStore, Options, ShareRef, ShareService, Site, SnapshotRef, layout_from_options
 from pyzfsnas.testing import KillSwitch, RecordingExecutor
+from tests.crash import ProcessStore
 
 MiB = 1 << 20
 
@@ -36,43 +37,40 @@ def sigkill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-class FileStore:
-    """Private storage in a JSON file; each write (a step when ``steps`` is given) is saved atomically."""
+class FileStore(MemoryStore):
+    """A :class:`MemoryStore` kept in a JSON file (private storage that outlives the process): loaded at
+    start, saved atomically after each write."""
 
-    def __init__(self, path: Path, steps: KillSwitch | None = None) -> None:
-        self.path, self.steps = path, steps
-        self.data: dict[str, dict[str, str]] = json.loads(path.read_text()) if path.exists() else {}
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        if path.exists():
+            self.data = json.loads(path.read_text())
 
     def _save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, sort_keys=True))
         os.replace(tmp, self.path)
 
-    def get(self, entity_id: str, key: str) -> Any:
-        return self.data.get(entity_id, {}).get(key)
-
     def update(self, entity_id: str, details: dict[str, Any]) -> None:
-        if self.steps is not None:
-            self.steps.step(("store.update", entity_id, ",".join(sorted(details))))
-        self.data.setdefault(entity_id, {}).update({k: str(v) for k, v in details.items()})
+        super().update(entity_id, details)
         self._save()
 
     def delete(self, entity_id: str) -> None:
-        if self.steps is not None:
-            self.steps.step(("store.delete", entity_id))
-        self.data.pop(entity_id, None)
+        super().delete(entity_id)
         self._save()
 
 
 def service(root: str, store: FileStore, steps: KillSwitch | None = None) -> ShareService:
-    """A set-up service whose one root is ``root``, over the local zfs-fuse (commands are steps if given)."""
+    """A set-up service whose one root is ``root``, over the local zfs-fuse; with ``steps``, its commands and
+    its store writes (:class:`tests.crash.ProcessStore`) are steps of that process."""
     opts = {"zfs_zpool_list": [root], "zfs_share_export_ip": "10.0.0.1", "zfs_service_ip": "10.0.0.2",
             "zfs_dataset_name_prefix": "manila_share_", "zfs_dataset_snapshot_name_prefix": "manila_share_snapshot_",
             "zfs_share_helpers": {"NFS": "zfs-fuse"}}
     options = Options.from_options("A", opts.get)
     ex: Any = LocalExecutor() if steps is None else RecordingExecutor(LocalExecutor(), kill_switch=steps)
     svc = ShareService(Site("A", ZFS(ex, flavour=FUSE), layout_from_options(opts.get), options.helper), options,
-                       store)
+                       store if steps is None else ProcessStore(store, steps))
     svc.setup()
     return svc
 
@@ -159,7 +157,7 @@ def main(argv: list[str]) -> None:
     """Child: run ``OPERATION`` on ``ROOT`` and SIGKILL this process just before step ``K``."""
     root, pool, op, k, store_path = argv
     steps = KillSwitch(death=sigkill_self)
-    svc = service(root, FileStore(Path(store_path), steps), steps)
+    svc = service(root, FileStore(Path(store_path)), steps)
     steps.allow = int(k)
     call(op, svc, pool)
     print(json.dumps(steps.log))  # reached only when K is past the last step

@@ -4,7 +4,7 @@ A *world* is three fake hosts (``h``: backend A, pool ``tank``; ``hb``: backend 
 backup target, ``bkp/manila``) and one :class:`MemoryStore` — Manila's private storage, which survives a
 crash with whatever the dead process had written to it. Services are built over executors that all belong
 to one process, a :class:`~pyzfsnas.testing.KillSwitch`: it lets ``allow`` steps (host commands, and store
-writes through :class:`ProcessStore`) happen, then dies (``Killed``, a ``BaseException``; nothing after it,
+writes through :class:`tests.crash.ProcessStore`) happen, then dies (``Killed``, a ``BaseException``; nothing after it,
 ``finally`` blocks and ``except`` clean-ups included, reaches a host — as after SIGKILL).
 
 :func:`run_point` runs one scenario: prepare (with a clean service), run the operation in a dying process,
@@ -25,11 +25,12 @@ from typing import Any
 
 from pyzfsnas import ZFS
 from pyzfsnas.errors import ZFSError
-from pyzfsnas.executors.fake import FakeExecutor, FakeHost
 from pyzfsnas.flavour import FUSE, OPENZFS
 from pyzfsnas.shares import MemoryStore, Options, ShareError, ShareRef, ShareService, Site, layout_from_options
 from pyzfsnas.shares.values import ERROR
 from pyzfsnas.testing import Killed, KillSwitch, RecordingExecutor
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
+from tests.crash import ProcessStore, dataset_state
 
 GIB = 1 << 30
 MiB = 1 << 20
@@ -42,24 +43,6 @@ BACKENDS = {
           "zfs_backup_service_ip": "10.0.9.9"},
     "B": {**BASE, "zfs_zpool_list": ["tankb"], "zfs_share_export_ip": "10.0.2.1", "zfs_service_ip": "10.0.2.2"},
 }
-
-
-class ProcessStore:
-    """The private storage as the dying process sees it: each write is a step that may not happen."""
-
-    def __init__(self, inner: MemoryStore, process: KillSwitch) -> None:
-        self.inner, self.process = inner, process
-
-    def get(self, entity_id: str, key: str) -> Any:
-        return self.inner.get(entity_id, key)
-
-    def update(self, entity_id: str, details: dict[str, Any]) -> None:
-        self.process.step(("store.update", entity_id, ",".join(sorted(details))))
-        self.inner.update(entity_id, details)
-
-    def delete(self, entity_id: str) -> None:
-        self.process.step(("store.delete", entity_id))
-        self.inner.delete(entity_id)
 
 
 class World:
@@ -122,8 +105,7 @@ def signature(world: World) -> list[Any]:
     for host in world.hosts:
         for name, ds in host.datasets.items():
             props = tuple(sorted((k, _norm(v)) for k, v in ds.props.items() if ":" in k or k in _PROPS))
-            out.append((host.name, _norm(name), ds.kind, ds.mounted, sum(host.chunks.get(c, 0) for c in ds.data),
-                        tuple(sorted(ds.holds)), ds.partial is not None, props))
+            out.append((host.name, _norm(name), *dataset_state(host, ds), props))
         out.extend((host.name, "export", e.path, e.client, _norm(_FSID.sub("fsid=*", str(getattr(e, "options", "")))))
                    for e in host.exports.entries())
     out.extend(("store", k, tuple(sorted((kk, _norm(v)) for kk, v in d.items())))

@@ -57,7 +57,7 @@ def _clean(pool: str, op: str, tmp: Path) -> tuple[list[Any], int]:
     with _root(pool) as root:
         prepare(op, service(root, FileStore(store_path)), pool)
         steps = KillSwitch()
-        call(op, service(root, FileStore(store_path, steps), steps), pool)
+        call(op, service(root, FileStore(store_path), steps), pool)
         return signature(root, FileStore(store_path)), len(steps.log)
 
 
@@ -75,7 +75,7 @@ def test_killed_in_process_at_every_step_then_restarted_converges_on_zfs_fuse(
             prepare(op, service(root, FileStore(store_path)), pool)
             steps = KillSwitch(k)
             with contextlib.suppress(Killed):
-                call(op, service(root, FileStore(store_path, steps), steps), pool)
+                call(op, service(root, FileStore(store_path), steps), pool)
             if not steps.dead:
                 # Fewer steps than the clean run this time: zfs-fuse's spurious "busy" makes the number of
                 # destroy attempts vary. The call finished before step k: it must simply be done.
