@@ -54,9 +54,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-def write_result(name: str, data: dict[str, Any]) -> Path:
-    """Write ``data`` (plus machine facts) to ``benchmarks/results/NAME.json``."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_result(name: str, data: dict[str, Any], path: Path | None = None) -> Path:
+    """Write ``data`` (plus machine facts) to ``path`` (default ``benchmarks/results/NAME.json``)."""
+    path = path or RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine": machine(), **data}, indent=2) + "\n")
     return path

@@ -10,7 +10,6 @@ benchmarks/results/lifecycle_roundtrips.json.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import uuid
@@ -22,7 +21,7 @@ from oslo_config import cfg
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import machine
+from _common import write_result
 
 from pyzfsnas.manila_glue import options
 from pyzfsnas.manila_glue.driver import ZFSonLinuxShareDriver
@@ -93,7 +92,7 @@ def ensure_thousand() -> dict[str, Any]:
 
 
 def main() -> None:
-    results = {"machine": machine(), "lifecycle": [lifecycle("openzfs"), lifecycle("zfs-fuse")],
+    results = {"lifecycle": [lifecycle("openzfs"), lifecycle("zfs-fuse")],
                "ensure_shares": ensure_thousand(), "upstream": UPSTREAM}
     print(f"{'step':<30}" + "".join(f"{r['flavour']:>10}" for r in results["lifecycle"]))
     names = [name for name, _ in results["lifecycle"][0]["steps"]]
@@ -104,10 +103,7 @@ def main() -> None:
     ens = results["ensure_shares"]
     print(f"ensure_shares asked for {ens['shares']} shares, {ens['present']} of them on the host: "
           f"{ens['commands']} command(s)")
-    out = Path(__file__).parent / "results" / "lifecycle_roundtrips.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str))
-    print(f"written {out}")
+    print(f"written {write_result('lifecycle_roundtrips', results)}")
 
 
 if __name__ == "__main__":

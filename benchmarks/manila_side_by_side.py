@@ -369,9 +369,7 @@ def main() -> int:
             checker.close()
     finally:
         guest.stop()
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, check=False).stdout.strip()
-    facts = {"date": started, "commit": commit, "accel": guest.accel, "zfs_version": guest.zfs_version,
+    facts = {"date": started, "accel": guest.accel, "zfs_version": guest.zfs_version,
              "guest_boot_seconds": round(guest.boot_seconds, 1), "host_uptime_before": uptime_before,
              "host_uptime_after": _uptime(), "guest_loadavg": load}
     print(report(results))
@@ -382,5 +380,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     raise SystemExit(main())

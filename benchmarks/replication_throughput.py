@@ -110,14 +110,7 @@ def main() -> int:
             "transfer() through Python (paramiko to dst)": via_python,
             "transfer() local to local (no ssh)": local_python,
         }
-        times: dict[str, list[float]] = {name: [] for name in variants}
-        for run in range(args.runs):
-            for i, (name, fn) in enumerate(variants.items()):
-                target = f"{backup.name}/v{i}r{run}"
-                start = time.perf_counter()
-                fn(target)
-                times[name].append(time.perf_counter() - start)
-                local.destroy(target, recursive=True)
+        times = interleaved(variants, args.runs, backup.name, lambda target: local.destroy(target, recursive=True))
         report("replication_throughput", "zfs-fuse", nbytes[0], times, "zfs send | ssh zfs receive (shell)",
                args.runs, f"{args.mib} MiB of random data, zfs-fuse pools, sshd on 127.0.0.1")
         remote.executor.close()
@@ -125,6 +118,21 @@ def main() -> int:
         server.close()
         host.close()
     return 0
+
+
+def interleaved(variants: dict[str, Callable[[str], None]], runs: int, parent: str,
+                destroy: Callable[[str], None]) -> dict[str, list[float]]:
+    """Time each variant ``runs`` times, interleaved (run 1 of each, then run 2 of each...), each receiving into
+    a fresh ``PARENT/v<i>r<run>`` that is destroyed after it (untimed); the seconds per variant."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for run in range(runs):
+        for i, (name, fn) in enumerate(variants.items()):
+            target = f"{parent}/v{i}r{run}"
+            start = time.perf_counter()
+            fn(target)
+            times[name].append(time.perf_counter() - start)
+            destroy(target)
+    return times
 
 
 def report(name: str, host: str, size: int, times: dict[str, list[float]], shell_name: str, runs: int,
@@ -184,14 +192,7 @@ def openzfs(args: argparse.Namespace) -> int:
             "transfer() through Python (two SSH connections)": python,
             "zfs send | zfs receive (in the guest, no ssh)": local,
         }
-        times: dict[str, list[float]] = {name: [] for name in variants}
-        for run in range(args.runs):
-            for i, (name, fn) in enumerate(variants.items()):
-                target = f"backup/v{i}r{run}"
-                start = time.perf_counter()
-                fn(target)
-                times[name].append(time.perf_counter() - start)
-                src_zfs.destroy(target, recursive=True)
+        times = interleaved(variants, args.runs, "backup", lambda target: src_zfs.destroy(target, recursive=True))
         report("replication_throughput_openzfs", f"openzfs {host.version} guest ({g.accel})", nbytes[0], times,
                "zfs send | ssh zfs receive (shell, in the guest)", args.runs,
                f"{args.mib} MiB of random data, OpenZFS {host.version} guest under {g.accel.split()[0]}")

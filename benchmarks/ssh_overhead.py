@@ -15,8 +15,6 @@ Usage: ``python benchmarks/ssh_overhead.py [--count 200] [--ssh-count 200]``.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import socket
 import statistics
 import subprocess
@@ -29,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "benchmarks")]
 
 import paramiko  # noqa: E402
-from _common import commit  # noqa: E402
+from _common import write_result  # noqa: E402
 from tests.realhosts.sshd import SshdInfo, start_server  # noqa: E402
 
 from pyzfsnas.executors.ssh import SSHExecutor  # noqa: E402
@@ -124,19 +122,15 @@ def main() -> int:
     for name, row in results.items():
         print(f"{name:<48} {row['n']:>4.0f} {row['median_ms']:>10.2f} {row['p90_ms']:>8.2f} "
               f"{row['median_ms'] / base:>6.2f}x")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": "ssh_overhead",
         "command": "true",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "python": platform.python_version(),
         "paramiko": paramiko.__version__,
-        "commit": commit(),
         "results": results,
         "ratios_vs_raw_paramiko": {name: row["median_ms"] / base for name, row in results.items()},
     }
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    print(f"wrote {write_result('ssh_overhead', payload, args.out)}")  # machine facts: python, commit...
     return 0
 
 
