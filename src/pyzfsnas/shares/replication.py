@@ -154,12 +154,8 @@ class Replication(ShareCore):
         return IN_SYNC
 
     def delete_replica(self, replica: ShareRef) -> None:
-        """Destroy exactly the replica's dataset (with its snapshots); absent is fine."""
-        site = self.site
-        dataset = self.dataset(replica, site)
-        with self.locks.hold(site.key(dataset)):
-            self._destroy_share_dataset(site, dataset)
-        self.store.delete(replica.id)
+        """Destroy exactly the replica's dataset (with its snapshots); absent is fine (as :meth:`delete_share`)."""
+        self.delete_share(replica)
 
     def _unfreeze(self, site: Site, dataset: str, rules: Sequence[Rule]) -> None:
         """Best effort: make an active replica that a failed promotion froze writable again, with its rules."""
