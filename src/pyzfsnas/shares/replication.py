@@ -57,12 +57,19 @@ class Replication(ShareCore):
         site = self.site_of(replica.backend)
         return site, self.dataset(replica, site)
 
-    def _secure_replica(self, site: Site, dataset: str, size: Any, rules: Sequence[Rule] | None) -> None:
-        """A secondary replica: read-only at the ZFS level *and* read-only exports."""
-        site.zfs.set(dataset, {"readonly": "on", "quota": whole_gib(size) * GIB})
+    def _set_access_mode(
+        self, site: Site, dataset: str, rules: Sequence[Rule] | None, *, read_only: bool, size: Any = None
+    ) -> None:
+        """Make a replica read-only or writable in both layers: ``readonly`` (with the quota of ``size`` GiB
+        when given, in the same ``zfs set``), then the exports of ``rules`` (all read-only when ``read_only``;
+        left as they are when ``rules`` is None). The caller holds the dataset's lock."""
+        props: dict[str, object] = {"readonly": "on" if read_only else "off"}
+        if size is not None:
+            props["quota"] = whole_gib(size) * GIB
+        site.zfs.set(dataset, props)
         if rules is not None:
             good, _ = self.access_rules(rules, site.nfs())
-            site.nfs().apply(dataset, good, read_only=True)
+            site.nfs().apply(dataset, good, read_only=read_only)
 
     def _replication_refs(self, replicas: Sequence[ShareRef]) -> set[str]:
         return {str(t) for r in replicas if (t := self.store.get(r.id, "repl_snapshot_tag"))}
@@ -111,7 +118,7 @@ class Replication(ShareCore):
                 transfer(src.zfs, src.layout.snapshot(src_ds, tag), site.zfs, dst_ds, replicate=True,
                          properties=ro_props)
                 # -R carries the source's readonly=off and sharenfs: make the replica read-only in both layers.
-                self._secure_replica(site, dst_ds, active.size, rules)
+                self._set_access_mode(site, dst_ds, rules, read_only=True, size=active.size)
             except ZFSError as exc:
                 # Leave nothing half-made: the replica's dataset (unless it was there before this call and
                 # the receive refused it) and the replication snapshot on the active replica.
@@ -147,7 +154,7 @@ class Replication(ShareCore):
                     src.zfs.destroy(snap)
                 return OUT_OF_SYNC
             self.store.update(replica.id, {"repl_snapshot_tag": tag})
-            self._secure_replica(dst, dst_ds, active.size, rules)
+            self._set_access_mode(dst, dst_ds, rules, read_only=True, size=active.size)
             keep = self._replication_refs(replicas) | {tag}
             self._prune(src, src_ds, keep)
             self._prune(dst, dst_ds, keep)
@@ -161,9 +168,7 @@ class Replication(ShareCore):
         """Best effort: make an active replica that a failed promotion froze writable again, with its rules."""
         try:
             with self.locks.hold(site.key(dataset)):
-                site.zfs.set(dataset, {"readonly": "off"})
-                good, _ = self.access_rules(rules, site.nfs())
-                site.nfs().apply(dataset, good)
+                self._set_access_mode(site, dataset, rules, read_only=False)
         except ZFSError as exc:
             LOG.warning("could not make %s writable again after the failed promotion: %s", dataset, exc)
 
@@ -189,10 +194,10 @@ class Replication(ShareCore):
         frozen = False
         try:
             with self.locks.hold(src.key(src_ds)):
-                src.zfs.set(src_ds, {"readonly": "on"})
+                # Marked before the attempt: a ``zfs set`` that fails may still have run on the host (a lost
+                # connection), and undoing a freeze that did not happen only sets what is already there.
                 frozen = True
-                good, _ = self.access_rules(rules, src.nfs())
-                src.nfs().apply(src_ds, good, read_only=True)
+                self._set_access_mode(src, src_ds, rules, read_only=True)
                 tag = self._repl_tag(active.id)
                 src.zfs.snapshot(src.layout.snapshot(src_ds, tag))
             updates[active.id].update(replica_state=IN_SYNC, access_rules_status=ACTIVE)
@@ -230,9 +235,7 @@ class Replication(ShareCore):
                 updates[repl.id].setdefault("replica_state", OUT_OF_SYNC)
         try:
             with self.locks.hold(site.key(new_ds)):
-                site.zfs.set(new_ds, {"readonly": "off"})
-                good, _ = self.access_rules(rules, site.nfs())
-                site.nfs().apply(new_ds, good)
+                self._set_access_mode(site, new_ds, rules, read_only=False)
         except ZFSError as exc:
             # Neither replica would be writable: the old active (if it was frozen) takes its role back.
             if frozen:
