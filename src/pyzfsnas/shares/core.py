@@ -723,3 +723,15 @@ class ShareCore:
         if tag not in names:
             raise SnapshotNotFound(f"{dataset}@{tag}")
         return names[names.index(tag) + 1:]
+
+    def _rollback_over_own(
+        self, site: Site, dataset: str, tag: str, own_prefix: str, refuse: Callable[[list[str]], ShareError]
+    ) -> None:
+        """``zfs rollback -r`` of ``dataset`` to ``@tag``, destroying the newer snapshots, once every one of
+        them is this service's own (tag starting with ``own_prefix``); ``refuse(other newer tags)`` is raised
+        otherwise. SnapshotNotFound when ``@tag`` is gone, DatasetNotFound when ``dataset`` is. The caller
+        holds the dataset's lock."""
+        foreign = [n for n in self._newer_snapshots(site, dataset, tag) if not n.startswith(own_prefix)]
+        if foreign:
+            raise refuse(foreign)
+        site.zfs.rollback(site.layout.snapshot(dataset, tag), destroy_newer=True)

@@ -361,12 +361,10 @@ class Replication(ShareCore):
         tag = self._snapshot_tag(replicas, snapshots, src)
         target = src.layout.snapshot(src_ds, tag)
         with self.locks.hold(src.key(src_ds)):
-            newer = self._newer_snapshots(src, src_ds, tag)
-            foreign = [n for n in newer if not n.startswith(self.options.replica_prefix)]
-            if foreign:
-                raise ReplicationError(
-                    f"{target} is not the latest snapshot of the active replica (newer: {', '.join(foreign)})")
-            src.zfs.rollback(target, destroy_newer=True)
+            self._rollback_over_own(
+                src, src_ds, tag, self.options.replica_prefix,
+                lambda foreign: ReplicationError(
+                    f"{target} is not the latest snapshot of the active replica (newer: {', '.join(foreign)})"))
             src.zfs.set(src_ds, {"quota": quota})
         self.store.update(active.id, {"repl_snapshot_tag": tag})
         for repl in replicas:
