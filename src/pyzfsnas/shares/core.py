@@ -38,7 +38,7 @@ from pyzfsnas.shares.errors import (
     Unsupported,
 )
 from pyzfsnas.shares.layout import GIB, ExportLocation, size_gib_ceil, whole_gib
-from pyzfsnas.shares.site import DatasetLocks, Options, Site
+from pyzfsnas.shares.site import DatasetLocks, Options, Site, ip_versions
 from pyzfsnas.shares.transfer import transfer
 from pyzfsnas.shares.values import (
     ACTIVE,
@@ -686,7 +686,7 @@ class ShareCore:
         Host names are resolved once (stats are gathered periodically; a slow resolver must not stall them).
         """
         if self._ip_versions is None:
-            versions = self.site.layout.ip_versions()
+            versions: set[int] = set().union(*(ip_versions(h) for h in self.site.layout.export_hosts))
             if not self.site.nfs().ipv6_support():
                 versions.discard(6)
             self._ip_versions = sorted(versions)

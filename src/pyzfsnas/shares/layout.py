@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -22,7 +21,7 @@ from pyzfsnas.properties import NATIVE, Kind, canonical_name, parse_size, valida
 from pyzfsnas.shares.errors import InvalidRequest
 
 __all__ = [
-    "GIB", "IGNORED_CREATION_OPTIONS", "ExportLocation", "Layout", "ip_versions",
+    "GIB", "IGNORED_CREATION_OPTIONS", "ExportLocation", "Layout",
     "parse_creation_options", "size_gib_ceil", "time_tag", "whole_gib",
 ]
 
@@ -56,20 +55,6 @@ def whole_gib(value: Any, what: str = "share size") -> int:
     if number is None or number < 1:
         raise InvalidRequest(f"{what} must be a whole number of GiB >= 1, got {value!r}")
     return number
-
-
-def ip_versions(address: str) -> set[int]:
-    """IP versions ``address`` offers: its own for an IP literal, those it resolves to for a host name."""
-    try:
-        return {ipaddress.ip_address(address).version}
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(address, None, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return set()
-    return {6 if family == socket.AF_INET6 else 4 for family, *_ in infos
-            if family in (socket.AF_INET, socket.AF_INET6)}
 
 
 def parse_creation_options(options: Iterable[str]) -> dict[str, object]:
@@ -204,10 +189,6 @@ class Layout:
         if self.service_ip:
             pairs.append((self.service_ip, True))
         return [ExportLocation(f"{_bracket(ip)}:{mountpoint}", admin) for ip, admin in pairs]
-
-    def ip_versions(self) -> set[int]:
-        """IP versions the user-facing export locations offer (host names resolved)."""
-        return set().union(*(ip_versions(h) for h in self.export_hosts)) if self.export_hosts else set()
 
 
 @attrs.frozen

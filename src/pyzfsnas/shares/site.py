@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +24,7 @@ from pyzfsnas.shares.errors import ConfigError
 from pyzfsnas.shares.layout import ExportLocation, Layout, OptionGetter, child_mountpoint, parse_creation_options
 from pyzfsnas.zfs import ZFS
 
-__all__ = ["DatasetLocks", "Options", "Site", "check_address", "helper_kind"]
+__all__ = ["DatasetLocks", "Options", "Site", "check_address", "helper_kind", "ip_versions"]
 
 #: The value of ``zfs_share_helpers`` in upstream configurations; accepted and means "detect".
 UPSTREAM_HELPER: str = "manila.share.drivers.zfsonlinux.utils.NFSviaZFSHelper"
@@ -54,6 +55,21 @@ def check_address(option: str, value: Any) -> str:
     if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
         raise ConfigError(f"{option}={text!r} is not an IP address or a host name")
     return text
+
+
+def ip_versions(address: str) -> set[int]:
+    """IP versions ``address`` offers: its own for an IP literal, those it resolves to for a host name
+    (``getaddrinfo``: the resolver's I/O, kept out of the pure :class:`~pyzfsnas.shares.layout.Layout`)."""
+    try:
+        return {ipaddress.ip_address(address).version}
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(address, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return set()
+    return {6 if family == socket.AF_INET6 else 4 for family, *_ in infos
+            if family in (socket.AF_INET, socket.AF_INET6)}
 
 
 def helper_kind(value: str) -> str:
