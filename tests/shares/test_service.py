@@ -27,6 +27,7 @@ from pyzfsnas.shares import (
     ShareService,
     ShrinkWouldLoseData,
     Site,
+    SnapshotNotFound,
     SnapshotRef,
     layout_from_options,
     whole_gib,
@@ -354,6 +355,23 @@ def test_revert_replicated_refuses_when_a_user_snapshot_is_newer(pair: Any) -> N
         a.revert_replicated([active, new], first, 1)
 
 
+def test_a_replicated_snapshot_being_deleted_is_destroyed_on_the_replica_then_reported_gone(pair: Any) -> None:
+    a, b, _ha, hb = pair
+    active = ref("d-a", backend="A", pool="tanka", replica_state="active")
+    a.create_share(active)
+    new = ref("d-b", backend="B", pool="tankb", replica_state="in_sync")
+    b.create_replica([active, new], new, [])
+    snaps = [SnapshotRef("e-a", "snap-e", active), SnapshotRef("e-b", "snap-e", new)]
+    a.create_replicated_snapshot([active, new], snaps)
+    name = "tankb/manila_share_d_b@manila_share_snapshot_e_a"
+    assert ZFS(FakeExecutor(hb)).exists(name)
+    gone = SnapshotRef("e-b", "snap-e", new, deleting=True)
+    for _ in range(2):  # present: destroyed; then already absent: still reported gone
+        with pytest.raises(SnapshotNotFound):
+            b.update_replicated_snapshot([active, new], new, snaps, gone)
+        assert not ZFS(FakeExecutor(hb)).exists(name)
+
+
 def test_migration_progress_after_a_restart_says_what_is_known(pair: Any) -> None:
     a, b, _ha, _hb = pair
     src = ref("mi-s", backend="A", pool="tanka")
@@ -421,6 +439,20 @@ def test_restore_into_the_original_share_rolls_back(backups: Any) -> None:
     svc.create_snapshot(_snap(share, "user1"))
     with pytest.raises(Exception, match="newer than the backup"):
         svc.restore_backup("k1", share)
+
+
+def test_restore_into_the_original_share_without_its_backup_snapshot_receives_it(backups: Any) -> None:
+    svc, h, _t, _tex = backups
+    share = ref("b7")
+    svc.create_share(share)
+    h.write("tank/manila_share_b7", 4 << 20)
+    svc.create_backup(share, "k1")
+    zh = ZFS(FakeExecutor(h))
+    zh.destroy("tank/manila_share_b7@manila_backup_k1")  # gone from the share: no rollback possible
+    h.write("tank/manila_share_b7", 8 << 20)
+    svc.restore_backup("k1", share)
+    assert zh.get("tank/manila_share_b7", "referenced").value("referenced") < 8 << 20
+    assert zh.snapshots("tank/manila_share_b7") == []
 
 
 def test_restore_into_a_new_share_swaps_the_content_in(backups: Any) -> None:

@@ -69,8 +69,10 @@ class Backups(ShareCore):
             chain, base = planned, self.store.get(backup_id, "backup_from") or None
             incremental = bool(base)
         elif chain and base and site.zfs.exists(site.layout.snapshot(dataset, str(base))):
-            on_target = ([s.snapname for s in target.snapshots(str(chain), properties=("type",))]
-                         if target.exists(str(chain)) else [])
+            try:
+                on_target = [s.snapname for s in target.snapshots(str(chain), properties=("type",))]
+            except DatasetNotFound:
+                on_target = []
             incremental = bool(on_target) and on_target[-1] == base
         if not incremental and not resuming:
             first = site.layout.backup_dataset(self.options.backup_dataset, share.id)

@@ -334,11 +334,11 @@ class Replication(ShareCore):
         site = self.site
         dataset = self.dataset(replica, site)
         name = site.layout.snapshot(dataset, self._snapshot_tag(replicas, snapshots, site))
-        exists = site.zfs.exists(name)
         if snapshot.deleting:
-            if exists:
+            with contextlib.suppress(DatasetNotFound):
                 site.zfs.destroy(name)
             raise SnapshotNotFound(name)
+        exists = site.zfs.exists(name)
         if exists:
             return {"id": snapshot.id, "status": AVAILABLE, "provider_location": name}
         if state != IN_SYNC:
