@@ -276,7 +276,12 @@ def test_usage_of_all_shares_in_one_command(svc: ShareService, host: FakeHost) -
 
 @pytest.fixture
 def pair() -> tuple[ShareService, ShareService, FakeHost, FakeHost]:
-    ha, hb = FakeHost("openzfs", name="ha"), FakeHost("openzfs", name="hb")
+    return make_pair("openzfs")
+
+
+def make_pair(flavour: str) -> tuple[ShareService, ShareService, FakeHost, FakeHost]:
+    """Backends A (pool tanka on host ha) and B (tankb on hb) of one replication domain, sharing a store."""
+    ha, hb = FakeHost(flavour, name="ha"), FakeHost(flavour, name="hb")  # type: ignore[arg-type]
     ha.create_pool("tanka", size=8 * GIB)
     hb.create_pool("tankb", size=8 * GIB)
     store = MemoryStore()
@@ -370,6 +375,30 @@ def test_a_replicated_snapshot_being_deleted_is_destroyed_on_the_replica_then_re
         with pytest.raises(SnapshotNotFound):
             b.update_replicated_snapshot([active, new], new, snaps, gone)
         assert not ZFS(FakeExecutor(hb)).exists(name)
+
+
+@pytest.mark.parametrize("flavour", ["openzfs", "zfs-fuse"])
+@pytest.mark.parametrize("restarted", [False, True])
+def test_copies_get_the_destination_properties_on_every_flavour(flavour: str, restarted: bool) -> None:
+    a, _b, ha, hb = make_pair(flavour)
+    src = ref("pp-s", 1, backend="A", pool="tanka")
+    a.create_share(src)
+    ha.write("tanka/manila_share_pp_s", 1 << 20)
+    a.create_snapshot(_snap(src, "pp-snap"))
+    copy = ref("pp-c", 3, backend="A", pool="tanka")
+    a.create_share_from_snapshot(copy, _snap(src, "pp-snap"))
+    got = props(ha, "tanka/manila_share_pp_c", "quota", "readonly")
+    assert (got.value("quota"), got.value("readonly")) == (3 * GIB, False)
+    dst = ref("pp-d", 2, backend="B", pool="tankb")
+    a.migration_start(src, dst)
+    job = a._migrations[dst.id]
+    assert job.thread is not None
+    job.thread.join()
+    if restarted:
+        a._migrations.clear()  # what a restart of the process loses
+    a.migration_complete(src, dst)
+    got = props(hb, "tankb/manila_share_pp_d", "quota", "readonly")
+    assert (got.value("quota"), got.value("readonly")) == (2 * GIB, False)
 
 
 def test_migration_progress_after_a_restart_says_what_is_known(pair: Any) -> None:

@@ -602,14 +602,14 @@ class ShareCore:
                 with contextlib.suppress(DatasetNotFound):
                     site.zfs.destroy(dataset, recursive=True)
             self.store.update(share.id, {"creating_from": src_name})
-            transfer(src.zfs, src_name, site.zfs, dataset, properties=props)
             try:
-                if not site.zfs.detect_flavour().receive_properties:
-                    site.zfs.set(dataset, props)
+                transfer(src.zfs, src_name, site.zfs, dataset, properties=props)
                 site.zfs.destroy(site.layout.snapshot(dataset, src_name.partition("@")[2]))
-            except ZFSError:
-                # Leave nothing half-made: the dataset is the one this call just received.
-                self._discard(site, dataset)
+            except ZFSError as exc:
+                # Leave nothing half-made: the dataset (if any) is the one this call received, unless the
+                # receive refused one that was there before.
+                if not isinstance(exc, DatasetExists):
+                    self._discard(site, dataset)
                 raise
         self._record_share(share.id, dataset, creating_from="")
         return site.export_locations(dataset)
