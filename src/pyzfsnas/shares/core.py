@@ -367,6 +367,17 @@ class ShareCore:
                 return f"{root}/{('/' + rest)[len(prefix):]}"
         return rest.rstrip("/")
 
+    @staticmethod
+    def _managed_size(size: Any, refused: type[ShareError]) -> int | None:
+        """The ``size`` option (GiB) of a manage call, None when not given; ``refused`` before any command when
+        it is not a whole number of GiB >= 1."""
+        if size in (None, ""):
+            return None
+        try:
+            return whole_gib(size, "driver option size")
+        except InvalidRequest as exc:
+            raise refused(str(exc)) from None
+
     def manage(self, share: ShareRef, location: str, size: Any = None) -> tuple[int, list[ExportLocation]]:
         """Rename the dataset at ``location`` to the share's name and set its properties.
 
@@ -374,11 +385,7 @@ class ShareCore:
         step fails the dataset gets its name back, so a retry starts from the same state.
         """
         site = self.site
-        if size not in (None, ""):
-            try:
-                size = whole_gib(size, "driver option size")
-            except InvalidRequest as exc:
-                raise ManageRefused(str(exc)) from None
+        wanted = self._managed_size(size, ManageRefused)
         old = self.dataset_from_location(location)
         try:
             new = site.layout.dataset(share.pool, share.id)
@@ -403,7 +410,7 @@ class ShareCore:
             raise ManageRefused(f"dataset {old} cannot be read: {exc}") from None
         if used.raw("type") != "filesystem":
             raise ManageRefused(f"{old} is a {used.raw('type')}, not a filesystem")
-        gib = int(size) if size not in (None, "") else size_gib_ceil(bytes_of(used, "used"))
+        gib = size_gib_ceil(bytes_of(used, "used")) if wanted is None else wanted
         props = self.properties(attrs.evolve(share, size=gib))
         with self.locks.hold(site.key(old), site.key(new)):
             if old != new:
@@ -439,11 +446,7 @@ class ShareCore:
     def manage_snapshot(self, snapshot: SnapshotRef, size: Any = None) -> tuple[int, str]:
         """Rename ``snapshot.location`` (``dataset@tag`` of the share's dataset) to the service's tag."""
         site = self.site
-        if size not in (None, ""):
-            try:
-                size = whole_gib(size, "driver option size")
-            except InvalidRequest as exc:
-                raise SnapshotManageRefused(str(exc)) from None
+        wanted = self._managed_size(size, SnapshotManageRefused)
         old = snapshot.location or ""
         dataset = self.dataset(snapshot.share, site)
         if old.partition("@")[0] != dataset or not old.partition("@")[2]:
@@ -461,7 +464,7 @@ class ShareCore:
             except DatasetNotFound:
                 raise SnapshotManageRefused(str(exc)) from None
             renamed = True
-        gib = int(size) if size not in (None, "") else size_gib_ceil(bytes_of(used, "used"))
+        gib = size_gib_ceil(bytes_of(used, "used")) if wanted is None else wanted
         with self.locks.hold(site.key(dataset)):
             if new != old and not renamed:
                 site.zfs.rename(old, new)

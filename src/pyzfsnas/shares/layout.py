@@ -22,7 +22,7 @@ from pyzfsnas.shares.errors import InvalidRequest
 
 __all__ = [
     "GIB", "IGNORED_CREATION_OPTIONS", "ExportLocation", "Layout",
-    "parse_creation_options", "size_gib_ceil", "time_tag", "whole_gib",
+    "parse_creation_options", "size_gib_ceil", "time_tag", "time_tag_prefix", "whole_gib",
 ]
 
 #: ``get(option_name)`` -> value or None: how the service reads a backend's options (Manila's
@@ -90,10 +90,15 @@ def parse_creation_options(options: Iterable[str]) -> dict[str, object]:
     return out
 
 
+def time_tag_prefix(prefix: str, entity_id: str) -> str:
+    """What every :func:`time_tag` of one entity starts with: ``<prefix>_<id>_time_``."""
+    return f"{prefix}_{entity_id.replace('-', '_')}_time_"
+
+
 def time_tag(prefix: str, entity_id: str, now: datetime | None = None) -> str:
     """A snapshot tag unique per entity and time: ``<prefix>_<id>_time_<UTC timestamp>``."""
     when = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S%f")
-    return f"{prefix}_{entity_id.replace('-', '_')}_time_{when}"
+    return time_tag_prefix(prefix, entity_id) + when
 
 
 @attrs.frozen

@@ -20,7 +20,7 @@ from pyzfsnas.shares.errors import (
     ReplicationError,
     SnapshotNotFound,
 )
-from pyzfsnas.shares.layout import GIB, ExportLocation, time_tag, whole_gib
+from pyzfsnas.shares.layout import GIB, ExportLocation, time_tag, time_tag_prefix, whole_gib
 from pyzfsnas.shares.site import Site
 from pyzfsnas.shares.transfer import transfer
 from pyzfsnas.shares.values import (
@@ -247,7 +247,7 @@ class Replication(ShareCore):
         # first (tagged like this promotion's, referred to by no replica) would stay an orphan. Drop exactly
         # those; an undisturbed promotion finds none.
         keep = self._replication_refs(replicas)
-        own = self._repl_tag(active.id).rsplit("_time_", 1)[0] + "_time_"
+        own = time_tag_prefix(self.options.replica_prefix, active.id)
         for prune_site, prune_ds in ((src, src_ds), (site, new_ds)):
             try:
                 self._prune(prune_site, prune_ds, keep, own)
