@@ -46,7 +46,7 @@ def build(host: FakeHost, name: str = "A", store: MemoryStore | None = None,
           peers: Callable[[str], Site] | None = None, **options: Any) -> ShareService:
     """A set-up service for backend ``name`` on ``host`` with upstream-named ``options``."""
     get = {**BASE, **options}.get
-    opts = Options.from_options(name, get)
+    opts = Options.from_options(get)
     svc = ShareService(Site(name, ZFS(FakeExecutor(host)), layout_from_options(get), opts.helper), opts,
                        store or MemoryStore(), peers)
     svc.setup()
@@ -429,7 +429,7 @@ def backups() -> tuple[ShareService, FakeHost, FakeHost, FakeExecutor]:
     tex = FakeExecutor(t)
     ZFS(tex).create_dataset("bkp/manila")
     get = {**BASE, "zfs_backup_dataset": "bkp/manila", "zfs_backup_service_ip": "10.0.9.9"}.get
-    opts = Options.from_options("A", get)
+    opts = Options.from_options(get)
     svc = ShareService(Site("A", ZFS(FakeExecutor(h)), layout_from_options(get), opts.helper), opts,
                        MemoryStore(), None, {"10.0.9.9": ZFS(tex)}.__getitem__)
     svc.setup()

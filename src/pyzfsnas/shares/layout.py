@@ -114,11 +114,6 @@ class Layout:
     export_hosts: tuple[str, ...] = ()
     service_ip: str = ""
 
-    @property
-    def export_ip(self) -> str:
-        """The first user-facing export address."""
-        return self.export_hosts[0] if self.export_hosts else ""
-
     @classmethod
     def from_options(cls, get: OptionGetter) -> Layout:
         """Build from a backend's options (upstream's names); ValueError says what is wrong."""
@@ -183,10 +178,6 @@ class Layout:
     def snapshot(self, dataset: str, tag: str) -> str:
         """``dataset@tag``, validated."""
         return validate_snapshot_name(f"{dataset}@{tag}")
-
-    def transient_tag(self, prefix: str, entity_id: str) -> str:
-        """A replication/migration snapshot tag (see :func:`time_tag`)."""
-        return time_tag(prefix, entity_id)
 
     def export_locations(self, mountpoint: str) -> list[ExportLocation]:
         """User-facing locations on the export addresses, an admin one on ``zfs_service_ip``."""

@@ -97,7 +97,6 @@ def _nfs_helper(get: OptionGetter, *, required: bool = True) -> str:
 class Options:
     """What the service needs from a backend's options besides its layout (validated)."""
 
-    backend_name: str
     creation_options: dict[str, object] = attrs.field(factory=dict)
     helper: str = "auto"
     replica_prefix: str = "tmp_snapshot_for_replication_"
@@ -115,7 +114,7 @@ class Options:
     backup_prefix: str = "manila_backup_"
 
     @classmethod
-    def from_options(cls, backend_name: str, get: OptionGetter) -> Options:
+    def from_options(cls, get: OptionGetter) -> Options:
         """Read and check the options (ConfigError names the first problem)."""
         check_address("zfs_share_export_ip", get("zfs_share_export_ip"))
         for extra in get("zfs_share_export_ips") or []:
@@ -127,7 +126,6 @@ class Options:
             raise ConfigError(str(exc)) from None
         reserved = int(get("reserved_share_percentage") or 0)
         return cls(
-            backend_name=backend_name,
             creation_options=creation,
             helper=_nfs_helper(get),
             replica_prefix=str(get("zfs_replica_snapshot_prefix") or "tmp_snapshot_for_replication_"),
