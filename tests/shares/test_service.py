@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pyzfsnas import ZFS
+from pyzfsnas.errors import ZFSError
 from pyzfsnas.shares import (
     ConfigError,
     InvalidRequest,
@@ -600,6 +601,20 @@ def test_a_mountable_snapshot_is_a_read_only_exported_clone(svc: ShareService, h
     svc.delete_snapshot(snap)
     z = ZFS(FakeExecutor(host))
     assert not z.exists(mount) and z.snapshots("tank/manila_share_ms") == []
+
+
+def test_a_mountable_snapshot_that_cannot_be_mounted_is_not_left_behind(svc: ShareService, host: FakeHost) -> None:
+    share = ref("ms3")
+    svc.create_share(share)
+    snap = _snap(share, "sm3")
+    host.fail_command(2)  # the snapshot is taken (1), its clone fails (2)
+    with pytest.raises(ZFSError):
+        svc.create_mountable_snapshot(snap)
+    z = ZFS(FakeExecutor(host))
+    assert z.snapshots("tank/manila_share_ms3") == [] and not z.exists("tank/manila_share_snapshot_sm3")
+    name, locations = svc.create_mountable_snapshot(snap)  # the retry makes both
+    assert name == "tank/manila_share_ms3@manila_share_snapshot_sm3"
+    assert locations[0] == ExportLocation("10.0.0.1:/tank/manila_share_snapshot_sm3", False)
 
 
 def test_snapshot_access_needs_a_mountable_snapshot(svc: ShareService) -> None:

@@ -374,15 +374,11 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         """``zfs snapshot dataset@<prefix><snapshot instance id>``; returns ``provider_location``."""
         _no_share_server(share_server)
         snap = _snapshot(snapshot)
-        out: dict[str, Any] = {"provider_location": self.service.create_snapshot(snap)}
         parent = snapshot.get("share_instance") or snapshot.get("share") or {}
         if parent.get("mount_snapshot_support"):
-            try:
-                out["export_locations"] = _locations(self.service.mount_snapshot(snap))
-            except ZFSError:
-                self.service.delete_snapshot(snap)  # leave nothing half-made
-                raise
-        return out
+            name, locations = self.service.create_mountable_snapshot(snap)
+            return {"provider_location": name, "export_locations": _locations(locations)}
+        return {"provider_location": self.service.create_snapshot(snap)}
 
     @_mapped
     def snapshot_update_access(  # noqa: PLR0917 - Manila's signature

@@ -493,6 +493,16 @@ class ShareCore:
         self.store.update(snapshot.snapshot_id, {"entity_type": "snapshot", "snapshot_tag": tag})
         return name
 
+    def create_mountable_snapshot(self, snapshot: SnapshotRef) -> tuple[str, list[ExportLocation]]:
+        """:meth:`create_snapshot` then :meth:`mount_snapshot`: its name and export locations. A snapshot that
+        cannot be mounted is deleted again (nothing half-made) and the mount's error raised."""
+        name = self.create_snapshot(snapshot)
+        try:
+            return name, self.mount_snapshot(snapshot)
+        except ZFSError:
+            self.delete_snapshot(snapshot)
+            raise
+
     def mount_snapshot(self, snapshot: SnapshotRef) -> list[ExportLocation]:
         """Make a snapshot mountable: a read-only clone beside the shares, exported with no rules yet.
 
