@@ -67,7 +67,7 @@ def service(root: str, store: FileStore, steps: KillSwitch | None = None) -> Sha
     opts = {"zfs_zpool_list": [root], "zfs_share_export_ip": "10.0.0.1", "zfs_service_ip": "10.0.0.2",
             "zfs_dataset_name_prefix": "manila_share_", "zfs_dataset_snapshot_name_prefix": "manila_share_snapshot_",
             "zfs_share_helpers": {"NFS": "zfs-fuse"}}
-    options = Options.from_options("A", opts.get)
+    options = Options.from_options(opts.get)
     ex: Any = LocalExecutor() if steps is None else RecordingExecutor(LocalExecutor(), kill_switch=steps)
     svc = ShareService(Site("A", ZFS(ex, flavour=FUSE), layout_from_options(opts.get), options.helper), options,
                        store if steps is None else ProcessStore(store, steps))

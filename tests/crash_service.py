@@ -79,7 +79,7 @@ class World:
 
         out = {}
         for name, opts in BACKENDS.items():
-            options = Options.from_options(name, opts.get)
+            options = Options.from_options(opts.get)
             store: Any = self.store if process is None else ProcessStore(self.store, process)
             svc = ShareService(Site(name, self.zfs(hosts[name], process), layouts[name], options.helper), options,
                                store, peers, lambda _addr: self.zfs(self.t, process))

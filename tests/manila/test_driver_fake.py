@@ -293,14 +293,16 @@ def test_manage_with_a_size_below_usage_leaves_the_dataset_as_it_was(
     assert "mg2" not in storage.data
 
 
-def test_manage_snapshot(drv: ZFSonLinuxShareDriver, ex: FakeExecutor) -> None:
+def test_manage_snapshot(drv: ZFSonLinuxShareDriver, ex: FakeExecutor, storage: DictStorage) -> None:
     sh = share("ms", backend="mnlA", pool="tank")
     drv.create_share(None, sh)
     zfs(ex).snapshot("tank/manila_share_ms@adminsnap")
     snap = snapshot(sh, "new-snap", provider_location="tank/manila_share_ms@adminsnap")
     out = drv.manage_existing_snapshot(snap, {"size": 1})
     assert out == {"size": 1, "provider_location": "tank/manila_share_ms@manila_share_snapshot_new_snap"}
+    assert "snap-new-snap" in storage.data
     drv.unmanage_snapshot(snap)
+    assert "snap-new-snap" not in storage.data and zfs(ex).exists(out["provider_location"])
     with pytest.raises(exception.ManageInvalidShareSnapshot):
         drv.manage_existing_snapshot(snapshot(sh, provider_location="tank/manila_share_ms@nope"), {})
     with pytest.raises(exception.ManageInvalidShareSnapshot):

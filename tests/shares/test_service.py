@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pyzfsnas import ZFS
+from pyzfsnas.errors import ZFSError
 from pyzfsnas.shares import (
     ConfigError,
     InvalidRequest,
@@ -27,6 +28,7 @@ from pyzfsnas.shares import (
     ShareService,
     ShrinkWouldLoseData,
     Site,
+    SnapshotNotFound,
     SnapshotRef,
     layout_from_options,
     whole_gib,
@@ -45,7 +47,7 @@ def build(host: FakeHost, name: str = "A", store: MemoryStore | None = None,
           peers: Callable[[str], Site] | None = None, **options: Any) -> ShareService:
     """A set-up service for backend ``name`` on ``host`` with upstream-named ``options``."""
     get = {**BASE, **options}.get
-    opts = Options.from_options(name, get)
+    opts = Options.from_options(get)
     svc = ShareService(Site(name, ZFS(FakeExecutor(host)), layout_from_options(get), opts.helper), opts,
                        store or MemoryStore(), peers)
     svc.setup()
@@ -275,7 +277,12 @@ def test_usage_of_all_shares_in_one_command(svc: ShareService, host: FakeHost) -
 
 @pytest.fixture
 def pair() -> tuple[ShareService, ShareService, FakeHost, FakeHost]:
-    ha, hb = FakeHost("openzfs", name="ha"), FakeHost("openzfs", name="hb")
+    return make_pair("openzfs")
+
+
+def make_pair(flavour: str) -> tuple[ShareService, ShareService, FakeHost, FakeHost]:
+    """Backends A (pool tanka on host ha) and B (tankb on hb) of one replication domain, sharing a store."""
+    ha, hb = FakeHost(flavour, name="ha"), FakeHost(flavour, name="hb")  # type: ignore[arg-type]
     ha.create_pool("tanka", size=8 * GIB)
     hb.create_pool("tankb", size=8 * GIB)
     store = MemoryStore()
@@ -354,6 +361,47 @@ def test_revert_replicated_refuses_when_a_user_snapshot_is_newer(pair: Any) -> N
         a.revert_replicated([active, new], first, 1)
 
 
+def test_a_replicated_snapshot_being_deleted_is_destroyed_on_the_replica_then_reported_gone(pair: Any) -> None:
+    a, b, _ha, hb = pair
+    active = ref("d-a", backend="A", pool="tanka", replica_state="active")
+    a.create_share(active)
+    new = ref("d-b", backend="B", pool="tankb", replica_state="in_sync")
+    b.create_replica([active, new], new, [])
+    snaps = [SnapshotRef("e-a", "snap-e", active), SnapshotRef("e-b", "snap-e", new)]
+    a.create_replicated_snapshot([active, new], snaps)
+    name = "tankb/manila_share_d_b@manila_share_snapshot_e_a"
+    assert ZFS(FakeExecutor(hb)).exists(name)
+    gone = SnapshotRef("e-b", "snap-e", new, deleting=True)
+    for _ in range(2):  # present: destroyed; then already absent: still reported gone
+        with pytest.raises(SnapshotNotFound):
+            b.update_replicated_snapshot([active, new], new, snaps, gone)
+        assert not ZFS(FakeExecutor(hb)).exists(name)
+
+
+@pytest.mark.parametrize("flavour", ["openzfs", "zfs-fuse"])
+@pytest.mark.parametrize("restarted", [False, True])
+def test_copies_get_the_destination_properties_on_every_flavour(flavour: str, restarted: bool) -> None:
+    a, _b, ha, hb = make_pair(flavour)
+    src = ref("pp-s", 1, backend="A", pool="tanka")
+    a.create_share(src)
+    ha.write("tanka/manila_share_pp_s", 1 << 20)
+    a.create_snapshot(_snap(src, "pp-snap"))
+    copy = ref("pp-c", 3, backend="A", pool="tanka")
+    a.create_share_from_snapshot(copy, _snap(src, "pp-snap"))
+    got = props(ha, "tanka/manila_share_pp_c", "quota", "readonly")
+    assert (got.value("quota"), got.value("readonly")) == (3 * GIB, False)
+    dst = ref("pp-d", 2, backend="B", pool="tankb")
+    a.migration_start(src, dst)
+    job = a._migrations[dst.id]
+    assert job.thread is not None
+    job.thread.join()
+    if restarted:
+        a._migrations.clear()  # what a restart of the process loses
+    a.migration_complete(src, dst)
+    got = props(hb, "tankb/manila_share_pp_d", "quota", "readonly")
+    assert (got.value("quota"), got.value("readonly")) == (2 * GIB, False)
+
+
 def test_migration_progress_after_a_restart_says_what_is_known(pair: Any) -> None:
     a, b, _ha, _hb = pair
     src = ref("mi-s", backend="A", pool="tanka")
@@ -382,7 +430,7 @@ def backups() -> tuple[ShareService, FakeHost, FakeHost, FakeExecutor]:
     tex = FakeExecutor(t)
     ZFS(tex).create_dataset("bkp/manila")
     get = {**BASE, "zfs_backup_dataset": "bkp/manila", "zfs_backup_service_ip": "10.0.9.9"}.get
-    opts = Options.from_options("A", get)
+    opts = Options.from_options(get)
     svc = ShareService(Site("A", ZFS(FakeExecutor(h)), layout_from_options(get), opts.helper), opts,
                        MemoryStore(), None, {"10.0.9.9": ZFS(tex)}.__getitem__)
     svc.setup()
@@ -421,6 +469,20 @@ def test_restore_into_the_original_share_rolls_back(backups: Any) -> None:
     svc.create_snapshot(_snap(share, "user1"))
     with pytest.raises(Exception, match="newer than the backup"):
         svc.restore_backup("k1", share)
+
+
+def test_restore_into_the_original_share_without_its_backup_snapshot_receives_it(backups: Any) -> None:
+    svc, h, _t, _tex = backups
+    share = ref("b7")
+    svc.create_share(share)
+    h.write("tank/manila_share_b7", 4 << 20)
+    svc.create_backup(share, "k1")
+    zh = ZFS(FakeExecutor(h))
+    zh.destroy("tank/manila_share_b7@manila_backup_k1")  # gone from the share: no rollback possible
+    h.write("tank/manila_share_b7", 8 << 20)
+    svc.restore_backup("k1", share)
+    assert zh.get("tank/manila_share_b7", "referenced").value("referenced") < 8 << 20
+    assert zh.snapshots("tank/manila_share_b7") == []
 
 
 def test_restore_into_a_new_share_swaps_the_content_in(backups: Any) -> None:
@@ -539,6 +601,20 @@ def test_a_mountable_snapshot_is_a_read_only_exported_clone(svc: ShareService, h
     svc.delete_snapshot(snap)
     z = ZFS(FakeExecutor(host))
     assert not z.exists(mount) and z.snapshots("tank/manila_share_ms") == []
+
+
+def test_a_mountable_snapshot_that_cannot_be_mounted_is_not_left_behind(svc: ShareService, host: FakeHost) -> None:
+    share = ref("ms3")
+    svc.create_share(share)
+    snap = _snap(share, "sm3")
+    host.fail_command(2)  # the snapshot is taken (1), its clone fails (2)
+    with pytest.raises(ZFSError):
+        svc.create_mountable_snapshot(snap)
+    z = ZFS(FakeExecutor(host))
+    assert z.snapshots("tank/manila_share_ms3") == [] and not z.exists("tank/manila_share_snapshot_sm3")
+    name, locations = svc.create_mountable_snapshot(snap)  # the retry makes both
+    assert name == "tank/manila_share_ms3@manila_share_snapshot_sm3"
+    assert locations[0] == ExportLocation("10.0.0.1:/tank/manila_share_snapshot_sm3", False)
 
 
 def test_snapshot_access_needs_a_mountable_snapshot(svc: ShareService) -> None:

@@ -27,7 +27,7 @@ def _objects(recorder: RecordingExecutor) -> dict[str, Any]:
     get = {"zfs_zpool_list": ["tank"], "zfs_share_export_ip": "10.0.0.1", "zfs_service_ip": "10.0.0.2",
            "zfs_dataset_name_prefix": "manila_share_", "zfs_dataset_snapshot_name_prefix": "manila_share_snapshot_",
            "zfs_share_helpers": {"NFS": "auto"}}.get
-    options = Options.from_options("A", get)
+    options = Options.from_options(get)
     site = Site("A", zfs, layout_from_options(get), options.helper)
     return {"ZFS": zfs, "KernelNFS": KernelNFS(zfs), "FuseNFS": FuseNFS(zfs), "ExportfsNFS": ExportfsNFS(zfs),
             "GaneshaNFS": GaneshaNFS(zfs), "Site": site, "ShareService": ShareService(site, options, MemoryStore())}

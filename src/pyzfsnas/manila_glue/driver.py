@@ -23,7 +23,7 @@ from pyzfsnas.executors.factory import connect, ssh_spec
 from pyzfsnas.manila_glue import options
 from pyzfsnas.shares import errors as share_errors
 from pyzfsnas.shares.layout import ExportLocation
-from pyzfsnas.shares.service import MemoryStore, Rule, ShareRef, ShareService, SnapshotRef
+from pyzfsnas.shares.service import Rule, ShareRef, ShareService, SnapshotRef
 from pyzfsnas.shares.site import Options, Site, layout_from_options
 from pyzfsnas.shares.values import AVAILABLE, ERROR
 from pyzfsnas.zfs import ZFS
@@ -86,10 +86,15 @@ def _no_share_server(*servers: Any) -> None:
                        "Share networks must not be used with this driver.")
 
 
-def _host_parts(host: str) -> tuple[str, str]:
-    """``(backend, pool)`` of a Manila host string ``host@backend#pool``."""
+def _split_host(host: str | None) -> tuple[str, str]:
+    """``(backend, pool)`` of a Manila host string ``host@backend#pool``; either may be empty."""
     name, _, pool = (host or "").partition("#")
-    backend = name.partition("@")[2]
+    return name.partition("@")[2], pool
+
+
+def _host_parts(host: str) -> tuple[str, str]:
+    """``(backend, pool)`` of a Manila host string ``host@backend#pool``; InvalidShare unless both are there."""
+    backend, pool = _split_host(host)
     if not backend or not pool:
         raise exception.InvalidShare(reason=f"host {host!r} is not 'host@backend#pool'")
     return backend, pool
@@ -204,22 +209,24 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
             return self._ssh_executor(conf, conf.zfs_service_ip)
         return connect("local", prefix=tuple(conf.safe_get("zfs_command_prefix") or ()))
 
+    def _remote_zfs(self, conf: Any, address: str) -> ZFS:
+        """A facade on another host: ``executor_factory(address)``, else SSH with ``conf``'s options."""
+        executor = (self._executor_factory(address) if self._executor_factory is not None
+                    else self._ssh_executor(conf, address))
+        return ZFS(executor)
+
     def _peer(self, name: str) -> Site:
         """Another backend's site, from its stanza in manila.conf (replication, migration)."""
         conf = self._backend_configuration(name)
-        address = conf.zfs_service_ip
-        executor = (self._executor_factory(address) if self._executor_factory is not None
-                    else self._ssh_executor(conf, address))
+        zfs = self._remote_zfs(conf, conf.zfs_service_ip)
         try:
-            return Site.from_options(name, conf.safe_get, ZFS(executor))
+            return Site.from_options(name, conf.safe_get, zfs)
         except share_errors.ConfigError as exc:
             raise share_errors.ConfigError(f"[{name}] {exc}") from None
 
     def _connect(self, address: str) -> ZFS:
         """A facade on the host at ``address`` (the backup target), reached like a peer's host."""
-        executor = (self._executor_factory(address) if self._executor_factory is not None
-                    else self._ssh_executor(self.configuration, address))
-        return ZFS(executor)
+        return self._remote_zfs(self.configuration, address)
 
     def _backend_configuration(self, backend_name: str) -> Any:
         config = manila_configuration.Configuration(driver.share_opts, config_group=backend_name)
@@ -236,11 +243,10 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         super().do_setup(context)
         get = self.configuration.safe_get
         try:
-            opts = Options.from_options(self._group(), get)
+            opts = Options.from_options(get)
             layout = layout_from_options(get)
             zfs = ZFS(self._own_executor())
-            service = ShareService(Site(self._group(), zfs, layout, opts.helper), opts,
-                                   self.private_storage if self.private_storage is not None else MemoryStore(),
+            service = ShareService(Site(self._group(), zfs, layout, opts.helper), opts, self.private_storage,
                                    self._peer, self._connect)
             service.setup()
         except (share_errors.ShareError, ZFSError) as exc:
@@ -275,8 +281,8 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         self.service.delete_share(_share(share))
 
     def get_pool(self, share: Mapping[str, Any]) -> str | None:
-        """The Manila pool (zpool name) of a share."""
-        return (share.get("host") or "").partition("#")[2] or None
+        """The Manila pool (zpool name) of a share; None when its host names none (Manila asks exactly then)."""
+        return _split_host(share.get("host"))[1] or None
 
     @_mapped
     def ensure_share(self, context: Any, share: Mapping[str, Any], share_server: Any = None) -> list[dict[str, Any]]:
@@ -346,7 +352,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
     def unmanage(self, share: Mapping[str, Any]) -> None:
         """Forget the share; the dataset stays."""
         if self._service is not None:
-            self._service.store.delete(share["id"])
+            self._service.unmanage(_share(share))
 
     @_mapped
     def manage_existing_snapshot(
@@ -359,7 +365,7 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
     def unmanage_snapshot(self, snapshot: Mapping[str, Any]) -> None:
         """Forget the snapshot; it stays on the host."""
         if self._service is not None:
-            self._service.store.delete(snapshot.get("snapshot_id") or snapshot["id"])
+            self._service.unmanage_snapshot(_snapshot(snapshot))
 
     # -- snapshots ----------------------------------------------------------------------------------------
 
@@ -368,15 +374,11 @@ class ZFSonLinuxShareDriver(driver.ShareDriver):  # type: ignore[misc]
         """``zfs snapshot dataset@<prefix><snapshot instance id>``; returns ``provider_location``."""
         _no_share_server(share_server)
         snap = _snapshot(snapshot)
-        out: dict[str, Any] = {"provider_location": self.service.create_snapshot(snap)}
         parent = snapshot.get("share_instance") or snapshot.get("share") or {}
         if parent.get("mount_snapshot_support"):
-            try:
-                out["export_locations"] = _locations(self.service.mount_snapshot(snap))
-            except ZFSError:
-                self.service.delete_snapshot(snap)  # leave nothing half-made
-                raise
-        return out
+            name, locations = self.service.create_mountable_snapshot(snap)
+            return {"provider_location": name, "export_locations": _locations(locations)}
+        return {"provider_location": self.service.create_snapshot(snap)}
 
     @_mapped
     def snapshot_update_access(  # noqa: PLR0917 - Manila's signature

@@ -69,8 +69,10 @@ class Backups(ShareCore):
             chain, base = planned, self.store.get(backup_id, "backup_from") or None
             incremental = bool(base)
         elif chain and base and site.zfs.exists(site.layout.snapshot(dataset, str(base))):
-            on_target = ([s.snapname for s in target.snapshots(str(chain), properties=("type",))]
-                         if target.exists(str(chain)) else [])
+            try:
+                on_target = [s.snapname for s in target.snapshots(str(chain), properties=("type",))]
+            except DatasetNotFound:
+                on_target = []
             incremental = bool(on_target) and on_target[-1] == base
         if not incremental and not resuming:
             first = site.layout.backup_dataset(self.options.backup_dataset, share.id)
@@ -148,17 +150,19 @@ class Backups(ShareCore):
         if not target.exists(f"{chain}@{tag}"):
             raise SnapshotNotFound(f"{chain}@{tag}")
         dataset = self.dataset(share, site)
-        local = site.layout.snapshot(dataset, tag)
         with self.locks.hold(site.key(dataset)):
-            if share.id == origin and site.zfs.exists(local):
-                newer = self._newer_snapshots(site, dataset, tag)
-                foreign = [n for n in newer if not n.startswith(self.options.backup_prefix)]
-                if foreign:
-                    raise Unsupported(f"share {share.id} has snapshots newer than the backup ({', '.join(foreign)}); "
-                                      "delete them or restore into a new share")
-                site.zfs.rollback(local, destroy_newer=True)
-                self.store.update(share.id, {"backup_base": tag})
-                return
+            if share.id == origin:
+                try:
+                    self._rollback_over_own(
+                        site, dataset, tag, self.options.backup_prefix,
+                        lambda foreign: Unsupported(
+                            f"share {share.id} has snapshots newer than the backup ({', '.join(foreign)}); "
+                            "delete them or restore into a new share"))
+                except (SnapshotNotFound, DatasetNotFound):
+                    pass  # the backup's snapshot is gone from the share (or a killed swap moved it): receive it
+                else:
+                    self.store.update(share.id, {"backup_base": tag})
+                    return
             self._swap_in(site, dataset, target, f"{chain}@{tag}", share)
 
     def _swap_in(self, site: Site, dataset: str, source: ZFS, snapshot: str, share: ShareRef) -> None:

@@ -38,7 +38,7 @@ from pyzfsnas.shares.errors import (
     Unsupported,
 )
 from pyzfsnas.shares.layout import GIB, ExportLocation, size_gib_ceil, whole_gib
-from pyzfsnas.shares.site import DatasetLocks, Options, Site
+from pyzfsnas.shares.site import DatasetLocks, Options, Site, ip_versions
 from pyzfsnas.shares.transfer import transfer
 from pyzfsnas.shares.values import (
     ACTIVE,
@@ -367,6 +367,17 @@ class ShareCore:
                 return f"{root}/{('/' + rest)[len(prefix):]}"
         return rest.rstrip("/")
 
+    @staticmethod
+    def _managed_size(size: Any, refused: type[ShareError]) -> int | None:
+        """The ``size`` option (GiB) of a manage call, None when not given; ``refused`` before any command when
+        it is not a whole number of GiB >= 1."""
+        if size in (None, ""):
+            return None
+        try:
+            return whole_gib(size, "driver option size")
+        except InvalidRequest as exc:
+            raise refused(str(exc)) from None
+
     def manage(self, share: ShareRef, location: str, size: Any = None) -> tuple[int, list[ExportLocation]]:
         """Rename the dataset at ``location`` to the share's name and set its properties.
 
@@ -374,11 +385,7 @@ class ShareCore:
         step fails the dataset gets its name back, so a retry starts from the same state.
         """
         site = self.site
-        if size not in (None, ""):
-            try:
-                size = whole_gib(size, "driver option size")
-            except InvalidRequest as exc:
-                raise ManageRefused(str(exc)) from None
+        wanted = self._managed_size(size, ManageRefused)
         old = self.dataset_from_location(location)
         try:
             new = site.layout.dataset(share.pool, share.id)
@@ -403,7 +410,7 @@ class ShareCore:
             raise ManageRefused(f"dataset {old} cannot be read: {exc}") from None
         if used.raw("type") != "filesystem":
             raise ManageRefused(f"{old} is a {used.raw('type')}, not a filesystem")
-        gib = int(size) if size not in (None, "") else size_gib_ceil(bytes_of(used, "used"))
+        gib = size_gib_ceil(bytes_of(used, "used")) if wanted is None else wanted
         props = self.properties(attrs.evolve(share, size=gib))
         with self.locks.hold(site.key(old), site.key(new)):
             if old != new:
@@ -439,11 +446,7 @@ class ShareCore:
     def manage_snapshot(self, snapshot: SnapshotRef, size: Any = None) -> tuple[int, str]:
         """Rename ``snapshot.location`` (``dataset@tag`` of the share's dataset) to the service's tag."""
         site = self.site
-        if size not in (None, ""):
-            try:
-                size = whole_gib(size, "driver option size")
-            except InvalidRequest as exc:
-                raise SnapshotManageRefused(str(exc)) from None
+        wanted = self._managed_size(size, SnapshotManageRefused)
         old = snapshot.location or ""
         dataset = self.dataset(snapshot.share, site)
         if old.partition("@")[0] != dataset or not old.partition("@")[2]:
@@ -461,7 +464,7 @@ class ShareCore:
             except DatasetNotFound:
                 raise SnapshotManageRefused(str(exc)) from None
             renamed = True
-        gib = int(size) if size not in (None, "") else size_gib_ceil(bytes_of(used, "used"))
+        gib = size_gib_ceil(bytes_of(used, "used")) if wanted is None else wanted
         with self.locks.hold(site.key(dataset)):
             if new != old and not renamed:
                 site.zfs.rename(old, new)
@@ -489,6 +492,16 @@ class ShareCore:
                 LOG.info("snapshot %s exists already (a previous attempt); recording it", name)
         self.store.update(snapshot.snapshot_id, {"entity_type": "snapshot", "snapshot_tag": tag})
         return name
+
+    def create_mountable_snapshot(self, snapshot: SnapshotRef) -> tuple[str, list[ExportLocation]]:
+        """:meth:`create_snapshot` then :meth:`mount_snapshot`: its name and export locations. A snapshot that
+        cannot be mounted is deleted again (nothing half-made) and the mount's error raised."""
+        name = self.create_snapshot(snapshot)
+        try:
+            return name, self.mount_snapshot(snapshot)
+        except ZFSError:
+            self.delete_snapshot(snapshot)
+            raise
 
     def mount_snapshot(self, snapshot: SnapshotRef) -> list[ExportLocation]:
         """Make a snapshot mountable: a read-only clone beside the shares, exported with no rules yet.
@@ -602,14 +615,14 @@ class ShareCore:
                 with contextlib.suppress(DatasetNotFound):
                     site.zfs.destroy(dataset, recursive=True)
             self.store.update(share.id, {"creating_from": src_name})
-            transfer(src.zfs, src_name, site.zfs, dataset, properties=props)
             try:
-                if not site.zfs.detect_flavour().receive_properties:
-                    site.zfs.set(dataset, props)
+                transfer(src.zfs, src_name, site.zfs, dataset, properties=props)
                 site.zfs.destroy(site.layout.snapshot(dataset, src_name.partition("@")[2]))
-            except ZFSError:
-                # Leave nothing half-made: the dataset is the one this call just received.
-                self._discard(site, dataset)
+            except ZFSError as exc:
+                # Leave nothing half-made: the dataset (if any) is the one this call received, unless the
+                # receive refused one that was there before.
+                if not isinstance(exc, DatasetExists):
+                    self._discard(site, dataset)
                 raise
         self._record_share(share.id, dataset, creating_from="")
         return site.export_locations(dataset)
@@ -686,7 +699,7 @@ class ShareCore:
         Host names are resolved once (stats are gathered periodically; a slow resolver must not stall them).
         """
         if self._ip_versions is None:
-            versions = self.site.layout.ip_versions()
+            versions: set[int] = set().union(*(ip_versions(h) for h in self.site.layout.export_hosts))
             if not self.site.nfs().ipv6_support():
                 versions.discard(6)
             self._ip_versions = sorted(versions)
@@ -723,3 +736,15 @@ class ShareCore:
         if tag not in names:
             raise SnapshotNotFound(f"{dataset}@{tag}")
         return names[names.index(tag) + 1:]
+
+    def _rollback_over_own(
+        self, site: Site, dataset: str, tag: str, own_prefix: str, refuse: Callable[[list[str]], ShareError]
+    ) -> None:
+        """``zfs rollback -r`` of ``dataset`` to ``@tag``, destroying the newer snapshots, once every one of
+        them is this service's own (tag starting with ``own_prefix``); ``refuse(other newer tags)`` is raised
+        otherwise. SnapshotNotFound when ``@tag`` is gone, DatasetNotFound when ``dataset`` is. The caller
+        holds the dataset's lock."""
+        foreign = [n for n in self._newer_snapshots(site, dataset, tag) if not n.startswith(own_prefix)]
+        if foreign:
+            raise refuse(foreign)
+        site.zfs.rollback(site.layout.snapshot(dataset, tag), destroy_newer=True)

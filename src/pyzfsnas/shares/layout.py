@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -22,8 +21,8 @@ from pyzfsnas.properties import NATIVE, Kind, canonical_name, parse_size, valida
 from pyzfsnas.shares.errors import InvalidRequest
 
 __all__ = [
-    "GIB", "IGNORED_CREATION_OPTIONS", "ExportLocation", "Layout", "ip_versions",
-    "parse_creation_options", "size_gib_ceil", "time_tag", "whole_gib",
+    "GIB", "IGNORED_CREATION_OPTIONS", "ExportLocation", "Layout",
+    "parse_creation_options", "size_gib_ceil", "time_tag", "time_tag_prefix", "whole_gib",
 ]
 
 #: ``get(option_name)`` -> value or None: how the service reads a backend's options (Manila's
@@ -56,20 +55,6 @@ def whole_gib(value: Any, what: str = "share size") -> int:
     if number is None or number < 1:
         raise InvalidRequest(f"{what} must be a whole number of GiB >= 1, got {value!r}")
     return number
-
-
-def ip_versions(address: str) -> set[int]:
-    """IP versions ``address`` offers: its own for an IP literal, those it resolves to for a host name."""
-    try:
-        return {ipaddress.ip_address(address).version}
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(address, None, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return set()
-    return {6 if family == socket.AF_INET6 else 4 for family, *_ in infos
-            if family in (socket.AF_INET, socket.AF_INET6)}
 
 
 def parse_creation_options(options: Iterable[str]) -> dict[str, object]:
@@ -105,10 +90,15 @@ def parse_creation_options(options: Iterable[str]) -> dict[str, object]:
     return out
 
 
+def time_tag_prefix(prefix: str, entity_id: str) -> str:
+    """What every :func:`time_tag` of one entity starts with: ``<prefix>_<id>_time_``."""
+    return f"{prefix}_{entity_id.replace('-', '_')}_time_"
+
+
 def time_tag(prefix: str, entity_id: str, now: datetime | None = None) -> str:
     """A snapshot tag unique per entity and time: ``<prefix>_<id>_time_<UTC timestamp>``."""
     when = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S%f")
-    return f"{prefix}_{entity_id.replace('-', '_')}_time_{when}"
+    return time_tag_prefix(prefix, entity_id) + when
 
 
 @attrs.frozen
@@ -123,11 +113,6 @@ class Layout:
     #: ``zfs_share_export_ips``, e.g. one IPv4 and one IPv6 address.
     export_hosts: tuple[str, ...] = ()
     service_ip: str = ""
-
-    @property
-    def export_ip(self) -> str:
-        """The first user-facing export address."""
-        return self.export_hosts[0] if self.export_hosts else ""
 
     @classmethod
     def from_options(cls, get: OptionGetter) -> Layout:
@@ -194,20 +179,12 @@ class Layout:
         """``dataset@tag``, validated."""
         return validate_snapshot_name(f"{dataset}@{tag}")
 
-    def transient_tag(self, prefix: str, entity_id: str) -> str:
-        """A replication/migration snapshot tag (see :func:`time_tag`)."""
-        return time_tag(prefix, entity_id)
-
     def export_locations(self, mountpoint: str) -> list[ExportLocation]:
         """User-facing locations on the export addresses, an admin one on ``zfs_service_ip``."""
         pairs = [(host, False) for host in self.export_hosts]
         if self.service_ip:
             pairs.append((self.service_ip, True))
         return [ExportLocation(f"{_bracket(ip)}:{mountpoint}", admin) for ip, admin in pairs]
-
-    def ip_versions(self) -> set[int]:
-        """IP versions the user-facing export locations offer (host names resolved)."""
-        return set().union(*(ip_versions(h) for h in self.export_hosts)) if self.export_hosts else set()
 
 
 @attrs.frozen

@@ -42,7 +42,6 @@ class _Migration:
     sent: int = 0
     done: bool = False
     error: BaseException | None = None
-    received_props: bool = False
 
 
 class Migrations(ShareCore):
@@ -72,7 +71,6 @@ class Migrations(ShareCore):
 
             transfer(self.site.zfs, job.source_snapshot, dst.zfs, job.dst_dataset, properties=props,
                      progress=progress, cancel=job.cancel)
-            job.received_props = dst.zfs.detect_flavour().receive_properties
             job.done = True
         except BaseException as exc:
             job.error = exc
@@ -159,7 +157,9 @@ class Migrations(ShareCore):
             if tag:
                 with contextlib.suppress(DatasetNotFound):
                     dst.zfs.destroy(dst.layout.snapshot(dst_ds, str(tag)))
-            if job is None or not job.received_props:
+            if job is None and not dst.zfs.detect_flavour().receive_properties:
+                # Restarted: the copy is there (with ``receive -o`` its properties came with it), but on zfs-fuse
+                # the process may have died between the receive and the transfer's ``zfs set``.
                 dst.zfs.set(dst_ds, self.properties(destination))
             mountpoint = dst.zfs.get(dst_ds, "mountpoint").raw("mountpoint") or ""
         self.delete_share(source)

@@ -20,7 +20,7 @@ from pyzfsnas.shares.errors import (
     ReplicationError,
     SnapshotNotFound,
 )
-from pyzfsnas.shares.layout import GIB, ExportLocation, time_tag, whole_gib
+from pyzfsnas.shares.layout import GIB, ExportLocation, time_tag, time_tag_prefix, whole_gib
 from pyzfsnas.shares.site import Site
 from pyzfsnas.shares.transfer import transfer
 from pyzfsnas.shares.values import (
@@ -57,12 +57,19 @@ class Replication(ShareCore):
         site = self.site_of(replica.backend)
         return site, self.dataset(replica, site)
 
-    def _secure_replica(self, site: Site, dataset: str, size: Any, rules: Sequence[Rule] | None) -> None:
-        """A secondary replica: read-only at the ZFS level *and* read-only exports."""
-        site.zfs.set(dataset, {"readonly": "on", "quota": whole_gib(size) * GIB})
+    def _set_access_mode(
+        self, site: Site, dataset: str, rules: Sequence[Rule] | None, *, read_only: bool, size: Any = None
+    ) -> None:
+        """Make a replica read-only or writable in both layers: ``readonly`` (with the quota of ``size`` GiB
+        when given, in the same ``zfs set``), then the exports of ``rules`` (all read-only when ``read_only``;
+        left as they are when ``rules`` is None). The caller holds the dataset's lock."""
+        props: dict[str, object] = {"readonly": "on" if read_only else "off"}
+        if size is not None:
+            props["quota"] = whole_gib(size) * GIB
+        site.zfs.set(dataset, props)
         if rules is not None:
             good, _ = self.access_rules(rules, site.nfs())
-            site.nfs().apply(dataset, good, read_only=True)
+            site.nfs().apply(dataset, good, read_only=read_only)
 
     def _replication_refs(self, replicas: Sequence[ShareRef]) -> set[str]:
         return {str(t) for r in replicas if (t := self.store.get(r.id, "repl_snapshot_tag"))}
@@ -111,7 +118,7 @@ class Replication(ShareCore):
                 transfer(src.zfs, src.layout.snapshot(src_ds, tag), site.zfs, dst_ds, replicate=True,
                          properties=ro_props)
                 # -R carries the source's readonly=off and sharenfs: make the replica read-only in both layers.
-                self._secure_replica(site, dst_ds, active.size, rules)
+                self._set_access_mode(site, dst_ds, rules, read_only=True, size=active.size)
             except ZFSError as exc:
                 # Leave nothing half-made: the replica's dataset (unless it was there before this call and
                 # the receive refused it) and the replication snapshot on the active replica.
@@ -147,27 +154,21 @@ class Replication(ShareCore):
                     src.zfs.destroy(snap)
                 return OUT_OF_SYNC
             self.store.update(replica.id, {"repl_snapshot_tag": tag})
-            self._secure_replica(dst, dst_ds, active.size, rules)
+            self._set_access_mode(dst, dst_ds, rules, read_only=True, size=active.size)
             keep = self._replication_refs(replicas) | {tag}
             self._prune(src, src_ds, keep)
             self._prune(dst, dst_ds, keep)
         return IN_SYNC
 
     def delete_replica(self, replica: ShareRef) -> None:
-        """Destroy exactly the replica's dataset (with its snapshots); absent is fine."""
-        site = self.site
-        dataset = self.dataset(replica, site)
-        with self.locks.hold(site.key(dataset)):
-            self._destroy_share_dataset(site, dataset)
-        self.store.delete(replica.id)
+        """Destroy exactly the replica's dataset (with its snapshots); absent is fine (as :meth:`delete_share`)."""
+        self.delete_share(replica)
 
     def _unfreeze(self, site: Site, dataset: str, rules: Sequence[Rule]) -> None:
         """Best effort: make an active replica that a failed promotion froze writable again, with its rules."""
         try:
             with self.locks.hold(site.key(dataset)):
-                site.zfs.set(dataset, {"readonly": "off"})
-                good, _ = self.access_rules(rules, site.nfs())
-                site.nfs().apply(dataset, good)
+                self._set_access_mode(site, dataset, rules, read_only=False)
         except ZFSError as exc:
             LOG.warning("could not make %s writable again after the failed promotion: %s", dataset, exc)
 
@@ -193,10 +194,10 @@ class Replication(ShareCore):
         frozen = False
         try:
             with self.locks.hold(src.key(src_ds)):
-                src.zfs.set(src_ds, {"readonly": "on"})
+                # Marked before the attempt: a ``zfs set`` that fails may still have run on the host (a lost
+                # connection), and undoing a freeze that did not happen only sets what is already there.
                 frozen = True
-                good, _ = self.access_rules(rules, src.nfs())
-                src.nfs().apply(src_ds, good, read_only=True)
+                self._set_access_mode(src, src_ds, rules, read_only=True)
                 tag = self._repl_tag(active.id)
                 src.zfs.snapshot(src.layout.snapshot(src_ds, tag))
             updates[active.id].update(replica_state=IN_SYNC, access_rules_status=ACTIVE)
@@ -234,9 +235,7 @@ class Replication(ShareCore):
                 updates[repl.id].setdefault("replica_state", OUT_OF_SYNC)
         try:
             with self.locks.hold(site.key(new_ds)):
-                site.zfs.set(new_ds, {"readonly": "off"})
-                good, _ = self.access_rules(rules, site.nfs())
-                site.nfs().apply(new_ds, good)
+                self._set_access_mode(site, new_ds, rules, read_only=False)
         except ZFSError as exc:
             # Neither replica would be writable: the old active (if it was frozen) takes its role back.
             if frozen:
@@ -248,7 +247,7 @@ class Replication(ShareCore):
         # first (tagged like this promotion's, referred to by no replica) would stay an orphan. Drop exactly
         # those; an undisturbed promotion finds none.
         keep = self._replication_refs(replicas)
-        own = self._repl_tag(active.id).rsplit("_time_", 1)[0] + "_time_"
+        own = time_tag_prefix(self.options.replica_prefix, active.id)
         for prune_site, prune_ds in ((src, src_ds), (site, new_ds)):
             try:
                 self._prune(prune_site, prune_ds, keep, own)
@@ -335,11 +334,11 @@ class Replication(ShareCore):
         site = self.site
         dataset = self.dataset(replica, site)
         name = site.layout.snapshot(dataset, self._snapshot_tag(replicas, snapshots, site))
-        exists = site.zfs.exists(name)
         if snapshot.deleting:
-            if exists:
+            with contextlib.suppress(DatasetNotFound):
                 site.zfs.destroy(name)
             raise SnapshotNotFound(name)
+        exists = site.zfs.exists(name)
         if exists:
             return {"id": snapshot.id, "status": AVAILABLE, "provider_location": name}
         if state != IN_SYNC:
@@ -362,12 +361,10 @@ class Replication(ShareCore):
         tag = self._snapshot_tag(replicas, snapshots, src)
         target = src.layout.snapshot(src_ds, tag)
         with self.locks.hold(src.key(src_ds)):
-            newer = self._newer_snapshots(src, src_ds, tag)
-            foreign = [n for n in newer if not n.startswith(self.options.replica_prefix)]
-            if foreign:
-                raise ReplicationError(
-                    f"{target} is not the latest snapshot of the active replica (newer: {', '.join(foreign)})")
-            src.zfs.rollback(target, destroy_newer=True)
+            self._rollback_over_own(
+                src, src_ds, tag, self.options.replica_prefix,
+                lambda foreign: ReplicationError(
+                    f"{target} is not the latest snapshot of the active replica (newer: {', '.join(foreign)})"))
             src.zfs.set(src_ds, {"quota": quota})
         self.store.update(active.id, {"repl_snapshot_tag": tag})
         for repl in replicas:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +24,7 @@ from pyzfsnas.shares.errors import ConfigError
 from pyzfsnas.shares.layout import ExportLocation, Layout, OptionGetter, child_mountpoint, parse_creation_options
 from pyzfsnas.zfs import ZFS
 
-__all__ = ["DatasetLocks", "Options", "Site", "check_address", "helper_kind"]
+__all__ = ["DatasetLocks", "Options", "Site", "check_address", "helper_kind", "ip_versions"]
 
 #: The value of ``zfs_share_helpers`` in upstream configurations; accepted and means "detect".
 UPSTREAM_HELPER: str = "manila.share.drivers.zfsonlinux.utils.NFSviaZFSHelper"
@@ -56,6 +57,21 @@ def check_address(option: str, value: Any) -> str:
     return text
 
 
+def ip_versions(address: str) -> set[int]:
+    """IP versions ``address`` offers: its own for an IP literal, those it resolves to for a host name
+    (``getaddrinfo``: the resolver's I/O, kept out of the pure :class:`~pyzfsnas.shares.layout.Layout`)."""
+    try:
+        return {ipaddress.ip_address(address).version}
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(address, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return set()
+    return {6 if family == socket.AF_INET6 else 4 for family, *_ in infos
+            if family in (socket.AF_INET, socket.AF_INET6)}
+
+
 def helper_kind(value: str) -> str:
     """``zfs_share_helpers`` NFS value -> ``auto``/``kernel``/``zfs-fuse``/``exportfs``."""
     key = value.strip().rsplit(".", 1)[-1].lower()
@@ -81,7 +97,6 @@ def _nfs_helper(get: OptionGetter, *, required: bool = True) -> str:
 class Options:
     """What the service needs from a backend's options besides its layout (validated)."""
 
-    backend_name: str
     creation_options: dict[str, object] = attrs.field(factory=dict)
     helper: str = "auto"
     replica_prefix: str = "tmp_snapshot_for_replication_"
@@ -99,7 +114,7 @@ class Options:
     backup_prefix: str = "manila_backup_"
 
     @classmethod
-    def from_options(cls, backend_name: str, get: OptionGetter) -> Options:
+    def from_options(cls, get: OptionGetter) -> Options:
         """Read and check the options (ConfigError names the first problem)."""
         check_address("zfs_share_export_ip", get("zfs_share_export_ip"))
         for extra in get("zfs_share_export_ips") or []:
@@ -111,7 +126,6 @@ class Options:
             raise ConfigError(str(exc)) from None
         reserved = int(get("reserved_share_percentage") or 0)
         return cls(
-            backend_name=backend_name,
             creation_options=creation,
             helper=_nfs_helper(get),
             replica_prefix=str(get("zfs_replica_snapshot_prefix") or "tmp_snapshot_for_replication_"),

@@ -1,8 +1,9 @@
 """The share service's transfer policy on top of :func:`pyzfsnas.replication.transfer`.
 
-Incremental syncs carry every intermediate snapshot (``-I``); properties are set at receive time only where
-the destination supports ``receive -o`` (the driver sets them afterwards elsewhere); progress is reported as
-per-chunk byte counts, which is what the migration bookkeeping adds up.
+Incremental syncs carry every intermediate snapshot (``-I``); properties are set at receive time where the
+destination supports ``receive -o``, else with one ``zfs set`` right after the receive (zfs-fuse), so callers
+get the same dataset on every flavour; progress is reported as per-chunk byte counts, which is what the
+migration bookkeeping adds up.
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ def transfer(
     progress: Callable[[int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> None:
-    """Send ``snapshot`` from ``src`` into ``target`` on ``dst`` with the driver's defaults (see module)."""
+    """Send ``snapshot`` from ``src`` into ``target`` on ``dst`` with the driver's defaults (see module).
+
+    A failing ``zfs set`` after the receive (zfs-fuse) leaves the received dataset: the caller discards it.
+    """
     last = 0
+    at_receive = bool(properties) and dst.detect_flavour().receive_properties
 
     def delta(total: int) -> None:
         nonlocal last
@@ -45,7 +50,9 @@ def transfer(
         intermediates=incremental_from is not None,
         replicate=replicate,
         force=force,
-        properties=properties if properties and dst.detect_flavour().receive_properties else None,
+        properties=properties if at_receive else None,
         progress=delta,
         cancel=cancel,
     )
+    if properties and not at_receive:
+        dst.set(target, properties)
