@@ -293,7 +293,7 @@ def test_manage_with_a_size_below_usage_leaves_the_dataset_as_it_was(
     assert "mg2" not in storage.data
 
 
-def test_manage_snapshot(drv: ZFSonLinuxShareDriver, ex: FakeExecutor, storage: DictStorage) -> None:
+def test_manage_snapshot(drv: ZFSonLinuxShareDriver, ex: FakeExecutor, storage: MemoryStore) -> None:
     sh = share("ms", backend="mnlA", pool="tank")
     drv.create_share(None, sh)
     zfs(ex).snapshot("tank/manila_share_ms@adminsnap")
