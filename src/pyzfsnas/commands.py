@@ -437,12 +437,12 @@ def zfs_receive(
 
 
 #: ``<version>-<checksum>-<length>-<hex payload>`` (libzfs ``zfs_send_resume_token_to_nvlist``); version 1 only.
-_TOKEN = re.compile(r"^1-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+$")
+_TOKEN = re.compile(r"1-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+")
 
 
 def validate_resume_token(token: str) -> str:
     """Refuse anything but a ``receive_resume_token`` value (``1-<hex>-<hex>-<hex>``); nothing runs."""
-    if not isinstance(token, str) or len(token) > 65536 or not _TOKEN.match(token):
+    if not isinstance(token, str) or len(token) > 65536 or not _TOKEN.fullmatch(token):
         raise InvalidName(f"invalid receive_resume_token {str(token)[:40]!r}")
     return token
 

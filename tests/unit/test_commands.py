@@ -169,3 +169,15 @@ def test_pool_argv_built_and_validated_in_one_place() -> None:
     assert cmd.zfs_share("tank/a") == ["zfs", "share", "tank/a"]
     with pytest.raises(InvalidName):
         cmd.zfs_holds("tank/a")
+
+
+@pytest.mark.parametrize(
+    "token", ["1-ab-cd-ef\n", "1-ab-cd-ef\nx", "\n1-ab-cd-ef", "1-ab-cd-ef ", "2-ab-cd-ef", "1-ab-cd"]
+)
+def test_resume_token_must_be_the_whole_text(token: str) -> None:
+    # "$" matches before a trailing newline: the whole string must be the token, nothing after it.
+    with pytest.raises(InvalidName):
+        cmd.validate_resume_token(token)
+    with pytest.raises(InvalidName):
+        cmd.zfs_send_resume(token)
+    assert cmd.validate_resume_token("1-ab-cd-ef") == "1-ab-cd-ef"
