@@ -20,7 +20,7 @@ from typing import ParamSpec
 from pyzfsnas.errors import InvalidName, InvalidProperty
 from pyzfsnas.flavour import Flavour
 from pyzfsnas.names import (
-    _CONTROL,
+    CONTROL,
     MAX_NAME_LEN,
     check_operand,
     validate_dataset_name,
@@ -197,7 +197,7 @@ def zpool_create(
         argv += ["-m", check_operand(mountpoint, "mountpoint")]
     for key, value in (properties or {}).items():
         text = str(value)
-        if not isinstance(key, str) or not _POOL_PROP.fullmatch(key) or _CONTROL.search(text):
+        if not isinstance(key, str) or not _POOL_PROP.fullmatch(key) or CONTROL.search(text):
             raise InvalidProperty(f"invalid pool property {key}={text!r}")
         argv += ["-o", f"{key}={text}"]
     return [*argv, *_options("-O", fs_properties, flavour), name, *vdevs]

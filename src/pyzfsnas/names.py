@@ -12,6 +12,7 @@ import re
 from pyzfsnas.errors import InvalidName
 
 __all__ = [
+    "CONTROL",
     "MAX_NAME_LEN",
     "check_operand",
     "validate_dataset_name",
@@ -50,7 +51,7 @@ def _check_text(name: object, what: str) -> str:
 
 #: Characters no operand may hold: C0 controls, DEL, and what ``str.splitlines`` also breaks lines on (one of
 #: them in an export path would break line-oriented outputs like ``exportfs -v`` and ganesha's config).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+CONTROL: re.Pattern[str] = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 def check_operand(value: object, what: str) -> str:
@@ -60,7 +61,7 @@ def check_operand(value: object, what: str) -> str:
         raise InvalidName(f"invalid {what} {value!r}: must be a non-empty str")
     if value.startswith("-"):
         raise InvalidName(f"invalid {what} {value!r}: must not start with '-'")
-    bad = _CONTROL.search(value)
+    bad = CONTROL.search(value)
     if bad:
         raise InvalidName(f"invalid {what} {value!r}: control character {bad.group()!r}")
     try:
