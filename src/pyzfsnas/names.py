@@ -15,6 +15,7 @@ __all__ = [
     "CONTROL",
     "MAX_NAME_LEN",
     "check_operand",
+    "check_port",
     "validate_dataset_name",
     "validate_name",
     "validate_pool_name",
@@ -68,6 +69,13 @@ def check_operand(value: object, what: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidName(f"invalid {what} {value!r}: not encodable as UTF-8") from None
+    return value
+
+
+def check_port(value: object) -> int:
+    """Check an SSH port: an ``int`` (not a ``bool``) in 1..65535."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise InvalidName(f"invalid ssh port {value!r}: an int in 1..65535")
     return value
 
 

@@ -32,7 +32,7 @@ from pyzfsnas.errors import (
 )
 from pyzfsnas.executors.base import NO_TIMEOUT, OutputStream, Result
 from pyzfsnas.executors.quoting import quote_argv
-from pyzfsnas.names import CONTROL
+from pyzfsnas.names import CONTROL, check_port
 from pyzfsnas.result import Command
 from pyzfsnas.zfs import ZFS
 
@@ -364,10 +364,7 @@ class SSHTarget:
                 raise InvalidName(f"invalid ssh target field {text!r}")
         if not self.host:
             raise InvalidName("empty ssh host")
-        port = self.port
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise InvalidName(f"invalid ssh port {port!r}: an int in 1..65535")
-        argv = ["ssh", "-o", "BatchMode=yes", "-p", str(port)]
+        argv = ["ssh", "-o", "BatchMode=yes", "-p", str(check_port(self.port))]
         if self.identity_file:
             argv += ["-i", self.identity_file]
         for opt in self.options:

@@ -42,9 +42,10 @@ from typing import Any, cast
 import paramiko
 
 from pyzfsnas import commands as cmd
-from pyzfsnas.errors import ConnectionFailed, HostKeyError, InvalidName, error_from_result, shown_argv
+from pyzfsnas.errors import ConnectionFailed, HostKeyError, error_from_result, shown_argv
 from pyzfsnas.executors.base import CHUNK_SIZE, BaseExecutor, Outcome, Stdin
 from pyzfsnas.executors.quoting import quote_argv
+from pyzfsnas.names import check_port
 from pyzfsnas.result import is_read_only
 
 __all__ = ["SSHExecutor"]
@@ -274,8 +275,7 @@ class SSHExecutor(BaseExecutor):
         keepalive: int = 30,
         read_only_predicate: Callable[[Sequence[str]], bool] | None = None,
     ) -> None:
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise InvalidName(f"invalid ssh port {port!r}: an int in 1..65535")
+        check_port(port)
         self.host = host
         self.port = port
         self.username = username
