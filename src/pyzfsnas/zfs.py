@@ -31,6 +31,7 @@ from pyzfsnas.models import Dataset, Snapshot, Zpool
 from pyzfsnas.parsers import (
     POOL_LIST_COLUMNS,
     build_objects,
+    parse_send_size,
     parse_zfs_get,
     parse_zpool_get,
     parse_zpool_get_table,
@@ -585,11 +586,9 @@ class ZFS:
         out = self._run(cmd.zfs_send_resume(token, dry_run=True, flavour=self.detect_flavour())).stdout
         name = next((line.split("=", 1)[1].strip() for line in out.splitlines()
                      if line.strip().startswith("toname =")), None)
-        size = next((int(line.split("\t")[1]) for line in out.splitlines()
-                     if line.startswith("size\t") and line.split("\t")[1].isdigit()), None)
         if name is None:
             raise ParseError("zfs send -nvP -t did not name the snapshot", line=out[:200])
-        return name, size
+        return name, parse_send_size(out)
 
     @contextmanager
     def send_resume(self, token: str, *, timeout: float | None = NO_TIMEOUT) -> Iterator[OutputStream]:
@@ -618,8 +617,7 @@ class ZFS:
             return None
         out = self._run(cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
                                     dry_run=True)).stdout
-        return next((int(line.split("\t")[1]) for line in out.splitlines()
-                     if line.startswith("size\t") and line.split("\t")[1].isdigit()), None)
+        return parse_send_size(out)
 
     def remount(self, name: str) -> None:
         """Mount filesystem ``name`` afresh: unmount it if mounted, mount it, re-share it if ``sharenfs`` is set.
