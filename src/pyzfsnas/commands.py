@@ -552,6 +552,13 @@ def pidfile_pid(text: str) -> int | None:
     return int(pid)
 
 
+def _signal(signal: object) -> str:
+    """A signal name as ``kill`` takes it (``HUP``, ``TERM``): upper-case letters and digits, a letter first."""
+    if not isinstance(signal, str) or not re.fullmatch(r"[A-Z][A-Z0-9]*", signal):
+        raise InvalidName(f"invalid signal name {signal!r}")
+    return signal
+
+
 @_changes
 def signal_pidfile(pidfile: str, signal: str = "HUP") -> list[str]:
     """``sh -c SIGNAL_PIDFILE_SCRIPT sh PIDFILE SIGNAL``: send ``SIGNAL`` to the pid the file holds.
@@ -560,9 +567,7 @@ def signal_pidfile(pidfile: str, signal: str = "HUP") -> list[str]:
     :func:`file_install`). Exits :data:`NOT_A_PID` when the file holds no pid, ``cat``'s status when it
     cannot be read, ``kill``'s otherwise.
     """
-    if not isinstance(signal, str) or not re.fullmatch(r"[A-Z][A-Z0-9]*", signal):
-        raise InvalidName(f"invalid signal name {signal!r}")
-    return ["sh", "-c", SIGNAL_PIDFILE_SCRIPT, "sh", _path(pidfile), signal]
+    return ["sh", "-c", SIGNAL_PIDFILE_SCRIPT, "sh", _path(pidfile), _signal(signal)]
 
 
 @_changes
@@ -590,6 +595,4 @@ def signal_process(pid: int, signal: str = "HUP") -> list[str]:
     """``kill -SIGNAL PID``, e.g. ``kill -HUP`` to make a daemon re-read its configuration."""
     if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
         raise InvalidName(f"not a process id: {pid!r}")
-    if not re.fullmatch(r"[A-Z][A-Z0-9]*", signal):
-        raise InvalidName(f"invalid signal name {signal!r}")
-    return ["kill", f"-{signal}", str(pid)]
+    return ["kill", f"-{_signal(signal)}", str(pid)]

@@ -181,3 +181,13 @@ def test_resume_token_must_be_the_whole_text(token: str) -> None:
     with pytest.raises(InvalidName):
         cmd.zfs_send_resume(token)
     assert cmd.validate_resume_token("1-ab-cd-ef") == "1-ab-cd-ef"
+
+
+@pytest.mark.parametrize("signal", [9, None, b"HUP", "hup", "HUP\n", "-9", ""])
+def test_both_signal_builders_refuse_a_bad_signal_name_alike(signal: object) -> None:
+    # signal_process had no str check: a non-str signal raised TypeError from re instead of InvalidName.
+    with pytest.raises(InvalidName, match="invalid signal name"):
+        cmd.signal_process(1234, signal)  # type: ignore[arg-type]
+    with pytest.raises(InvalidName, match="invalid signal name"):
+        cmd.signal_pidfile("/run/g.pid", signal)  # type: ignore[arg-type]
+    assert cmd.signal_process(1234, "USR1") == ["kill", "-USR1", "1234"]
