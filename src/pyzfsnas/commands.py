@@ -44,7 +44,6 @@ __all__ = [
     "file_cat",
     "file_install",
     "file_remove",
-    "file_write_stdin",
     "package_version",
     "pidfile_pid",
     "signal_pidfile",
@@ -568,12 +567,6 @@ def signal_pidfile(pidfile: str, signal: str = "HUP") -> list[str]:
     cannot be read, ``kill``'s otherwise.
     """
     return ["sh", "-c", SIGNAL_PIDFILE_SCRIPT, "sh", _path(pidfile), _signal(signal)]
-
-
-@_changes
-def file_write_stdin(path: str) -> list[str]:
-    """``tee -- PATH`` (the content on stdin, the echo discarded by the caller): write a file by command."""
-    return ["tee", "--", _path(path)]
 
 
 @_changes

@@ -135,7 +135,6 @@ def test_read_only_builders(command: Command) -> None:
         cmd.zfs_mount("tank/a"),
         cmd.zfs_hold("tank/a@s", "t"),
         exportfs_add_argv("/tank", [AccessRule("127.0.0.1", "rw")], ()),
-        cmd.file_write_stdin("/etc/x"),
         cmd.file_install("/etc/.x.tmp", "/etc/x", cmd.signal_pidfile("/run/g.pid")),
         cmd.signal_pidfile("/run/g.pid"),
         cmd.file_remove("/etc/x.tmp"),

@@ -276,8 +276,10 @@ class BaseExecutor:
     def _read_direct(self, path: str) -> bytes:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:  # pragma: no cover - abstract
-        """Write ``data`` to ``tmp`` and rename it over ``path``; on failure remove ``tmp`` and raise."""
+    def _write_direct(self, path: str, tmp: str, data: bytes,
+                      label: Sequence[str]) -> None:  # pragma: no cover - abstract
+        """Write ``data`` to ``tmp`` and rename it over ``path``; on failure remove ``tmp`` and raise the typed
+        error ``label`` (the command that would do the same, :func:`~pyzfsnas.commands.file_install`) would."""
         raise NotImplementedError
 
     def read_file(self, path: str) -> bytes:
@@ -299,8 +301,8 @@ class BaseExecutor:
         payload = check_stdin(data)
         assert isinstance(payload, bytes)
         tmp = temporary_name(path)
-        cmd.file_install(tmp, path)  # the same path checks as the command path, before anything runs
-        self._write_direct(path, tmp, payload)
+        label = cmd.file_install(tmp, path)  # the same path checks as the command path, before anything runs
+        self._write_direct(path, tmp, payload, label)
 
     def close(self) -> None:
         """Nothing to release by default."""

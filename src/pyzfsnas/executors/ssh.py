@@ -671,9 +671,9 @@ class SSHExecutor(BaseExecutor):
             data: bytes = f.read()  # typed here: without types-paramiko, read() is Any
             return data
 
-    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:
+    def _write_direct(self, path: str, tmp: str, data: bytes, label: Sequence[str]) -> None:
         """Write ``tmp`` over SFTP and rename it over ``path`` (``posix-rename``: atomic, replaces)."""
-        with self._sftp(cmd.file_write_stdin(path)) as sftp:
+        with self._sftp(label) as sftp:
             try:
                 with sftp.open(tmp, "wb") as f:
                     f.write(data)
