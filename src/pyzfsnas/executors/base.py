@@ -225,8 +225,7 @@ class BaseExecutor:
 
     # -- the generic part ----------------------------------------------------------------------------
 
-    def _conclude(self, args: tuple[str, ...], outcome: Outcome, start: float, limit: float | None,
-                  *, streamed: bool) -> Result:
+    def _conclude(self, args: tuple[str, ...], outcome: Outcome, start: float, *, streamed: bool) -> Result:
         returncode = -9 if outcome.timed_out and outcome.returncode == -1 else outcome.returncode
         result = Result(args, returncode, "" if streamed else _decode(outcome.stdout), _decode(outcome.stderr),
                         self._duration(start), prefix=self.prefix)
@@ -246,7 +245,7 @@ class BaseExecutor:
         limit = effective_timeout(timeout, self.timeout)
         start = time.monotonic()
         outcome = self._execute(argv, args, data, limit)
-        result = self._conclude(args, outcome, start, limit, streamed=False)
+        result = self._conclude(args, outcome, start, streamed=False)
         self._raise_for(args, outcome, limit)
         return result
 
@@ -266,7 +265,7 @@ class BaseExecutor:
                 handle.chunks = chunks
                 yield handle
         finally:
-            handle.result = self._conclude(args, outcome, start, limit, streamed=True)
+            handle.result = self._conclude(args, outcome, start, streamed=True)
         self._raise_for(args, outcome, limit)
 
     #: Whether the transport reads and writes files itself (:meth:`_read_direct`, :meth:`_write_direct`);
