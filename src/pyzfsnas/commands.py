@@ -145,10 +145,10 @@ def zfs_get(
         argv.append("-r")
     if depth is not None:
         argv += ["-d", str(_check_depth(depth))]
+    bad = set(types) - {"filesystem", "volume", "snapshot", "bookmark", "all"}
+    if bad:  # on every host, also where -t is left out
+        raise ValueError(f"unknown dataset types {sorted(bad)}")
     if types and (flavour is None or flavour.get_types):
-        bad = set(types) - {"filesystem", "volume", "snapshot", "bookmark", "all"}
-        if bad:
-            raise ValueError(f"unknown dataset types {sorted(bad)}")
         argv += ["-t", ",".join(types)]
     argv.append(",".join(props))
     argv += [validate_name(n) for n in names]

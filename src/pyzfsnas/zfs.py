@@ -119,14 +119,18 @@ class ZFS:
         return self.executor.run(argv, stdin=stdin, timeout=timeout).check()
 
     def _argv(self, builder: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """Build an argv with the host's flavour, after validating it without one.
+        """Build an argv with the host's flavour, after validating it without one when it is not yet held.
 
         The flavour-free build checks every name and value and runs nothing, so bad input is refused before
-        the first command on the host, flavour detection (``zfs version``) included; the second build picks
-        the host's command forms and its flavour-specific checks.
+        the first command on the host, flavour detection (``zfs version``) included; the build with the
+        flavour picks the host's command forms and makes every check the flavour-free one makes, plus the
+        flavour's own. With the flavour held, that one build is the whole validation, and nothing runs first.
         """
-        builder(*args, flavour=None, **kwargs)
-        return builder(*args, flavour=self.detect_flavour(), **kwargs)
+        held = self._flavour
+        if held is None:
+            builder(*args, flavour=None, **kwargs)
+            held = self.detect_flavour()
+        return builder(*args, flavour=held, **kwargs)
 
     def _get(self, argv: list[str]) -> dict[str, PropertyMap]:
         return parse_zfs_get(self._run(argv).stdout)

@@ -104,6 +104,14 @@ def test_get_uses_type_filter_only_where_supported() -> None:
     assert "-t" not in cmd.zfs_get(["used"], ["tank"], flavour=FUSE, types=("snapshot",))
 
 
+@pytest.mark.parametrize("flavour", [None, OPENZFS, FUSE])
+def test_get_refuses_unknown_types_on_every_host(flavour: object) -> None:
+    # The facade validates with its flavour alone once it holds one: that build must check what the
+    # flavour-free one does, also where -t is left out (zfs-fuse).
+    with pytest.raises(ValueError, match="unknown dataset types"):
+        cmd.zfs_get(["used"], ["tank"], flavour=flavour, types=("snapshots",))  # type: ignore[arg-type]
+
+
 def test_get_validates_property_names_per_flavour() -> None:
     with pytest.raises(InvalidProperty):
         cmd.zfs_get(["logicalused"], ["tank"], flavour=FUSE)
