@@ -156,10 +156,11 @@ def zfs_get(
 
 
 @_reads
-def zpool_list(pools: Iterable[str] = (), *, flavour: Flavour, columns: Sequence[str]) -> list[str]:
-    """``zpool list -H [-p] -o COLUMNS [POOLS]`` (``-p`` only where the host has it)."""
+def zpool_list(pools: Iterable[str] = (), *, flavour: Flavour | None = None, columns: Sequence[str]) -> list[str]:
+    """``zpool list -H [-p] -o COLUMNS [POOLS]`` (``-p`` only where the host has it; with no ``flavour``, the
+    OpenZFS form, and the same checks)."""
     argv = ["zpool", "list", "-H"]
-    if flavour.parsable_list:
+    if flavour is None or flavour.parsable_list:
         argv.append("-p")
     return [*argv, "-o", ",".join(columns), *(validate_pool_name(p) for p in pools)]
 
@@ -209,10 +210,11 @@ def zpool_destroy(name: str, *, force: bool = False) -> list[str]:
 
 
 @_reads
-def zpool_get(pool: str, properties: Sequence[str] = ("all",), *, flavour: Flavour) -> list[str]:
-    """``zpool get -H -p -o name,property,value,source PROPS POOL`` (a header table on zfs-fuse)."""
+def zpool_get(pool: str, properties: Sequence[str] = ("all",), *, flavour: Flavour | None = None) -> list[str]:
+    """``zpool get -H -p -o name,property,value,source PROPS POOL`` (a header table on zfs-fuse; with no
+    ``flavour``, the OpenZFS form, and the same checks)."""
     props = ",".join(validate_property_name(p) if p != "all" else p for p in properties)
-    if flavour.zpool_get_scripted:
+    if flavour is None or flavour.zpool_get_scripted:
         return ["zpool", "get", "-H", "-p", "-o", "name,property,value,source", props, validate_pool_name(pool)]
     return ["zpool", "get", props, validate_pool_name(pool)]
 

@@ -37,7 +37,7 @@ from pyzfsnas.parsers import (
     parse_zpool_get_table,
     parse_zpool_list,
 )
-from pyzfsnas.properties import PropertyMap, SourceKind, validate_property_name
+from pyzfsnas.properties import PropertyMap, SourceKind
 
 __all__ = ["DATASET_PROPERTIES", "SNAPSHOT_PROPERTIES", "ZFS"]
 
@@ -139,9 +139,8 @@ class ZFS:
 
     def pools(self, names: Iterable[str] = ()) -> list[Zpool]:
         """All pools (or the named ones), with size, allocation, health — one ``zpool list``."""
-        names = [cmd.validate_pool_name(n) for n in names]
-        fl = self.detect_flavour()
-        argv = cmd.zpool_list(names, flavour=fl, columns=POOL_LIST_COLUMNS)
+        argv = self._argv(cmd.zpool_list, list(names), columns=POOL_LIST_COLUMNS)
+        fl = self.detect_flavour()  # held by now: _argv built with it
         return parse_zpool_list(self._run(argv).stdout, POOL_LIST_COLUMNS, exact=fl.parsable_list)
 
     def pool(self, name: str) -> Zpool:
@@ -150,12 +149,9 @@ class ZFS:
 
     def pool_properties(self, name: str, properties: Sequence[str] = ("all",)) -> PropertyMap:
         """Properties of pool ``name`` (``zpool get``)."""
-        cmd.validate_pool_name(name)
-        for prop in properties:
-            if prop != "all":
-                validate_property_name(prop)
-        fl = self.detect_flavour()
-        out = self._run(cmd.zpool_get(name, properties, flavour=fl)).stdout
+        argv = self._argv(cmd.zpool_get, name, properties)
+        fl = self.detect_flavour()  # held by now: _argv built with it
+        out = self._run(argv).stdout
         raw = parse_zpool_get(out) if fl.zpool_get_scripted else parse_zpool_get_table(out)
         return raw.get(name, PropertyMap())
 
@@ -328,12 +324,13 @@ class ZFS:
 
         :class:`UnsupportedOperation` on hosts without multi-snapshot support (zfs-fuse); nothing is run.
         """
-        if not self.detect_flavour().multi_snapshot:
-            raise UnsupportedOperation(f"{self.detect_flavour().name} cannot take several snapshots in one command")
+        argv = cmd.zfs_snapshots(names)
         pools = {n.split("/", 1)[0].split("@", 1)[0] for n in names}
         if len(pools) > 1:
             raise UnsupportedOperation(f"snapshots in one command must be in one pool, got {sorted(pools)}")
-        self._run(cmd.zfs_snapshots(names))
+        if not self.detect_flavour().multi_snapshot:
+            raise UnsupportedOperation(f"{self.detect_flavour().name} cannot take several snapshots in one command")
+        self._run(argv)
 
     def clone(
         self,
@@ -587,7 +584,7 @@ class ZFS:
         Runs ``zfs send -nvP -t TOKEN`` (nothing is sent); a token whose snapshot is gone raises
         :class:`~pyzfsnas.errors.StaleResumeToken`.
         """
-        out = self._run(cmd.zfs_send_resume(token, dry_run=True, flavour=self.detect_flavour())).stdout
+        out = self._run(self._argv(cmd.zfs_send_resume, token, dry_run=True)).stdout
         name = next((line.split("=", 1)[1].strip() for line in out.splitlines()
                      if line.strip().startswith("toname =")), None)
         if name is None:
@@ -597,7 +594,7 @@ class ZFS:
     @contextmanager
     def send_resume(self, token: str, *, timeout: float | None = NO_TIMEOUT) -> Iterator[OutputStream]:
         """Stream the rest of an interrupted send (``zfs send -t TOKEN``); OpenZFS only, like :meth:`send`."""
-        with self.executor.stream(cmd.zfs_send_resume(token, flavour=self.detect_flavour()), timeout=timeout) as out:
+        with self.executor.stream(self._argv(cmd.zfs_send_resume, token), timeout=timeout) as out:
             yield out
         if out.result is not None:
             out.result.check()
@@ -608,7 +605,7 @@ class ZFS:
         Returns False when there was none (nothing run but the check). A partially received *new*
         filesystem goes with its state (OpenZFS destroys it); an existing target keeps its data.
         """
-        argv = cmd.zfs_receive_abort(target, flavour=self.detect_flavour())
+        argv = self._argv(cmd.zfs_receive_abort, target)
         if self.resume_token(target) is None:
             return False
         self._run(argv)
@@ -617,11 +614,10 @@ class ZFS:
     def send_size(self, snapshot: str, *, incremental_from: str | None = None,
                   intermediates: bool = False) -> int | None:
         """The estimated size of a send stream (``zfs send -nP``), or None where the host cannot estimate."""
+        argv = cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates, dry_run=True)
         if self.detect_flavour().is_fuse:
             return None
-        out = self._run(cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
-                                    dry_run=True)).stdout
-        return parse_send_size(out)
+        return parse_send_size(self._run(argv).stdout)
 
     def remount(self, name: str) -> None:
         """Mount filesystem ``name`` afresh: unmount it if mounted, mount it, re-share it if ``sharenfs`` is set.
