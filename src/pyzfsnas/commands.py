@@ -381,7 +381,6 @@ def zfs_holds(snapshot: str) -> list[str]:
     return ["zfs", "holds", "-H", validate_snapshot_name(snapshot)]
 
 
-@_changes
 def zfs_send(
     snapshot: str,
     *,
@@ -390,8 +389,9 @@ def zfs_send(
     replicate: bool = False,
     properties: bool = False,
     dry_run: bool = False,
-) -> list[str]:
-    """``zfs send [-nP] [-R] [-p] [-i|-I FROM] SNAPSHOT`` (``dry_run``: ``-nP``, print the size estimate).
+) -> Command:
+    """``zfs send [-nP] [-R] [-p] [-i|-I FROM] SNAPSHOT`` (``dry_run``: ``-nP``, print the size estimate and
+    send nothing, so read-only: a transport may replay it).
 
     ``incremental_from`` may be a full snapshot name or ``@snap`` of the same dataset; ``intermediates`` sends
     every snapshot in between (``-I``).
@@ -406,7 +406,7 @@ def zfs_send(
         argv += ["-I" if intermediates else "-i", base]
     elif intermediates:
         raise InvalidName("intermediates=True needs incremental_from")
-    return [*argv, snapshot]
+    return Command([*argv, snapshot], read_only=dry_run)
 
 
 @_changes

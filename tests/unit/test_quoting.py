@@ -113,6 +113,7 @@ from pyzfsnas.result import Command, is_read_only  # noqa: E402
         cmd.file_cat("/etc/ganesha/exports.conf"),
         cmd.package_version("zfsutils-linux"),
         cmd.zfs_send_resume("1-ab-cd-ef", dry_run=True),
+        cmd.zfs_send("tank/a@s", dry_run=True),  # -nP: an estimate, nothing sent (SSH may replay it)
     ],
     ids=lambda c: " ".join(c[:2]),
 )
