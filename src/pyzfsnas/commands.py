@@ -23,6 +23,7 @@ from pyzfsnas.names import (
     CONTROL,
     MAX_NAME_LEN,
     check_operand,
+    check_path,
     validate_dataset_name,
     validate_name,
     validate_pool_name,
@@ -476,9 +477,7 @@ def exportfs_show() -> list[str]:
 
 
 def _path(path: str) -> str:
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise InvalidName(f"not an absolute path: {path!r}")
-    return check_operand(path, "path")
+    return check_path(path, "path")
 
 
 @_reads

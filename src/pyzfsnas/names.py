@@ -15,6 +15,7 @@ __all__ = [
     "CONTROL",
     "MAX_NAME_LEN",
     "check_operand",
+    "check_path",
     "check_port",
     "validate_dataset_name",
     "validate_name",
@@ -70,6 +71,14 @@ def check_operand(value: object, what: str) -> str:
     except UnicodeEncodeError:
         raise InvalidName(f"invalid {what} {value!r}: not encodable as UTF-8") from None
     return value
+
+
+def check_path(value: object, what: str) -> str:
+    """Check an absolute path operand: a ``str`` starting with ``/``, then :func:`check_operand`'s rules (no
+    control or line-breaking character, encodable as UTF-8); ``what`` names it in the message."""
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise InvalidName(f"{what} must be absolute: {value!r}")
+    return check_operand(value, what)
 
 
 def check_port(value: object) -> int:

@@ -7,6 +7,8 @@ import pytest
 from pyzfsnas import commands as cmd
 from pyzfsnas.errors import InvalidName, InvalidProperty, UnsupportedOperation
 from pyzfsnas.flavour import FUSE, OPENZFS
+from pyzfsnas.names import check_path
+from pyzfsnas.nfs.exportfs import validate_export_path
 from pyzfsnas.properties import validate_property_name, validate_property_value
 
 HOSTILE = ["tank/a;rm -rf /", "tank/$(touch x)", "tank/`id`", "tank/a'b", 'tank/a"b', "tank/a\nb", "tank/a\0b",
@@ -199,3 +201,21 @@ def test_both_signal_builders_refuse_a_bad_signal_name_alike(signal: object) -> 
     with pytest.raises(InvalidName, match="invalid signal name"):
         cmd.signal_pidfile("/run/g.pid", signal)  # type: ignore[arg-type]
     assert cmd.signal_process(1234, "USR1") == ["kill", "-USR1", "1234"]
+
+
+@pytest.mark.parametrize("path", ["relative", "", None, b"/etc/x", "/etc/a\nb", "/etc/\x7f", "/etc/\ud800"])
+def test_one_path_rule_for_file_commands_and_export_paths(path: object) -> None:
+    # names.check_path: commands' file paths and nfs.exportfs.validate_export_path refuse the same paths.
+    for check in (lambda p: check_path(p, "path"), cmd.file_cat, cmd.file_remove, validate_export_path):
+        with pytest.raises(InvalidName):
+            check(path)
+
+
+def test_path_messages_name_what_was_checked() -> None:
+    with pytest.raises(InvalidName, match=r"^export path must be absolute: 'srv/a'$"):
+        validate_export_path("srv/a")
+    with pytest.raises(InvalidName, match=r"^invalid export path '/srv/a\\nb': control character"):
+        validate_export_path("/srv/a\nb")
+    with pytest.raises(InvalidName, match=r"^path must be absolute: 'etc/x'$"):
+        cmd.file_cat("etc/x")
+    assert validate_export_path("/srv/a/") == "/srv/a" and cmd.file_cat("/srv/a/") == ["cat", "--", "/srv/a/"]
