@@ -20,9 +20,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-from pyzfsnas.errors import ConnectionFailed, ZFSError
+from pyzfsnas.errors import ConnectionFailed, InvalidName, ZFSError
 from pyzfsnas.executors.base import Executor
 from pyzfsnas.executors.factory import connect, ssh_spec
+from pyzfsnas.names import check_port
 from pyzfsnas.properties import PropertyMap
 from pyzfsnas.zfs import ZFS
 
@@ -234,15 +235,20 @@ def _executor_spec(args: argparse.Namespace, *, destination: bool = False) -> st
     user, _, hostport = ssh.rpartition("@")
     host, _, port = hostport.partition(":")
     port = port or "22"
-    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-        raise ConnectionFailed(f"{'--to-ssh' if destination else '--ssh'} wants USER@HOST[:PORT], got {ssh!r}")
+    try:
+        if not host or not (port.isascii() and port.isdigit()):
+            raise ValueError(port)
+        number = check_port(int(port))
+    except (ValueError, InvalidName):
+        wants = f"{'--to-ssh' if destination else '--ssh'} wants USER@HOST[:PORT], got {ssh!r}"
+        raise ConnectionFailed(wants) from None
     if args.identity:
         options["identity"] = args.identity
     if args.known_hosts:
         options["known_hosts"] = args.known_hosts
     if args.accept_new_host_key:
         options["accept_new_host_key"] = "1"
-    return ssh_spec(host, username=user or None, port=int(port), **options)
+    return ssh_spec(host, username=user or None, port=number, **options)
 
 
 def _executor(args: argparse.Namespace, *, destination: bool = False) -> Executor:

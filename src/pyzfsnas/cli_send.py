@@ -25,7 +25,6 @@ from pyzfsnas.zfs import ZFS
 
 __all__ = ["add_commands", "cmd_replicate", "cmd_send"]
 
-MiB = 1 << 20
 #: exit status after Ctrl-C (128 + SIGINT), as shells report it
 INTERRUPTED = 130
 
@@ -165,8 +164,7 @@ def _run(args: argparse.Namespace, src: ZFS, dst: ZFS, reporter: Reporter, stop:
     return result
 
 
-def _guarded(args: argparse.Namespace, src: ZFS, dst: ZFS, body: Callable[[Reporter, threading.Event], None],
-             out: TextIO | None) -> int:
+def _guarded(args: argparse.Namespace, body: Callable[[Reporter, threading.Event], None], out: TextIO | None) -> int:
     reporter = Reporter(out if out is not None else sys.stderr, summary=None if out is not None else sys.stdout)
     stop = threading.Event()
     handler = _StepLog(reporter)
@@ -199,7 +197,7 @@ def cmd_send(src: ZFS, dst: ZFS, args: argparse.Namespace, out: TextIO | None = 
         _run(args, src, dst, reporter, stop, snapshot=args.snapshot, incremental_from=base,
              intermediates=bool(args.intermediates))
 
-    return _guarded(args, src, dst, body, out)
+    return _guarded(args, body, out)
 
 
 def cmd_replicate(src: ZFS, dst: ZFS, args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -230,7 +228,7 @@ def cmd_replicate(src: ZFS, dst: ZFS, args: argparse.Namespace, out: TextIO | No
             base = "@" + common[-1].snapname
         _run(args, src, dst, reporter, stop, snapshot=newest.name, incremental_from=base, intermediates=True)
 
-    return _guarded(args, src, dst, body, out)
+    return _guarded(args, body, out)
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],

@@ -20,9 +20,10 @@ from typing import ParamSpec
 from pyzfsnas.errors import InvalidName, InvalidProperty
 from pyzfsnas.flavour import Flavour
 from pyzfsnas.names import (
-    _CONTROL,
+    CONTROL,
     MAX_NAME_LEN,
     check_operand,
+    check_path,
     validate_dataset_name,
     validate_name,
     validate_pool_name,
@@ -44,7 +45,6 @@ __all__ = [
     "file_cat",
     "file_install",
     "file_remove",
-    "file_write_stdin",
     "package_version",
     "pidfile_pid",
     "signal_pidfile",
@@ -146,10 +146,10 @@ def zfs_get(
         argv.append("-r")
     if depth is not None:
         argv += ["-d", str(_check_depth(depth))]
+    bad = set(types) - {"filesystem", "volume", "snapshot", "bookmark", "all"}
+    if bad:  # on every host, also where -t is left out
+        raise ValueError(f"unknown dataset types {sorted(bad)}")
     if types and (flavour is None or flavour.get_types):
-        bad = set(types) - {"filesystem", "volume", "snapshot", "bookmark", "all"}
-        if bad:
-            raise ValueError(f"unknown dataset types {sorted(bad)}")
         argv += ["-t", ",".join(types)]
     argv.append(",".join(props))
     argv += [validate_name(n) for n in names]
@@ -157,10 +157,11 @@ def zfs_get(
 
 
 @_reads
-def zpool_list(pools: Iterable[str] = (), *, flavour: Flavour, columns: Sequence[str]) -> list[str]:
-    """``zpool list -H [-p] -o COLUMNS [POOLS]`` (``-p`` only where the host has it)."""
+def zpool_list(pools: Iterable[str] = (), *, flavour: Flavour | None = None, columns: Sequence[str]) -> list[str]:
+    """``zpool list -H [-p] -o COLUMNS [POOLS]`` (``-p`` only where the host has it; with no ``flavour``, the
+    OpenZFS form, and the same checks)."""
     argv = ["zpool", "list", "-H"]
-    if flavour.parsable_list:
+    if flavour is None or flavour.parsable_list:
         argv.append("-p")
     return [*argv, "-o", ",".join(columns), *(validate_pool_name(p) for p in pools)]
 
@@ -197,7 +198,7 @@ def zpool_create(
         argv += ["-m", check_operand(mountpoint, "mountpoint")]
     for key, value in (properties or {}).items():
         text = str(value)
-        if not isinstance(key, str) or not _POOL_PROP.fullmatch(key) or _CONTROL.search(text):
+        if not isinstance(key, str) or not _POOL_PROP.fullmatch(key) or CONTROL.search(text):
             raise InvalidProperty(f"invalid pool property {key}={text!r}")
         argv += ["-o", f"{key}={text}"]
     return [*argv, *_options("-O", fs_properties, flavour), name, *vdevs]
@@ -210,10 +211,11 @@ def zpool_destroy(name: str, *, force: bool = False) -> list[str]:
 
 
 @_reads
-def zpool_get(pool: str, properties: Sequence[str] = ("all",), *, flavour: Flavour) -> list[str]:
-    """``zpool get -H -p -o name,property,value,source PROPS POOL`` (a header table on zfs-fuse)."""
+def zpool_get(pool: str, properties: Sequence[str] = ("all",), *, flavour: Flavour | None = None) -> list[str]:
+    """``zpool get -H -p -o name,property,value,source PROPS POOL`` (a header table on zfs-fuse; with no
+    ``flavour``, the OpenZFS form, and the same checks)."""
     props = ",".join(validate_property_name(p) if p != "all" else p for p in properties)
-    if flavour.zpool_get_scripted:
+    if flavour is None or flavour.zpool_get_scripted:
         return ["zpool", "get", "-H", "-p", "-o", "name,property,value,source", props, validate_pool_name(pool)]
     return ["zpool", "get", props, validate_pool_name(pool)]
 
@@ -380,7 +382,6 @@ def zfs_holds(snapshot: str) -> list[str]:
     return ["zfs", "holds", "-H", validate_snapshot_name(snapshot)]
 
 
-@_changes
 def zfs_send(
     snapshot: str,
     *,
@@ -389,8 +390,9 @@ def zfs_send(
     replicate: bool = False,
     properties: bool = False,
     dry_run: bool = False,
-) -> list[str]:
-    """``zfs send [-nP] [-R] [-p] [-i|-I FROM] SNAPSHOT`` (``dry_run``: ``-nP``, print the size estimate).
+) -> Command:
+    """``zfs send [-nP] [-R] [-p] [-i|-I FROM] SNAPSHOT`` (``dry_run``: ``-nP``, print the size estimate and
+    send nothing, so read-only: a transport may replay it).
 
     ``incremental_from`` may be a full snapshot name or ``@snap`` of the same dataset; ``intermediates`` sends
     every snapshot in between (``-I``).
@@ -405,7 +407,7 @@ def zfs_send(
         argv += ["-I" if intermediates else "-i", base]
     elif intermediates:
         raise InvalidName("intermediates=True needs incremental_from")
-    return [*argv, snapshot]
+    return Command([*argv, snapshot], read_only=dry_run)
 
 
 @_changes
@@ -437,12 +439,12 @@ def zfs_receive(
 
 
 #: ``<version>-<checksum>-<length>-<hex payload>`` (libzfs ``zfs_send_resume_token_to_nvlist``); version 1 only.
-_TOKEN = re.compile(r"^1-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+$")
+_TOKEN = re.compile(r"1-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+")
 
 
 def validate_resume_token(token: str) -> str:
     """Refuse anything but a ``receive_resume_token`` value (``1-<hex>-<hex>-<hex>``); nothing runs."""
-    if not isinstance(token, str) or len(token) > 65536 or not _TOKEN.match(token):
+    if not isinstance(token, str) or len(token) > 65536 or not _TOKEN.fullmatch(token):
         raise InvalidName(f"invalid receive_resume_token {str(token)[:40]!r}")
     return token
 
@@ -475,9 +477,7 @@ def exportfs_show() -> list[str]:
 
 
 def _path(path: str) -> str:
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise InvalidName(f"not an absolute path: {path!r}")
-    return check_operand(path, "path")
+    return check_path(path, "path")
 
 
 @_reads
@@ -552,6 +552,13 @@ def pidfile_pid(text: str) -> int | None:
     return int(pid)
 
 
+def _signal(signal: object) -> str:
+    """A signal name as ``kill`` takes it (``HUP``, ``TERM``): upper-case letters and digits, a letter first."""
+    if not isinstance(signal, str) or not re.fullmatch(r"[A-Z][A-Z0-9]*", signal):
+        raise InvalidName(f"invalid signal name {signal!r}")
+    return signal
+
+
 @_changes
 def signal_pidfile(pidfile: str, signal: str = "HUP") -> list[str]:
     """``sh -c SIGNAL_PIDFILE_SCRIPT sh PIDFILE SIGNAL``: send ``SIGNAL`` to the pid the file holds.
@@ -560,15 +567,7 @@ def signal_pidfile(pidfile: str, signal: str = "HUP") -> list[str]:
     :func:`file_install`). Exits :data:`NOT_A_PID` when the file holds no pid, ``cat``'s status when it
     cannot be read, ``kill``'s otherwise.
     """
-    if not isinstance(signal, str) or not re.fullmatch(r"[A-Z][A-Z0-9]*", signal):
-        raise InvalidName(f"invalid signal name {signal!r}")
-    return ["sh", "-c", SIGNAL_PIDFILE_SCRIPT, "sh", _path(pidfile), signal]
-
-
-@_changes
-def file_write_stdin(path: str) -> list[str]:
-    """``tee -- PATH`` (the content on stdin, the echo discarded by the caller): write a file by command."""
-    return ["tee", "--", _path(path)]
+    return ["sh", "-c", SIGNAL_PIDFILE_SCRIPT, "sh", _path(pidfile), _signal(signal)]
 
 
 @_changes
@@ -590,6 +589,4 @@ def signal_process(pid: int, signal: str = "HUP") -> list[str]:
     """``kill -SIGNAL PID``, e.g. ``kill -HUP`` to make a daemon re-read its configuration."""
     if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
         raise InvalidName(f"not a process id: {pid!r}")
-    if not re.fullmatch(r"[A-Z][A-Z0-9]*", signal):
-        raise InvalidName(f"invalid signal name {signal!r}")
-    return ["kill", f"-{signal}", str(pid)]
+    return ["kill", f"-{_signal(signal)}", str(pid)]

@@ -12,8 +12,11 @@ import re
 from pyzfsnas.errors import InvalidName
 
 __all__ = [
+    "CONTROL",
     "MAX_NAME_LEN",
     "check_operand",
+    "check_path",
+    "check_port",
     "validate_dataset_name",
     "validate_name",
     "validate_pool_name",
@@ -50,7 +53,7 @@ def _check_text(name: object, what: str) -> str:
 
 #: Characters no operand may hold: C0 controls, DEL, and what ``str.splitlines`` also breaks lines on (one of
 #: them in an export path would break line-oriented outputs like ``exportfs -v`` and ganesha's config).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+CONTROL: re.Pattern[str] = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 def check_operand(value: object, what: str) -> str:
@@ -60,13 +63,28 @@ def check_operand(value: object, what: str) -> str:
         raise InvalidName(f"invalid {what} {value!r}: must be a non-empty str")
     if value.startswith("-"):
         raise InvalidName(f"invalid {what} {value!r}: must not start with '-'")
-    bad = _CONTROL.search(value)
+    bad = CONTROL.search(value)
     if bad:
         raise InvalidName(f"invalid {what} {value!r}: control character {bad.group()!r}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidName(f"invalid {what} {value!r}: not encodable as UTF-8") from None
+    return value
+
+
+def check_path(value: object, what: str) -> str:
+    """Check an absolute path operand: a ``str`` starting with ``/``, then :func:`check_operand`'s rules (no
+    control or line-breaking character, encodable as UTF-8); ``what`` names it in the message."""
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise InvalidName(f"{what} must be absolute: {value!r}")
+    return check_operand(value, what)
+
+
+def check_port(value: object) -> int:
+    """Check an SSH port: an ``int`` (not a ``bool``) in 1..65535."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise InvalidName(f"invalid ssh port {value!r}: an int in 1..65535")
     return value
 
 

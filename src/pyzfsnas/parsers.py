@@ -17,6 +17,7 @@ __all__ = [
     "GET_COLUMNS",
     "RawProperties",
     "build_objects",
+    "parse_send_size",
     "parse_zfs_get",
     "parse_zfs_list",
     "parse_zpool_get",
@@ -251,6 +252,19 @@ def _as_str(v: object) -> str | None:
 
 def _as_float(v: object) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def parse_send_size(text: str) -> int | None:
+    """The estimated stream size in bytes of ``zfs send -nP`` / ``-nvP`` output: its ``size<TAB>BYTES`` line,
+    or None when there is none (the host gave no estimate). A ``size`` line whose value is not plain ASCII
+    digits raises :class:`ParseError`."""
+    for lineno, line in _lines(text):
+        if line.startswith("size\t"):
+            value = line.removeprefix("size\t")
+            if not value or not value.isascii() or not value.isdigit():
+                raise ParseError("expected size<TAB>BYTES", line=line, lineno=lineno)
+            return int(value)
+    return None
 
 
 def parse_zpool_get(text: str, columns: Sequence[str] = GET_COLUMNS) -> dict[str, PropertyMap]:

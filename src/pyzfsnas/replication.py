@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -33,11 +32,9 @@ from pyzfsnas.errors import (
 )
 from pyzfsnas.executors.base import NO_TIMEOUT, OutputStream, Result
 from pyzfsnas.executors.quoting import quote_argv
+from pyzfsnas.names import CONTROL, check_port
 from pyzfsnas.result import Command
 from pyzfsnas.zfs import ZFS
-
-#: Control and line-breaking characters: none may reach the ssh command line of a direct pipeline.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 __all__ = [
     "SSHTarget",
@@ -363,14 +360,11 @@ class SSHTarget:
     def argv(self) -> list[str]:
         """The ``ssh`` argv prefix (everything before the remote command)."""
         for text in (self.host, self.user or "", self.identity_file or "", *self.options):
-            if not isinstance(text, str) or text.startswith("-") or " " in text or _CONTROL.search(text):
+            if not isinstance(text, str) or text.startswith("-") or " " in text or CONTROL.search(text):
                 raise InvalidName(f"invalid ssh target field {text!r}")
         if not self.host:
             raise InvalidName("empty ssh host")
-        port = self.port
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise InvalidName(f"invalid ssh port {port!r}: an int in 1..65535")
-        argv = ["ssh", "-o", "BatchMode=yes", "-p", str(port)]
+        argv = ["ssh", "-o", "BatchMode=yes", "-p", str(check_port(self.port))]
         if self.identity_file:
             argv += ["-i", self.identity_file]
         for opt in self.options:

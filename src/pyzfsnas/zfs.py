@@ -31,12 +31,13 @@ from pyzfsnas.models import Dataset, Snapshot, Zpool
 from pyzfsnas.parsers import (
     POOL_LIST_COLUMNS,
     build_objects,
+    parse_send_size,
     parse_zfs_get,
     parse_zpool_get,
     parse_zpool_get_table,
     parse_zpool_list,
 )
-from pyzfsnas.properties import PropertyMap, SourceKind, validate_property_name
+from pyzfsnas.properties import PropertyMap, SourceKind
 
 __all__ = ["DATASET_PROPERTIES", "SNAPSHOT_PROPERTIES", "ZFS"]
 
@@ -118,14 +119,18 @@ class ZFS:
         return self.executor.run(argv, stdin=stdin, timeout=timeout).check()
 
     def _argv(self, builder: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """Build an argv with the host's flavour, after validating it without one.
+        """Build an argv with the host's flavour, after validating it without one when it is not yet held.
 
         The flavour-free build checks every name and value and runs nothing, so bad input is refused before
-        the first command on the host, flavour detection (``zfs version``) included; the second build picks
-        the host's command forms and its flavour-specific checks.
+        the first command on the host, flavour detection (``zfs version``) included; the build with the
+        flavour picks the host's command forms and makes every check the flavour-free one makes, plus the
+        flavour's own. With the flavour held, that one build is the whole validation, and nothing runs first.
         """
-        builder(*args, flavour=None, **kwargs)
-        return builder(*args, flavour=self.detect_flavour(), **kwargs)
+        held = self._flavour
+        if held is None:
+            builder(*args, flavour=None, **kwargs)
+            held = self.detect_flavour()
+        return builder(*args, flavour=held, **kwargs)
 
     def _get(self, argv: list[str]) -> dict[str, PropertyMap]:
         return parse_zfs_get(self._run(argv).stdout)
@@ -134,9 +139,8 @@ class ZFS:
 
     def pools(self, names: Iterable[str] = ()) -> list[Zpool]:
         """All pools (or the named ones), with size, allocation, health — one ``zpool list``."""
-        names = [cmd.validate_pool_name(n) for n in names]
-        fl = self.detect_flavour()
-        argv = cmd.zpool_list(names, flavour=fl, columns=POOL_LIST_COLUMNS)
+        argv = self._argv(cmd.zpool_list, list(names), columns=POOL_LIST_COLUMNS)
+        fl = self.detect_flavour()  # held by now: _argv built with it
         return parse_zpool_list(self._run(argv).stdout, POOL_LIST_COLUMNS, exact=fl.parsable_list)
 
     def pool(self, name: str) -> Zpool:
@@ -145,12 +149,9 @@ class ZFS:
 
     def pool_properties(self, name: str, properties: Sequence[str] = ("all",)) -> PropertyMap:
         """Properties of pool ``name`` (``zpool get``)."""
-        cmd.validate_pool_name(name)
-        for prop in properties:
-            if prop != "all":
-                validate_property_name(prop)
-        fl = self.detect_flavour()
-        out = self._run(cmd.zpool_get(name, properties, flavour=fl)).stdout
+        argv = self._argv(cmd.zpool_get, name, properties)
+        fl = self.detect_flavour()  # held by now: _argv built with it
+        out = self._run(argv).stdout
         raw = parse_zpool_get(out) if fl.zpool_get_scripted else parse_zpool_get_table(out)
         return raw.get(name, PropertyMap())
 
@@ -323,12 +324,13 @@ class ZFS:
 
         :class:`UnsupportedOperation` on hosts without multi-snapshot support (zfs-fuse); nothing is run.
         """
-        if not self.detect_flavour().multi_snapshot:
-            raise UnsupportedOperation(f"{self.detect_flavour().name} cannot take several snapshots in one command")
+        argv = cmd.zfs_snapshots(names)
         pools = {n.split("/", 1)[0].split("@", 1)[0] for n in names}
         if len(pools) > 1:
             raise UnsupportedOperation(f"snapshots in one command must be in one pool, got {sorted(pools)}")
-        self._run(cmd.zfs_snapshots(names))
+        if not self.detect_flavour().multi_snapshot:
+            raise UnsupportedOperation(f"{self.detect_flavour().name} cannot take several snapshots in one command")
+        self._run(argv)
 
     def clone(
         self,
@@ -582,19 +584,17 @@ class ZFS:
         Runs ``zfs send -nvP -t TOKEN`` (nothing is sent); a token whose snapshot is gone raises
         :class:`~pyzfsnas.errors.StaleResumeToken`.
         """
-        out = self._run(cmd.zfs_send_resume(token, dry_run=True, flavour=self.detect_flavour())).stdout
+        out = self._run(self._argv(cmd.zfs_send_resume, token, dry_run=True)).stdout
         name = next((line.split("=", 1)[1].strip() for line in out.splitlines()
                      if line.strip().startswith("toname =")), None)
-        size = next((int(line.split("\t")[1]) for line in out.splitlines()
-                     if line.startswith("size\t") and line.split("\t")[1].isdigit()), None)
         if name is None:
             raise ParseError("zfs send -nvP -t did not name the snapshot", line=out[:200])
-        return name, size
+        return name, parse_send_size(out)
 
     @contextmanager
     def send_resume(self, token: str, *, timeout: float | None = NO_TIMEOUT) -> Iterator[OutputStream]:
         """Stream the rest of an interrupted send (``zfs send -t TOKEN``); OpenZFS only, like :meth:`send`."""
-        with self.executor.stream(cmd.zfs_send_resume(token, flavour=self.detect_flavour()), timeout=timeout) as out:
+        with self.executor.stream(self._argv(cmd.zfs_send_resume, token), timeout=timeout) as out:
             yield out
         if out.result is not None:
             out.result.check()
@@ -605,7 +605,7 @@ class ZFS:
         Returns False when there was none (nothing run but the check). A partially received *new*
         filesystem goes with its state (OpenZFS destroys it); an existing target keeps its data.
         """
-        argv = cmd.zfs_receive_abort(target, flavour=self.detect_flavour())
+        argv = self._argv(cmd.zfs_receive_abort, target)
         if self.resume_token(target) is None:
             return False
         self._run(argv)
@@ -614,12 +614,10 @@ class ZFS:
     def send_size(self, snapshot: str, *, incremental_from: str | None = None,
                   intermediates: bool = False) -> int | None:
         """The estimated size of a send stream (``zfs send -nP``), or None where the host cannot estimate."""
+        argv = cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates, dry_run=True)
         if self.detect_flavour().is_fuse:
             return None
-        out = self._run(cmd.zfs_send(snapshot, incremental_from=incremental_from, intermediates=intermediates,
-                                    dry_run=True)).stdout
-        return next((int(line.split("\t")[1]) for line in out.splitlines()
-                     if line.startswith("size\t") and line.split("\t")[1].isdigit()), None)
+        return parse_send_size(self._run(argv).stdout)
 
     def remount(self, name: str) -> None:
         """Mount filesystem ``name`` afresh: unmount it if mounted, mount it, re-share it if ``sharenfs`` is set.

@@ -98,6 +98,16 @@ def test_writing_into_a_missing_directory_fails_and_leaves_nothing(place: Place)
     assert place.entries() == []
 
 
+def test_a_failed_write_names_the_install_command_on_every_path(place: Place) -> None:
+    """A direct write (the OS, SFTP) fails as the install command the command path runs would: same error."""
+    if isinstance(place.executor, FakeExecutor):
+        pytest.skip("the fake host's directories are implicit: the write succeeds (see above)")
+    path = f"{place.dir}/no/such/dir.conf"
+    with pytest.raises(PathNotFound) as caught:
+        place.executor.write_file(path, "x")
+    assert caught.value.argv[:2] == ("sh", "-c") and caught.value.argv[-1] == path
+
+
 @pytest.mark.parametrize("path", ["relative.conf", "", "/etc/x\nEXPORT", "-rf"])
 def test_bad_paths_are_refused_before_anything_runs(place: Place, path: str) -> None:
     with pytest.raises(InvalidName):

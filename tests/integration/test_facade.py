@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from tests.hosts import HostUnderTest
 
@@ -16,11 +18,13 @@ from pyzfsnas.errors import (
     InvalidName,
     InvalidProperty,
     SizeBelowUsage,
+    UnsupportedOperation,
 )
 from pyzfsnas.executors.base import Executor, Result
 from pyzfsnas.models import Dataset, Snapshot
 from pyzfsnas.properties import SourceKind
 from pyzfsnas.testing import RecordingExecutor
+from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 MiB = 1 << 20
 
@@ -130,6 +134,37 @@ def test_invalid_input_runs_nothing(host: HostUnderTest) -> None:
     with pytest.raises(InvalidProperty):
         zfs.create_dataset(f"{host.root}/x", {"com.example:note": "line\nbreak"})
     assert counter.calls == []
+
+
+def _send_resume(zfs: ZFS, token: str) -> None:
+    with zfs.send_resume(token):
+        pass  # pragma: no cover - refused before it starts
+
+
+@pytest.mark.parametrize("flavour", ["openzfs", "zfs-fuse"])
+@pytest.mark.parametrize(("call", "error"), [
+    (lambda z: z.pools(["bad;pool"]), InvalidName),
+    (lambda z: z.pool("1pool"), InvalidName),
+    (lambda z: z.pool_properties("bad;pool"), InvalidName),
+    (lambda z: z.pool_properties("tank", ["nosuchprop"]), InvalidProperty),
+    (lambda z: z.receive_abort("tank/$(reboot)"), InvalidName),
+    (lambda z: z.resume_info("not-a-token"), InvalidName),
+    (lambda z: _send_resume(z, "1-ab-cd-ef\n"), InvalidName),
+    (lambda z: z.snapshot_many(["tank/a@s", "tank/b"]), InvalidName),
+    (lambda z: z.snapshot_many(["tank/a@s", "other/b@s"]), UnsupportedOperation),
+    (lambda z: z.send_size("tank/a"), InvalidName),
+], ids=["pools", "pool", "pool_properties-name", "pool_properties-prop", "receive_abort", "resume_info",
+        "send_resume", "snapshot_many-name", "snapshot_many-pools", "send_size"])
+def test_bad_input_runs_nothing_not_even_flavour_detection(flavour: str, call: Any, error: type[Exception]) -> None:
+    # A facade that holds no flavour yet: bad input is refused before `zfs version` too.
+    host = FakeHost(flavour=flavour)  # type: ignore[arg-type]
+    host.create_pool("tank")
+    counter = RecordingExecutor(FakeExecutor(host))
+    zfs = ZFS(counter)
+    with pytest.raises(error):
+        call(zfs)
+    assert counter.calls == []
+    assert zfs.flavour is None
 
 
 def test_destroy_never_takes_more_than_named(host: HostUnderTest) -> None:

@@ -21,11 +21,14 @@ from pyzfsnas.errors import (
     ConnectionFailed,
     DatasetNotFound,
     InvalidName,
+    ParseError,
     PartialReceiveExists,
     StaleResumeToken,
     UnsupportedOperation,
 )
 from pyzfsnas.replication import TransferCancelled, TransferInterrupted, transfer
+from pyzfsnas.result import Result
+from pyzfsnas.testing import RecordingExecutor
 from pyzfsnas.testing.fake import FakeExecutor, FakeHost
 
 MiB = 1 << 20
@@ -327,3 +330,19 @@ def test_fake_partial_receive_matches_real_openzfs(openzfs: Any) -> None:
             assert (r.returncode, real_err[:n], r.stdout) == (f.returncode, fake_err[:n], f.stdout), f"step {i}"
     finally:
         real(f"zfs destroy -r tank/{name}; zfs destroy -r backup/{name}")
+
+
+def test_a_size_line_in_other_digits_is_a_parse_error_not_a_value_error() -> None:
+    # "²".isdigit() is True: the facade parsed it with int() and raised ValueError (send_size, resume_info).
+    a, _ = _hosts()
+    token = "1-ab-cd-ef"
+    ex = RecordingExecutor(FakeExecutor(a))
+    ex.intercept(lambda argv: argv[:3] == ("zfs", "send", "-nP"),
+                 lambda argv, _inner: Result(argv, 0, "full\ttank/data@s1\t1\nsize\t\u00b2\n", ""))
+    ex.intercept(lambda argv: argv[:3] == ("zfs", "send", "-nvP"),
+                 lambda argv, _inner: Result(argv, 0, "\ttoname = tank/data@s1\nsize\t\u00b2\n", ""))
+    za = ZFS(ex)
+    with pytest.raises(ParseError):
+        za.send_size("tank/data@s1")
+    with pytest.raises(ParseError):
+        za.resume_info(token)

@@ -370,7 +370,7 @@ def test_repr_shows_host_port_user_and_no_secrets(sshd: SshdInfo) -> None:
     assert text == "SSHExecutor(host='example.invalid', port=2222, username='alice')"
     assert "hunter2" not in text
     assert key.get_base64() not in text
-    assert "hunter2" not in str(vars(ex).get("_where"))
+    assert "hunter2" not in ex.where
 
 
 # -- connection failures and timeouts -----------------------------------------------------------------

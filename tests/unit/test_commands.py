@@ -7,6 +7,8 @@ import pytest
 from pyzfsnas import commands as cmd
 from pyzfsnas.errors import InvalidName, InvalidProperty, UnsupportedOperation
 from pyzfsnas.flavour import FUSE, OPENZFS
+from pyzfsnas.names import check_path
+from pyzfsnas.nfs.exportfs import validate_export_path
 from pyzfsnas.properties import validate_property_name, validate_property_value
 
 HOSTILE = ["tank/a;rm -rf /", "tank/$(touch x)", "tank/`id`", "tank/a'b", 'tank/a"b', "tank/a\nb", "tank/a\0b",
@@ -104,6 +106,14 @@ def test_get_uses_type_filter_only_where_supported() -> None:
     assert "-t" not in cmd.zfs_get(["used"], ["tank"], flavour=FUSE, types=("snapshot",))
 
 
+@pytest.mark.parametrize("flavour", [None, OPENZFS, FUSE])
+def test_get_refuses_unknown_types_on_every_host(flavour: object) -> None:
+    # The facade validates with its flavour alone once it holds one: that build must check what the
+    # flavour-free one does, also where -t is left out (zfs-fuse).
+    with pytest.raises(ValueError, match="unknown dataset types"):
+        cmd.zfs_get(["used"], ["tank"], flavour=flavour, types=("snapshots",))  # type: ignore[arg-type]
+
+
 def test_get_validates_property_names_per_flavour() -> None:
     with pytest.raises(InvalidProperty):
         cmd.zfs_get(["logicalused"], ["tank"], flavour=FUSE)
@@ -169,3 +179,43 @@ def test_pool_argv_built_and_validated_in_one_place() -> None:
     assert cmd.zfs_share("tank/a") == ["zfs", "share", "tank/a"]
     with pytest.raises(InvalidName):
         cmd.zfs_holds("tank/a")
+
+
+@pytest.mark.parametrize(
+    "token", ["1-ab-cd-ef\n", "1-ab-cd-ef\nx", "\n1-ab-cd-ef", "1-ab-cd-ef ", "2-ab-cd-ef", "1-ab-cd"]
+)
+def test_resume_token_must_be_the_whole_text(token: str) -> None:
+    # "$" matches before a trailing newline: the whole string must be the token, nothing after it.
+    with pytest.raises(InvalidName):
+        cmd.validate_resume_token(token)
+    with pytest.raises(InvalidName):
+        cmd.zfs_send_resume(token)
+    assert cmd.validate_resume_token("1-ab-cd-ef") == "1-ab-cd-ef"
+
+
+@pytest.mark.parametrize("signal", [9, None, b"HUP", "hup", "HUP\n", "-9", ""])
+def test_both_signal_builders_refuse_a_bad_signal_name_alike(signal: object) -> None:
+    # signal_process had no str check: a non-str signal raised TypeError from re instead of InvalidName.
+    with pytest.raises(InvalidName, match="invalid signal name"):
+        cmd.signal_process(1234, signal)  # type: ignore[arg-type]
+    with pytest.raises(InvalidName, match="invalid signal name"):
+        cmd.signal_pidfile("/run/g.pid", signal)  # type: ignore[arg-type]
+    assert cmd.signal_process(1234, "USR1") == ["kill", "-USR1", "1234"]
+
+
+@pytest.mark.parametrize("path", ["relative", "", None, b"/etc/x", "/etc/a\nb", "/etc/\x7f", "/etc/\ud800"])
+def test_one_path_rule_for_file_commands_and_export_paths(path: object) -> None:
+    # names.check_path: commands' file paths and nfs.exportfs.validate_export_path refuse the same paths.
+    for check in (lambda p: check_path(p, "path"), cmd.file_cat, cmd.file_remove, validate_export_path):
+        with pytest.raises(InvalidName):
+            check(path)
+
+
+def test_path_messages_name_what_was_checked() -> None:
+    with pytest.raises(InvalidName, match=r"^export path must be absolute: 'srv/a'$"):
+        validate_export_path("srv/a")
+    with pytest.raises(InvalidName, match=r"^invalid export path '/srv/a\\nb': control character"):
+        validate_export_path("/srv/a\nb")
+    with pytest.raises(InvalidName, match=r"^path must be absolute: 'etc/x'$"):
+        cmd.file_cat("etc/x")
+    assert validate_export_path("/srv/a/") == "/srv/a" and cmd.file_cat("/srv/a/") == ["cat", "--", "/srv/a/"]

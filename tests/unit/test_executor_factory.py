@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
 from pyzfsnas.cli import _executor_spec, build_parser
-from pyzfsnas.errors import InvalidName
+from pyzfsnas.errors import ConnectionFailed, InvalidName
 from pyzfsnas.executors.factory import connect, ssh_spec
 from pyzfsnas.executors.local import LocalExecutor
 from pyzfsnas.executors.ssh import SSHExecutor
+from pyzfsnas.names import check_port
+from pyzfsnas.replication import SSHTarget
 from pyzfsnas.testing.fake import FakeExecutor
 
 
@@ -90,3 +93,25 @@ def test_ssh_spec_quotes_what_a_url_needs() -> None:
             ssh_spec(bad)
     with pytest.raises(InvalidName):
         ssh_spec("h", port=0)
+
+
+@pytest.mark.parametrize("port", [0, 65536, -1, True, "22", 22.0])
+def test_one_ssh_port_rule_everywhere(port: object) -> None:
+    # names.check_port is the rule the executor, the spec builder and the direct-transfer target share.
+    message = rf"^invalid ssh port {re.escape(repr(port))}: an int in 1\.\.65535$"
+    with pytest.raises(InvalidName, match=message):
+        check_port(port)
+    with pytest.raises(InvalidName, match=message):
+        SSHExecutor("h", port=port)  # type: ignore[arg-type]
+    with pytest.raises(InvalidName, match=message):
+        ssh_spec("h", port=port)  # type: ignore[arg-type]
+    with pytest.raises(InvalidName, match=message):
+        SSHTarget("h", port=port).argv()  # type: ignore[arg-type]
+    assert [check_port(p) for p in (1, 22, 65535)] == [1, 22, 65535]
+
+
+@pytest.mark.parametrize("text", ["h:0", "h:65536", "h:x", "h:²", "h:-1", ":22"])
+def test_cli_ssh_option_refuses_a_bad_port(text: str) -> None:
+    with pytest.raises(ConnectionFailed, match=r"^--ssh wants USER@HOST\[:PORT\], got "):
+        _executor_spec(_args("--ssh", text))
+    assert _executor_spec(_args("--ssh", "h:65535")) == "ssh://h:65535"

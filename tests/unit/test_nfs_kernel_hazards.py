@@ -70,6 +70,21 @@ def test_check_reports_a_value_someone_else_wrote() -> None:
     assert nfs.sharenfs("tank/share") == "rw=[fd00::]/64,no_root_squash"
 
 
+def test_check_reads_the_rules_by_the_hazards_it_reports(caplog: pytest.LogCaptureFixture) -> None:
+    ex = FakeExecutor(FakeHost("openzfs"))
+    ex.host.create_pool("tank")
+    zfs = ZFS(ex)
+    zfs.create_dataset("tank/share")
+    value = "rw=10.0.0.1::10.0.0.2,ro=@fd00::/64"
+    ex.run(["zfs", "set", f"sharenfs={value}", "tank/share"]).check()
+    with caplog.at_level(logging.WARNING, logger="pyzfsnas"):
+        check = KernelNFS(zfs).check("tank/share")
+        logged = caplog.text.count("DANGEROUS sharenfs")
+    assert logged == len(check.hazards) == 3  # each hazard logged once
+    assert list(check.hazards) == audit_sharenfs_kernel(value)
+    assert list(check.rules) == parse_sharenfs_kernel(value)
+
+
 def _host(version: str, package: str | None) -> ScriptedExecutor:
     """An executor answering ``zfs version`` and ``dpkg-query`` like a given host; the rest is not scripted."""
     ex = ScriptedExecutor().on(("zfs", "version"), f"zfs-{version}\nzfs-kmod-{version}\n")

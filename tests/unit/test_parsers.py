@@ -12,6 +12,7 @@ from pyzfsnas.models import Dataset, Snapshot
 from pyzfsnas.parsers import (
     build_objects,
     check_typed,
+    parse_send_size,
     parse_zfs_get,
     parse_zfs_list,
     parse_zpool_get,
@@ -233,3 +234,15 @@ def test_zpool_list_plain_zfs_fuse_and_own_columns_still_parse() -> None:
     assert (p.name, p.health, p.capacity) == ("tank", "ONLINE", 0)
     with pytest.raises(ParseError):
         parse_zpool_list("tank\t1\t2\n")
+
+
+def test_send_size_is_the_size_line_in_ascii_digits() -> None:
+    assert parse_send_size("full\ttank/a@s\t1234\nsize\t1234\n") == 1234
+    assert parse_send_size("resume token contents:\n\ttoname = tank/a@s\r\nsize\t77\r\n") == 77
+    assert parse_send_size("full\ttank/a@s\t1234\n") is None  # no estimate
+    assert parse_send_size("") is None
+    # "²".isdigit() is True but int("²") fails: only ASCII digits count, anything else is a ParseError.
+    for bad in ("size\t²\n", "size\t12a\n", "size\t\n", "size\t-1\n", "size\t1\t2\n", "size\t\u0661\u0662\n"):
+        with pytest.raises(ParseError) as info:
+            parse_send_size("full\tx@s\t1\n" + bad)
+        assert info.value.lineno == 2

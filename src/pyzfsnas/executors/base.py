@@ -225,8 +225,7 @@ class BaseExecutor:
 
     # -- the generic part ----------------------------------------------------------------------------
 
-    def _conclude(self, args: tuple[str, ...], outcome: Outcome, start: float, limit: float | None,
-                  *, streamed: bool) -> Result:
+    def _conclude(self, args: tuple[str, ...], outcome: Outcome, start: float, *, streamed: bool) -> Result:
         returncode = -9 if outcome.timed_out and outcome.returncode == -1 else outcome.returncode
         result = Result(args, returncode, "" if streamed else _decode(outcome.stdout), _decode(outcome.stderr),
                         self._duration(start), prefix=self.prefix)
@@ -246,7 +245,7 @@ class BaseExecutor:
         limit = effective_timeout(timeout, self.timeout)
         start = time.monotonic()
         outcome = self._execute(argv, args, data, limit)
-        result = self._conclude(args, outcome, start, limit, streamed=False)
+        result = self._conclude(args, outcome, start, streamed=False)
         self._raise_for(args, outcome, limit)
         return result
 
@@ -266,7 +265,7 @@ class BaseExecutor:
                 handle.chunks = chunks
                 yield handle
         finally:
-            handle.result = self._conclude(args, outcome, start, limit, streamed=True)
+            handle.result = self._conclude(args, outcome, start, streamed=True)
         self._raise_for(args, outcome, limit)
 
     #: Whether the transport reads and writes files itself (:meth:`_read_direct`, :meth:`_write_direct`);
@@ -276,8 +275,10 @@ class BaseExecutor:
     def _read_direct(self, path: str) -> bytes:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:  # pragma: no cover - abstract
-        """Write ``data`` to ``tmp`` and rename it over ``path``; on failure remove ``tmp`` and raise."""
+    def _write_direct(self, path: str, tmp: str, data: bytes,
+                      label: Sequence[str]) -> None:  # pragma: no cover - abstract
+        """Write ``data`` to ``tmp`` and rename it over ``path``; on failure remove ``tmp`` and raise the typed
+        error ``label`` (the command that would do the same, :func:`~pyzfsnas.commands.file_install`) would."""
         raise NotImplementedError
 
     def read_file(self, path: str) -> bytes:
@@ -299,8 +300,8 @@ class BaseExecutor:
         payload = check_stdin(data)
         assert isinstance(payload, bytes)
         tmp = temporary_name(path)
-        cmd.file_install(tmp, path)  # the same path checks as the command path, before anything runs
-        self._write_direct(path, tmp, payload)
+        label = cmd.file_install(tmp, path)  # the same path checks as the command path, before anything runs
+        self._write_direct(path, tmp, payload, label)
 
     def close(self) -> None:
         """Nothing to release by default."""

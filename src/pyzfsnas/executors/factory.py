@@ -21,6 +21,7 @@ from typing import Any
 
 from pyzfsnas.errors import InvalidName
 from pyzfsnas.executors.base import Executor
+from pyzfsnas.names import check_port
 
 __all__ = ["connect", "ssh_spec"]
 
@@ -159,8 +160,7 @@ def ssh_spec(host: str, *, username: str | None = None, port: int | None = None,
     if username:
         where = f"{urllib.parse.quote(username, safe='')}@{where}"
     if port is not None:
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise InvalidName(f"invalid ssh port {port!r}: an int in 1..65535")
+        check_port(port)
         where += f":{port}"
     query = urllib.parse.urlencode(options)
     return f"ssh://{where}" + (f"?{query}" if query else "")

@@ -201,7 +201,7 @@ class LocalExecutor(BaseExecutor):
         except OSError as exc:
             raise _file_error(cmd.file_cat(path), exc) from None
 
-    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:
+    def _write_direct(self, path: str, tmp: str, data: bytes, label: Sequence[str]) -> None:
         """Write ``tmp`` (created exclusively), fsync it, and rename it over ``path``."""
         try:
             with open(tmp, "xb") as f:
@@ -212,7 +212,7 @@ class LocalExecutor(BaseExecutor):
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise _file_error(cmd.file_write_stdin(path), exc) from None
+            raise _file_error(label, exc) from None
 
     def close(self) -> None:
         """Nothing to release for local processes."""

@@ -42,9 +42,10 @@ from typing import Any, cast
 import paramiko
 
 from pyzfsnas import commands as cmd
-from pyzfsnas.errors import ConnectionFailed, HostKeyError, InvalidName, error_from_result, shown_argv
+from pyzfsnas.errors import ConnectionFailed, HostKeyError, error_from_result, shown_argv
 from pyzfsnas.executors.base import CHUNK_SIZE, BaseExecutor, Outcome, Stdin
 from pyzfsnas.executors.quoting import quote_argv
+from pyzfsnas.names import check_port
 from pyzfsnas.result import is_read_only
 
 __all__ = ["SSHExecutor"]
@@ -274,8 +275,7 @@ class SSHExecutor(BaseExecutor):
         keepalive: int = 30,
         read_only_predicate: Callable[[Sequence[str]], bool] | None = None,
     ) -> None:
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise InvalidName(f"invalid ssh port {port!r}: an int in 1..65535")
+        check_port(port)
         self.host = host
         self.port = port
         self.username = username
@@ -296,7 +296,7 @@ class SSHExecutor(BaseExecutor):
         self._accepted_keys = paramiko.HostKeys()
         self._lock = threading.Lock()
         self._client: paramiko.SSHClient | None = None
-        self._where = self.where = f"ssh {self.user}@{host}:{port}"
+        self.where = f"ssh {self.user}@{host}:{port}"
 
     @property
     def user(self) -> str:
@@ -412,7 +412,7 @@ class SSHExecutor(BaseExecutor):
             if transport is not None and transport.is_active():
                 return transport
             if client is not None:
-                log.info("SSH transport to %s is down; reconnecting", self._where)
+                log.info("SSH transport to %s is down; reconnecting", self.where)
                 client.close()
                 self._client = None
             self._client = self._connect()
@@ -452,10 +452,10 @@ class SSHExecutor(BaseExecutor):
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 # A ChannelException is the server's answer (e.g. MaxSessions): the transport is fine.
                 if isinstance(exc, paramiko.ChannelException) or not self._lost(transport):
-                    raise ConnectionFailed(f"{self._where}: cannot open a channel: {exc}") from exc
+                    raise ConnectionFailed(f"{self.where}: cannot open a channel: {exc}") from exc
                 self._discard(transport)
                 if attempt == 2:
-                    raise ConnectionFailed(f"{self._where}: connection lost while opening a channel") from exc
+                    raise ConnectionFailed(f"{self.where}: connection lost while opening a channel") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- one command on one channel ------------------------------------------------------------------
@@ -495,7 +495,7 @@ class SSHExecutor(BaseExecutor):
             _close_quietly(chan)
             if self._lost(transport):
                 raise _ConnectionLost from exc
-            raise ConnectionFailed(f"{self._where}: the server refused to run the command: {exc}") from exc
+            raise ConnectionFailed(f"{self.where}: the server refused to run the command: {exc}") from exc
         outcome = _Outcome()
         stderr_thread = threading.Thread(
             target=_drain_stderr, args=(chan, outcome.stderr), daemon=True, name="pyzfsnas-ssh-stderr"
@@ -554,7 +554,7 @@ class SSHExecutor(BaseExecutor):
                 self._discard(transport)
                 if attempt == 1 and replayable and self.read_only_predicate(argv):
                     log.warning("connection to %s lost during read-only %s; retrying once",
-                                self._where, shown_argv(args))
+                                self.where, shown_argv(args))
                     continue
                 raise ConnectionFailed(self._lost_message(args)) from None
             outcome.error = feeder.error
@@ -585,7 +585,7 @@ class SSHExecutor(BaseExecutor):
 
     def _lost_message(self, args: tuple[str, ...]) -> str:
         return (
-            f"connection to {self._where} lost while running {shown_argv(args)!r}; "
+            f"connection to {self.where} lost while running {shown_argv(args)!r}; "
             f"the command may or may not have run (not retried: it is not read-only or its stdin was "
             f"a stream)"
         )
@@ -648,18 +648,18 @@ class SSHExecutor(BaseExecutor):
         try:
             sftp = paramiko.SFTPClient.from_transport(self._ensure_transport())
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise ConnectionFailed(f"{self._where}: cannot open an SFTP session: {exc}") from exc
+            raise ConnectionFailed(f"{self.where}: cannot open an SFTP session: {exc}") from exc
         if sftp is None:  # pragma: no cover - paramiko returns None only for a closed transport
-            raise ConnectionFailed(f"{self._where}: cannot open an SFTP session")
+            raise ConnectionFailed(f"{self.where}: cannot open an SFTP session")
         try:
             yield sftp
         except OSError as exc:
             if exc.errno is None:  # not an SFTP status: the connection itself failed
-                raise ConnectionFailed(f"{self._where}: SFTP failed: {exc}") from exc
+                raise ConnectionFailed(f"{self.where}: SFTP failed: {exc}") from exc
             # paramiko's texts are SFTP's ("No such file"); the C library's are the ones the error table knows
             raise error_from_result(argv, 1, f"{argv[0]}: {argv[-1]}: {os.strerror(exc.errno)}") from None
         except (paramiko.SSHException, EOFError) as exc:
-            raise ConnectionFailed(f"{self._where}: SFTP failed: {exc}") from exc
+            raise ConnectionFailed(f"{self.where}: SFTP failed: {exc}") from exc
         finally:
             with suppress(Exception):
                 sftp.close()
@@ -671,9 +671,9 @@ class SSHExecutor(BaseExecutor):
             data: bytes = f.read()  # typed here: without types-paramiko, read() is Any
             return data
 
-    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:
+    def _write_direct(self, path: str, tmp: str, data: bytes, label: Sequence[str]) -> None:
         """Write ``tmp`` over SFTP and rename it over ``path`` (``posix-rename``: atomic, replaces)."""
-        with self._sftp(cmd.file_write_stdin(path)) as sftp:
+        with self._sftp(label) as sftp:
             try:
                 with sftp.open(tmp, "wb") as f:
                     f.write(data)

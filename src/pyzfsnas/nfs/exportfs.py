@@ -18,7 +18,7 @@ from pyzfsnas.commands import exportfs_show
 from pyzfsnas.errors import InvalidName, ParseError
 from pyzfsnas.executors.base import Executor
 from pyzfsnas.locks import KeyedLocks
-from pyzfsnas.names import check_operand
+from pyzfsnas.names import check_path
 from pyzfsnas.nfs.base import export_path
 from pyzfsnas.nfs.rules import WORLD, AccessLevel, AccessRule, IPNetwork, normalize_rules
 from pyzfsnas.result import Command
@@ -152,9 +152,7 @@ def validate_export_path(path: str) -> str:
     A lone surrogate (what :func:`os.fsdecode` makes of a non-UTF-8 name) is refused: it cannot be sent to
     a host over SSH nor written into a config file.
     """
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise InvalidName(f"export path must be absolute: {path!r}")
-    check_operand(path, "export path")  # no control or line-breaking character, encodable as UTF-8
+    check_path(path, "export path")  # absolute, no control or line-breaking character, encodable as UTF-8
     if path != "/":
         path = path.rstrip("/")
     return path

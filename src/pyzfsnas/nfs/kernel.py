@@ -201,15 +201,20 @@ def parse_sharenfs_kernel(value: str) -> list[AccessRule]:
     accident (:func:`audit_sharenfs_kernel`) is read as what the host does, everyone at that level, with a
     warning.
     """
+    return _read_sharenfs_kernel(value)[0]
+
+
+def _read_sharenfs_kernel(value: str) -> tuple[list[AccessRule], list[SharenfsHazard]]:
+    """:func:`parse_sharenfs_kernel`'s rules, and the hazards (:func:`audit_sharenfs_kernel`) it read them by."""
     value = value.strip()
     hazards = audit_sharenfs_kernel(value)
     for hazard in hazards:
         log.warning("DANGEROUS sharenfs %r: %s", value, hazard.reason)
     world_levels = {h.level for h in hazards if h.world}
     if value in ("off", "-", ""):
-        return []
+        return [], hazards
     if value == "on":
-        return list(normalize_rules(_host_rules("*", "rw", value)))
+        return list(normalize_rules(_host_rules("*", "rw", value))), hazards
     rules: list[AccessRule] = []
     saw_hosts = False
     for item in value.split(","):
@@ -228,7 +233,7 @@ def parse_sharenfs_kernel(value: str) -> list[AccessRule]:
             rules.extend(_host_rules(host, level, value))
     if not saw_hosts:
         rules.extend(_host_rules("*", "rw", value))
-    return list(normalize_rules(rules))
+    return list(normalize_rules(rules)), hazards
 
 
 def _ipv6_upstream(version: str) -> bool | None:
@@ -323,8 +328,8 @@ class KernelNFS:
     def check(self, dataset: str) -> SharenfsCheck:
         """Audit the dataset's ``sharenfs``: its rules and its hazards (``.dangerous`` for a world export)."""
         value = self.sharenfs(dataset)
-        return SharenfsCheck(dataset, value, tuple(parse_sharenfs_kernel(value)),
-                             tuple(audit_sharenfs_kernel(value)))
+        rules, hazards = _read_sharenfs_kernel(value)  # one audit: the one the rules are read by
+        return SharenfsCheck(dataset, value, tuple(rules), tuple(hazards))
 
     def apply(self, dataset: str, rules: Iterable[AccessRule], *, read_only: bool = False) -> None:
         """One ``zfs set sharenfs=...`` with the whole set (``off`` when empty)."""

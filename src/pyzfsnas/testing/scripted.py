@@ -86,5 +86,5 @@ class ScriptedExecutor(BaseExecutor):
             raise error_from_result(("read_file", path), 1, f"cat: {path}: No such file or directory")
         return self.files[path]
 
-    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:
+    def _write_direct(self, path: str, tmp: str, data: bytes, label: Sequence[str]) -> None:
         self.files[path] = data

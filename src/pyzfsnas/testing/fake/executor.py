@@ -254,6 +254,6 @@ class FakeExecutor(BaseExecutor):
         result = self._file_op(("read_file", path), lambda: read_file(self.host, path))
         return result.stdout.encode("utf-8", "surrogateescape")
 
-    def _write_direct(self, path: str, tmp: str, data: bytes) -> None:
+    def _write_direct(self, path: str, tmp: str, data: bytes, label: Sequence[str]) -> None:
         """Replace the file in the host's file store (atomic: one recorded operation, no temporary file)."""
         self._file_op(("write_file", path), lambda: write_file(self.host, path, data))
