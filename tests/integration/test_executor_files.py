@@ -99,9 +99,17 @@ def test_writing_into_a_missing_directory_fails_and_leaves_nothing(place: Place)
 
 
 def test_a_failed_write_names_the_install_command_on_every_path(place: Place) -> None:
-    """A direct write (the OS, SFTP) fails as the install command the command path runs would: same error."""
+    """A direct write (the OS, SFTP) fails as the install command the command path runs would: same error.
+
+    The fake host's directories are implicit (a missing one is no failure there) and its file operations are
+    recorded as ``("write_file", PATH)``: its failure is a path under a file.
+    """
     if isinstance(place.executor, FakeExecutor):
-        pytest.skip("the fake host's directories are implicit: the write succeeds (see above)")
+        place.executor.host.files[f"{place.dir}/blocker"] = b""
+        with pytest.raises(CommandFailed, match="Not a directory") as failed:
+            place.executor.write_file(f"{place.dir}/blocker/x.conf", "x")
+        assert failed.value.argv == ("write_file", f"{place.dir}/blocker/x.conf")
+        return
     path = f"{place.dir}/no/such/dir.conf"
     with pytest.raises(PathNotFound) as caught:
         place.executor.write_file(path, "x")
